@@ -1,0 +1,1 @@
+"""Backup Job Tracker: tracks Azure Backup jobs and publishes each result."""
