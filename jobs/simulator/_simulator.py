@@ -1,0 +1,760 @@
+"""BackupSimulator: state, the ARM request pipeline and the /_simulator/ control API."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, fields
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from . import _arm as arm
+from . import _catalog as cat
+from ._faults import FAULT_KINDS, FaultInjector
+from ._model import (
+    RESTORE_API_VERSION,
+    TRIGGER_API_VERSION,
+    TRIGGER_RETRY_AFTER,
+    FaultConfig,
+    FilterError,
+    Job,
+    JobFilter,
+    JobScript,
+    Operation,
+    TriggeredOperation,
+    Vault,
+    VaultRef,
+    make_skip_token,
+    next_link,
+    parse_skip_token,
+    sort_key,
+)
+from ._throttle import TokenBucket
+
+STAT_KINDS = ("job_get", "job_list", "operation_status", "operation_result", "trigger", "cancel", "control", "other")
+UNTHROTTLED_READS_REMAINING = 11999  # what the header says when the token bucket is off
+WRITES_REMAINING = 1199
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_stats() -> dict[str, Any]:
+    return {
+        "total": 0,
+        "arm_requests": 0,
+        "by_kind": dict.fromkeys(STAT_KINDS, 0),
+        "by_status": {},
+        "throttled": 0,
+        "retry_after_violations": 0,
+        "unauthorized": 0,
+        "forbidden": 0,
+        "job_gets": {},
+        "list_pages": 0,
+        "faults": dict.fromkeys((*FAULT_KINDS, "slow"), 0),
+    }
+
+
+class BackupSimulator:
+    """A loopback HTTP server that behaves like ARM for the Recovery Services backup-job endpoints.
+
+    ``clock`` drives every lifecycle (job status, operation status, token bucket, Retry-After windows), so a test or
+    benchmark may pass a virtual clock. ``wall_clock`` provides the timestamps written into payloads (taken at
+    creation, plus elapsed ``clock`` time).
+    """
+
+    def __init__(
+        self,
+        token: str | None = "sim-token",
+        clock: Callable[[], float] = time.monotonic,
+        seed: int = 0,
+        wall_clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.token = token
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.seed = seed
+        self.page_size: int = 20
+        #: Retry-After (seconds) on trigger 202s and running operationResults; 60 like the real service.
+        self.operation_retry_after: int = TRIGGER_RETRY_AFTER
+        #: How a job triggered over HTTP (POST .../backup or .../restore) behaves; None = derived from the container.
+        self.default_trigger_script: JobScript | None = None
+        self.default_operation_delay: float = 1.0
+        self.default_operation_outcome: str = "Succeeded"
+        #: seconds a job cancelled over HTTP spends in "Cancelling" (unless its script sets cancelling_for)
+        self.default_cancelling_for: float = 1.0
+        self._lock = threading.RLock()
+        self._rng = random.Random(f"sim:{seed}")
+        self._vaults: dict[tuple[str, str, str], Vault] = {}
+        self._denied: set[tuple[str, str, str]] = set()
+        self._seq = 0
+        self._faults = FaultInjector(seed)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._retry_until: dict[str, float] = {}
+        self._stats = _new_stats()
+        self._base_url: str | None = None
+        self._server: Any = None  # _server.SimulatorHTTPServer
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle of the server --------------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve in a daemon thread. ``port=0`` picks a free port; read it from ``base_url``."""
+        from ._server import SimulatorHTTPServer
+
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        server = SimulatorHTTPServer((host, port), self)
+        bound_host, bound_port = server.server_address[:2]
+        shown = bound_host if isinstance(bound_host, str) else host
+        if ":" in shown:
+            shown = f"[{shown}]"
+        self._base_url = f"http://{shown}:{bound_port}"
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="backup-simulator", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections and release the port. Safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.close_all_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> BackupSimulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: use it as ``ARM_ENDPOINT``."""
+        if self._base_url is None:
+            raise RuntimeError("simulator not started")
+        return self._base_url
+
+    # -- scripting ----------------------------------------------------------------------------------------------
+
+    def _vault(self, ref: VaultRef) -> Vault:
+        vault = self._vaults.get(ref.key)
+        if vault is None:
+            vault = self._vaults[ref.key] = Vault(ref)
+        return vault
+
+    def add_vault(self, vault_id: str) -> None:
+        """Make a vault exist (with no jobs). Vaults are also created by add_job and trigger_backup."""
+        with self._lock:
+            self._vault(VaultRef.parse(vault_id))
+
+    def _create_job(self, vault: Vault, script: JobScript, t0: float, wall0: datetime) -> Job:
+        script.validate()
+        job_id = script.job_id or str(uuid.uuid4())
+        if job_id.lower() in vault.jobs:
+            raise ValueError(f"job {job_id} already exists in vault {vault.ref.name}")
+        self._seq += 1
+        job = Job(vault, script, job_id, self._seq, t0, wall0, self.seed)
+        vault.jobs[job_id.lower()] = job
+        return job
+
+    def add_job(self, vault_id: str, script: JobScript | None = None) -> str:
+        """Create a job that starts now and follows ``script``; returns its jobId."""
+        ref = VaultRef.parse(vault_id)
+        with self._lock:
+            job = self._create_job(self._vault(ref), script or JobScript(), self.clock(), self.wall_clock())
+            return job.job_id
+
+    def trigger_backup(
+        self,
+        vault_id: str,
+        script: JobScript | None = None,
+        operation_delay: float = 1.0,
+        operation_outcome: str = "Succeeded",
+        container: str | None = None,
+        protected_item: str | None = None,
+    ) -> TriggeredOperation:
+        """What a Backups_Trigger POST does: an operation that ends after ``operation_delay`` with
+        ``operation_outcome``; on success a job (``script``) that starts when the operation succeeds."""
+        ref = VaultRef.parse(vault_id)
+        script = script or JobScript()
+        script.validate()
+        if container is None or protected_item is None:
+            default_container, default_item = _default_item_names(script, ref, self._rng)
+            container = container or default_container
+            protected_item = protected_item or default_item
+        with self._lock:
+            return self._trigger(ref, "Azure", container, protected_item, script, operation_delay, operation_outcome)
+
+    def _trigger(
+        self,
+        ref: VaultRef,
+        fabric: str,
+        container: str,
+        item: str,
+        script: JobScript,
+        delay: float,
+        outcome: str,
+        restore_point: str | None = None,
+    ) -> TriggeredOperation:
+        if outcome not in cat.OPERATION_OUTCOMES:
+            raise ValueError(f"operation_outcome must be one of {', '.join(cat.OPERATION_OUTCOMES)}, not {outcome!r}")
+        if not (isinstance(delay, int | float) and delay >= 0 and not math.isnan(delay)):
+            raise ValueError(f"operation_delay must be a number >= 0, not {delay!r}")
+        vault = self._vault(ref)
+        now, wall = self.clock(), self.wall_clock()
+        job_id: str | None = None
+        if outcome == "Succeeded":
+            job = self._create_job(vault, script, now + delay, wall + timedelta(seconds=delay))
+            job_id = job.job_id
+        op_id = str(uuid.uuid4())
+        kind = "restore" if restore_point is not None else "backup"
+        item_path = (
+            f"{ref.path('Subscriptions')}/backupFabrics/{fabric}/protectionContainers/{container}/protectedItems/{item}"
+        )
+        vault.operations[op_id] = Operation(
+            op_id, vault, now, wall, float(delay), outcome, job_id, kind, item_path, self._rng.randint(1, 9)
+        )
+        version = RESTORE_API_VERSION if kind == "restore" else TRIGGER_API_VERSION
+        base = self._base_url or ""
+        return TriggeredOperation(
+            operation_id=op_id,
+            azure_async_operation=f"{base}{item_path}/operationsStatus/{op_id}?api-version={version}",
+            location=f"{base}{item_path}/operationResults/{op_id}?api-version={version}",
+            retry_after=self.operation_retry_after,
+            job_id=job_id,
+            vault_id=ref.vault_id,
+        )
+
+    def cancel_job(self, vault_id: str, job_id: str) -> bool:
+        """JobCancellations_Trigger without HTTP: True if the running job now goes Cancelling -> Cancelled."""
+        ref = VaultRef.parse(vault_id)
+        with self._lock:
+            job = self._vault(ref).jobs.get(job_id.lower())
+            if job is None:
+                raise KeyError(job_id)
+            return job.cancel(self.clock(), job.script.cancelling_for or self.default_cancelling_for)
+
+    def deny_vault(self, vault_id: str) -> None:
+        """Every request on that vault answers 403 AuthorizationFailed (the identity lacks Backup Reader)."""
+        with self._lock:
+            self._denied.add(VaultRef.parse(vault_id).key)
+
+    def allow_vault(self, vault_id: str) -> None:
+        """Undo deny_vault."""
+        with self._lock:
+            self._denied.discard(VaultRef.parse(vault_id).key)
+
+    def set_faults(self, config: FaultConfig) -> None:
+        """Replace the fault configuration (also resets the token buckets and the on-cue counter)."""
+        config.validate()
+        with self._lock:
+            self._faults.configure(config)
+            self._buckets.clear()
+
+    def faults(self) -> FaultConfig:
+        with self._lock:
+            return FaultConfig(**asdict(self._faults.config))
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start or the last reset_stats() (a copy). ``by_status`` keys are ints."""
+        with self._lock:
+            snapshot = json.loads(json.dumps(self._stats))
+            snapshot["by_status"] = {int(k): v for k, v in snapshot["by_status"].items()}
+            return snapshot
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = _new_stats()
+
+    def job_resource(self, vault_id: str, job_id: str) -> dict[str, Any]:
+        """The JobResource that JobDetails_Get returns right now (with extendedInfo).
+
+        Also returns it while the job is still in its not-found window (where GET would answer 404).
+        Raises KeyError for an unknown job.
+        """
+        ref = VaultRef.parse(vault_id)
+        with self._lock:
+            vault = self._vaults.get(ref.key)
+            job = vault.jobs.get(job_id.lower()) if vault else None
+            if job is None:
+                raise KeyError(job_id)
+            return job.resource(self.clock(), extended=True)
+
+    def job_ids(self, vault_id: str) -> list[str]:
+        """Every job of the vault, newest first (visible or not)."""
+        ref = VaultRef.parse(vault_id)
+        with self._lock:
+            vault = self._vaults.get(ref.key)
+            return [j.job_id for j in sorted(vault.jobs.values(), key=sort_key)] if vault else []
+
+    # -- request pipeline ---------------------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> arm.Response:
+        """Answer one HTTP request (``target`` = path + query as sent). Used by the HTTP server."""
+        try:
+            split = urlsplit(target)
+            query: dict[str, str] = {}
+            for key, value in parse_qsl(split.query, keep_blank_values=True):
+                query.setdefault(key.lower(), value)
+            path = split.path
+            if path.lower().rstrip("/").startswith("/_simulator"):
+                with self._lock:
+                    self._count("control", None)
+                    response = self._control(method, path, query, body)
+                    self._count_status(response)
+                    return response
+            with self._lock:
+                return self._arm(method, path, split.query, query, headers, body)
+        except Exception:  # a bug in the simulator: say so loudly, answer like ARM would
+            traceback.print_exc(file=sys.stderr)
+            return arm.error_response(500, "InternalServerError", "The simulator failed to process the request.")
+
+    def _count(self, kind: str, job_key: str | None) -> None:
+        stats = self._stats
+        stats["total"] += 1
+        stats["by_kind"][kind] = stats["by_kind"].get(kind, 0) + 1
+        if kind != "control":
+            stats["arm_requests"] += 1
+        if job_key is not None:
+            stats["job_gets"][job_key] = stats["job_gets"].get(job_key, 0) + 1
+
+    def _count_status(self, response: arm.Response) -> None:
+        if response.reset:
+            return
+        by_status = self._stats["by_status"]
+        key = str(response.status)
+        by_status[key] = by_status.get(key, 0) + 1
+
+    def _arm(
+        self,
+        method: str,
+        path: str,
+        raw_query: str,
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> arm.Response:
+        route = arm.match_route(method, path)
+        kind = route.kind if route else "other"
+        job_key: str | None = None
+        if route is not None and kind == "job_get":
+            vault = self._vaults.get(VaultRef(route.subscription, route.resource_group, route.vault).key)
+            job = vault.jobs.get(route.params["job"].lower()) if vault else None
+            job_key = job.job_id if job else route.params["job"].lower()
+        self._count(kind, job_key)
+        request_id = str(uuid.uuid4())
+        correlation_id = headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        response = self._arm_inner(method, path, raw_query, query, headers, body, route, request_id, correlation_id)
+        if not response.reset:
+            response.headers.extend(
+                [
+                    ("Cache-Control", "no-cache"),
+                    ("Pragma", "no-cache"),
+                    ("Expires", "-1"),
+                    ("x-ms-request-id", request_id),
+                    ("x-ms-correlation-request-id", correlation_id),
+                    ("x-ms-routing-request-id", f"SIMULATOR:{self._wall_stamp()}:{request_id}"),
+                    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+                    ("X-Content-Type-Options", "nosniff"),
+                ]
+            )
+        self._count_status(response)
+        return response
+
+    def _wall_stamp(self) -> str:
+        return self.wall_clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    def _arm_inner(
+        self,
+        method: str,
+        path: str,
+        raw_query: str,
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        route: arm.Route | None,
+        request_id: str,
+        correlation_id: str,
+    ) -> arm.Response:
+        stats = self._stats
+        # 1. authentication (ARM front door)
+        if self.token is not None:
+            authz = headers.get("Authorization")
+            if not authz:
+                stats["unauthorized"] += 1
+                return arm.auth_missing()
+            scheme, _, presented = authz.partition(" ")
+            if scheme.lower() != "bearer" or presented.strip() != self.token:
+                stats["unauthorized"] += 1
+                return arm.auth_invalid()
+        sub_match = arm.SUBSCRIPTION_PREFIX.match(path)
+        subscription = route.subscription if route else (sub_match["sub"] if sub_match else None)
+        sub_key = subscription.lower() if subscription else None
+        now = self.clock()
+        # 2. a request that arrives while a Retry-After we gave this subscription runs is a violation
+        if sub_key is not None and now < self._retry_until.get(sub_key, -math.inf):
+            stats["retry_after_violations"] += 1
+        # 3. ARM read throttling (token bucket per subscription)
+        is_read = method in ("GET", "HEAD")
+        config = self._faults.config
+        remaining: int | None = None
+        if is_read and sub_key is not None:
+            if config.throttle:
+                bucket = self._buckets.get(sub_key)
+                if bucket is None:
+                    bucket = self._buckets[sub_key] = TokenBucket.full(
+                        config.bucket_size, config.refill_per_second, now
+                    )
+                allowed, remaining, retry_after = bucket.take(now)
+                if not allowed:
+                    return self._throttle_response(subscription or "", sub_key, retry_after, now)
+            else:
+                remaining = UNTHROTTLED_READS_REMAINING
+        # 4. injected transient faults
+        decision = self._faults.draw()
+        if decision.slow > 0:
+            stats["faults"]["slow"] += 1
+        fault = decision.kind
+        if fault is not None:
+            stats["faults"][fault] += 1
+        if fault == "429":
+            response = self._throttle_response(subscription or "", sub_key, config.retry_after_seconds, now)
+        elif fault == "500":
+            response = arm.internal_error(subscription or "", request_id, correlation_id, self._wall_stamp())
+        elif fault == "503":
+            response = arm.service_unavailable()
+        elif fault == "reset":
+            response = arm.Response(0, reset=True)
+        else:
+            response = self._resource_provider(method, path, raw_query, query, body, route)
+            if fault == "truncated" and response.body:
+                response.body = response.body[: max(1, len(response.body) // 2)]
+        response.delay = decision.slow
+        if remaining is not None and response.status != 429:
+            response.headers.append(("x-ms-ratelimit-remaining-subscription-reads", str(remaining)))
+        if not is_read and response.status != 429:
+            response.headers.append(("x-ms-ratelimit-remaining-subscription-writes", str(WRITES_REMAINING)))
+        return response
+
+    def _throttle_response(self, subscription: str, sub_key: str | None, retry_after: int, now: float) -> arm.Response:
+        self._stats["throttled"] += 1
+        if sub_key is not None:
+            self._retry_until[sub_key] = max(self._retry_until.get(sub_key, -math.inf), now + retry_after)
+        return arm.throttled(subscription, retry_after)
+
+    def _resource_provider(
+        self,
+        method: str,
+        path: str,
+        raw_query: str,
+        query: dict[str, str],
+        body: bytes,
+        route: arm.Route | None,
+    ) -> arm.Response:
+        api_version = query.get("api-version")
+        if api_version is None or api_version == "":
+            return arm.missing_api_version()
+        if not arm.API_VERSION.match(api_version):
+            return arm.invalid_api_version(api_version)
+        if route is None or route.kind == "other":
+            return arm.invalid_resource_type(path, api_version)
+        if not route.method_ok:
+            return arm.method_not_allowed(method)
+        ref = VaultRef(route.subscription, route.resource_group, route.vault)
+        if ref.key in self._denied:
+            self._stats["forbidden"] += 1
+            return arm.authorization_failed(route.action, path)
+        vault = self._vaults.get(ref.key)
+        if vault is None:
+            return arm.vault_not_found(route.resource_group, route.vault)
+        now = self.clock()
+        if route.kind == "job_get":
+            job = vault.jobs.get(route.params["job"].lower())
+            if job is None or not job.visible(now):
+                return arm.job_not_found(route.params["job"])
+            return arm.json_response(200, job.resource(now, extended=True))
+        if route.kind == "job_list":
+            return self._list(vault, query, now)
+        if route.kind in ("operation_status", "operation_result"):
+            op = vault.operations.get(route.params["op"].lower())
+            if op is None:
+                return arm.operation_not_found(route.params["op"])
+            if route.kind == "operation_status":
+                return arm.json_response(200, op.payload(now))
+            return self._operation_result(op, path, raw_query, now)
+        if route.kind == "trigger":
+            return self._http_trigger(vault, route, body)
+        if route.kind == "cancel":
+            return self._http_cancel(vault, route, now)
+        return arm.invalid_resource_type(path, api_version)
+
+    def _list(self, vault: Vault, query: dict[str, str], now: float) -> arm.Response:
+        filter_text = query.get("$filter")
+        try:
+            job_filter = JobFilter.parse(filter_text)
+        except FilterError as exc:
+            return arm.invalid_input(f"Input provided for the call is invalid. {exc}")
+        token = query.get("$skiptoken")
+        after: tuple[int, int] | None = None
+        if token:
+            try:
+                after = parse_skip_token(token)
+            except (ValueError, UnicodeDecodeError):
+                return arm.invalid_input("Input provided for the call is invalid. The $skipToken is not valid.")
+        jobs = sorted(
+            (j for j in vault.jobs.values() if j.visible(now) and job_filter.matches(j, now)),
+            key=sort_key,
+        )
+        if after is not None:
+            jobs = [j for j in jobs if sort_key(j) > after]
+        size = max(1, int(self.page_size))
+        page, more = jobs[:size], len(jobs) > size
+        payload: dict[str, Any] = {"value": [j.resource(now, extended=False) for j in page]}
+        if more:
+            payload["nextLink"] = next_link(self.base_url, vault, filter_text, make_skip_token(vault, page[-1]))
+        self._stats["list_pages"] += 1
+        return arm.json_response(200, payload)
+
+    def _operation_result(self, op: Operation, path: str, raw_query: str, now: float) -> arm.Response:
+        status = op.status(now)
+        if status == "InProgress":
+            location = f"{self.base_url}{path}" + (f"?{raw_query}" if raw_query else "")
+            headers = [("Location", location), ("Retry-After", str(self.operation_retry_after))]
+            if op.item_path is not None:
+                version = RESTORE_API_VERSION if op.kind == "restore" else TRIGGER_API_VERSION
+                headers.insert(
+                    0,
+                    (
+                        "Azure-AsyncOperation",
+                        f"{self.base_url}{op.item_path}/operationsStatus/{op.op_id}?api-version={version}",
+                    ),
+                )
+            return arm.Response(202, b"", headers)
+        if status == "Succeeded":
+            return arm.Response(204)
+        error = op.error()
+        return arm.error_response(400, error["code"], error["message"])
+
+    def _http_trigger(self, vault: Vault, route: arm.Route, body: bytes) -> arm.Response:
+        if body.strip():
+            try:
+                request = json.loads(body)
+            except ValueError:
+                return arm.error_response(
+                    400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+                )
+            if not isinstance(request, dict):
+                return arm.error_response(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        restore_point = route.params.get("rp")
+        if self.default_trigger_script is not None:
+            script = JobScript(**asdict(self.default_trigger_script))
+            script.job_id = None
+        else:
+            script = JobScript(
+                job_type=_job_type_for_container(route.params["container"]),
+                entity_friendly_name=route.params["item"].split(";")[-1] or None,
+            )
+        if restore_point is not None:
+            script.operation = "Restore"
+        op = self._trigger(
+            vault.ref,
+            route.params["fabric"],
+            route.params["container"],
+            route.params["item"],
+            script,
+            self.default_operation_delay,
+            self.default_operation_outcome,
+            restore_point,
+        )
+        return arm.Response(
+            202,
+            b"",
+            [
+                ("Azure-AsyncOperation", op.azure_async_operation),
+                ("Location", op.location),
+                ("Retry-After", str(op.retry_after)),
+            ],
+        )
+
+    def _http_cancel(self, vault: Vault, route: arm.Route, now: float) -> arm.Response:
+        job = vault.jobs.get(route.params["job"].lower())
+        if job is None or not job.visible(now):
+            return arm.job_not_found(route.params["job"])
+        ok = job.cancel(now, job.script.cancelling_for or self.default_cancelling_for)
+        op_id = str(uuid.uuid4())
+        vault.operations[op_id] = Operation(
+            op_id, vault, now, self.wall_clock(), 0.0, "Succeeded" if ok else "Failed", None, "cancel", None, 1
+        )
+        location = (
+            f"{self.base_url}{vault.ref.path('Subscriptions')}/backupJobs/{job.job_id}/operationResults/{op_id}"
+            f"?api-version={TRIGGER_API_VERSION}"
+        )
+        return arm.Response(202, b"", [("Location", location), ("Retry-After", str(self.operation_retry_after))])
+
+    # -- /_simulator/ control API -------------------------------------------------------------------------------
+
+    def _control(self, method: str, path: str, query: dict[str, str], body: bytes) -> arm.Response:
+        name = path.rstrip("/").lower()[len("/_simulator") :]
+        try:
+            data = json.loads(body) if body.strip() else {}
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            if (method, name) == ("POST", "/jobs"):
+                vault_id = _required(data, "vaultId")
+                job_id = self.add_job(vault_id, _script_from(data))
+                vault = self._vaults[VaultRef.parse(vault_id).key]
+                return arm.json_response(201, {"jobId": job_id, "id": vault.jobs[job_id.lower()].resource_id})
+            if (method, name) == ("POST", "/vaults"):
+                self.add_vault(_required(data, "vaultId"))
+                return arm.Response(204)
+            if (method, name) == ("POST", "/trigger"):
+                op = self.trigger_backup(
+                    _required(data, "vaultId"),
+                    _script_from(data),
+                    operation_delay=float(data.get("operationDelaySeconds", 1.0)),
+                    operation_outcome=str(data.get("operationOutcome", "Succeeded")),
+                    container=data.get("containerName"),
+                    protected_item=data.get("protectedItemName"),
+                )
+                return arm.json_response(
+                    201,
+                    {
+                        "operationId": op.operation_id,
+                        "azureAsyncOperation": op.azure_async_operation,
+                        "location": op.location,
+                        "retryAfter": op.retry_after,
+                        "jobId": op.job_id,
+                        "vaultId": op.vault_id,
+                    },
+                )
+            if (method, name) == ("PUT", "/faults"):
+                self.set_faults(_faults_from(data))
+                return arm.json_response(200, _camel(asdict(self.faults())))
+            if (method, name) == ("GET", "/faults"):
+                return arm.json_response(200, _camel(asdict(self.faults())))
+            if (method, name) == ("GET", "/stats"):
+                return arm.json_response(200, self._stats)
+            if (method, name) == ("POST", "/reset-stats"):
+                self.reset_stats()
+                return arm.Response(204)
+            if (method, name) == ("POST", "/deny"):
+                self.deny_vault(_required(data, "vaultId"))
+                return arm.Response(204)
+            if (method, name) == ("POST", "/allow"):
+                self.allow_vault(_required(data, "vaultId"))
+                return arm.Response(204)
+            if (method, name) == ("POST", "/cancel"):
+                ok = self.cancel_job(_required(data, "vaultId"), _required(data, "jobId"))
+                return arm.json_response(200, {"cancelled": ok})
+            if (method, name) == ("PUT", "/settings"):
+                if "pageSize" in data:
+                    self.page_size = int(data["pageSize"])
+                if "operationRetryAfterSeconds" in data:
+                    self.operation_retry_after = int(data["operationRetryAfterSeconds"])
+                return arm.json_response(
+                    200, {"pageSize": self.page_size, "operationRetryAfterSeconds": self.operation_retry_after}
+                )
+            if (method, name) == ("GET", "/job"):
+                return arm.json_response(200, self.job_resource(query["vaultid"], query["jobid"]))
+            if (method, name) in (("GET", ""), ("GET", "/health")):
+                return arm.json_response(200, {"status": "ok", "baseUrl": self._base_url})
+        except KeyError as exc:
+            return arm.error_response(404 if name == "/job" else 400, "InvalidRequest", f"missing or unknown: {exc}")
+        except (ValueError, TypeError) as exc:
+            return arm.error_response(400, "InvalidRequest", str(exc))
+        return arm.error_response(404, "NotFound", f"No control endpoint {method} /_simulator{name}.")
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _required(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'{key}' is required (a string)")
+    return value
+
+
+def _script_from(data: Mapping[str, Any]) -> JobScript:
+    script = JobScript()
+    mapping = {
+        "jobType": "job_type",
+        "operation": "operation",
+        "finalStatus": "final_status",
+        "durationSeconds": "duration",
+        "notFoundSeconds": "not_found_for",
+        "entityFriendlyName": "entity_friendly_name",
+        "jobId": "job_id",
+        "cancellingSeconds": "cancelling_for",
+    }
+    for key, attr in mapping.items():
+        if key in data and data[key] is not None:
+            value = data[key]
+            if attr in ("duration", "not_found_for", "cancelling_for"):
+                value = float(value)
+            setattr(script, attr, value)
+    script.validate()
+    return script
+
+
+def _camel(values: dict[str, Any]) -> dict[str, Any]:
+    return {_to_camel(k): v for k, v in values.items()}
+
+
+def _to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _faults_from(data: Mapping[str, Any]) -> FaultConfig:
+    known = {_to_camel(f.name): f for f in fields(FaultConfig)}
+    known.update({f.name: f for f in fields(FaultConfig)})
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        spec = known.get(key)
+        if spec is None:
+            raise ValueError(f"unknown fault setting '{key}'")
+        default = getattr(FaultConfig(), spec.name)
+        kwargs[spec.name] = type(default)(value) if not isinstance(default, bool) else bool(value)
+    return FaultConfig(**kwargs)
+
+
+def _job_type_for_container(container: str) -> str:
+    kind = container.split(";")[0].lower()
+    if kind == "storagecontainer":
+        return "AzureStorageJob"
+    if kind in ("vmappcontainer", "sqlagworkloadcontainer"):
+        return "AzureWorkloadJob"
+    return "AzureIaaSVMJob"
+
+
+def _default_item_names(script: JobScript, ref: VaultRef, rng: random.Random) -> tuple[str, str]:
+    name = script.entity_friendly_name or f"vm-app{rng.randint(1, 99):02d}"
+    rg = ref.resource_group.lower()
+    if script.job_type == "AzureStorageJob":
+        return f"StorageContainer;Storage;{rg};stbackupdata01", f"AzureFileShare;{name}"
+    if script.job_type == "AzureWorkloadJob":
+        return f"VMAppContainer;Compute;{rg};sqlvm01", f"SQLDataBase;mssqlserver;{name}"
+    return f"IaasVMContainer;iaasvmcontainerv2;{rg};{name}", f"VM;iaasvmcontainerv2;{rg};{name}"
