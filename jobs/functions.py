@@ -1,0 +1,63 @@
+"""Azure Functions triggers (Python v2 model): each one hands its input to the tracker and nothing else.
+
+Queue names and the timer's schedule are read from the app settings when the worker indexes the functions, so
+``JOBS_INTAKE_QUEUE`` and ``JOBS_POLL_SECONDS`` keep their defaults when unset.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+import azure.functions as func
+
+from jobs.config import Settings, timer_schedule
+from jobs.tracker import Tracker
+
+__all__ = ["blueprint", "get_tracker"]
+
+CONNECTION = "AzureWebJobsStorage"
+_settings = Settings.from_env()  # a wrong setting stops start-up here, with one line naming it
+
+blueprint = func.Blueprint()
+
+
+@functools.cache
+def get_tracker() -> Tracker:
+    return Tracker(Settings.from_env())
+
+
+@blueprint.function_name("intake")
+@blueprint.queue_trigger(arg_name="msg", queue_name=_settings.intake_queue, connection=CONNECTION)
+def intake(msg: func.QueueMessage) -> None:
+    """Records the job(s) a message names, or sends the message to the rejected queue with a reason."""
+    acceptance = get_tracker().accept_message(msg.get_body())
+    if acceptance.rejected is None:
+        logging.info("tracking %s", ", ".join(acceptance.tracking_ids))
+
+
+@blueprint.function_name("poll_round")
+@blueprint.timer_trigger(arg_name="timer", schedule=timer_schedule(_settings.poll_seconds))
+def poll_round(timer: func.TimerRequest) -> None:
+    """Finds the running jobs that are due and hands them, vault by vault, to the poll queue."""
+    report = get_tracker().run_poll_round()
+    logging.info("poll round: %d running, %d due, %d messages", report.running, report.due, report.messages)
+
+
+@blueprint.function_name("poll_vault")
+@blueprint.queue_trigger(arg_name="msg", queue_name=_settings.poll_queue, connection=CONNECTION)
+def poll_vault(msg: func.QueueMessage) -> None:
+    """Asks Azure about one vault's due jobs, records what changed and publishes what ended."""
+    get_tracker().handle_poll_message(msg.get_body().decode("utf-8"))
+
+
+@blueprint.function_name("deliver")
+@blueprint.queue_trigger(arg_name="msg", queue_name=_settings.deliver_queue, connection=CONNECTION)
+def deliver(msg: func.QueueMessage) -> None:
+    """One webhook delivery attempt; a retry is a new, delayed message."""
+    get_tracker().handle_delivery_message(msg.get_body().decode("utf-8"))
+
+
+if os.environ.get("JOBS_LOG_LEVEL"):
+    logging.getLogger("jobs").setLevel(os.environ["JOBS_LOG_LEVEL"].upper())

@@ -1,0 +1,124 @@
+"""What one observation of Azure means for a tracked job or operation: pure decisions, no I/O.
+
+- A job ends when Azure reports a terminal status (Completed, CompletedWithWarnings, Failed, Cancelled).
+- A job still unknown to Azure (404) or unreadable (403) after the grace period ends as ``NotFound``, carrying
+  Azure's error; within the grace period it is polled again (a new job may be invisible for minutes).
+- A job still running at its deadline (``JOBS_MAX_TRACKING_HOURS`` or the message's ``timeoutMinutes``) ends as
+  ``TimedOut``.
+- An operation names its job(s) once it ``Succeeded``; ``Failed``/``Canceled`` ends it as ``OperationFailed``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobs.arm import ArmError
+from jobs.statuses import (
+    TERMINAL_STATUSES,
+    OperationStatus,
+    ResultStatus,
+    normalise_job_status,
+    normalise_operation_status,
+)
+from jobs.store import TrackedItem
+
+__all__ = ["OPERATION_SUCCEEDED", "next_poll_at", "observe_job", "observe_missing", "observe_operation"]
+
+OPERATION_SUCCEEDED = "Succeeded"  # result of an operation that named its jobs: no event of its own
+
+
+def observe_job(item: TrackedItem, resource: dict[str, Any], now: datetime, *, detailed: bool = True) -> bool:
+    """Records a JobResource; returns whether the state row changed. A terminal status needs a detailed resource."""
+    properties = resource.get("properties") or {}
+    raw_status = properties.get("status")
+    status = normalise_job_status(raw_status)
+    changed = item.status != (status or raw_status) or item.unknown_since is not None or item.resource is None
+    item.status = status.value if status else str(raw_status)
+    item.unknown_since = None
+    item.last_error = None
+    item.last_polled_at = now
+    item.poll_count += 1
+    if detailed:
+        item.resource = resource
+    if status in TERMINAL_STATUSES and detailed:
+        _end(item, status.value, now)
+        return True
+    return _check_deadline(item, now) or changed
+
+
+def observe_missing(item: TrackedItem, error: ArmError, now: datetime, grace_seconds: float) -> bool:
+    """Records a 404 or 403; after the grace period the item ends as ``NotFound`` with Azure's error."""
+    item.last_polled_at = now
+    item.poll_count += 1
+    first = item.unknown_since is None
+    item.unknown_since = item.unknown_since or now
+    item.last_error = {"status": error.status, "code": error.code, "message": error.message}
+    if (now - item.unknown_since).total_seconds() >= grace_seconds:
+        item.errors = [error.as_error()]
+        _end(item, ResultStatus.NOT_FOUND.value, now)
+        return True
+    return _check_deadline(item, now) or first
+
+
+def observe_operation(item: TrackedItem, operation: dict[str, Any], now: datetime) -> list[str]:
+    """Records an operation status; returns the jobIds it names once it ``Succeeded`` (else [])."""
+    item.last_polled_at = now
+    item.poll_count += 1
+    item.unknown_since = None
+    item.resource = operation
+    status = normalise_operation_status(operation.get("status"))
+    item.status = status.value if status else str(operation.get("status"))
+    if status == OperationStatus.SUCCEEDED:
+        properties = operation.get("properties") or {}
+        job_ids = [properties["jobId"]] if properties.get("jobId") else []
+        job_ids += [job_id for job_id in properties.get("jobIds") or [] if job_id not in job_ids]
+        if job_ids:
+            _end(item, OPERATION_SUCCEEDED, now)
+            return job_ids
+        item.errors = [{"code": "OperationNamedNoJob", "message": "the operation succeeded but names no job",
+                        "recommendations": []}]
+        _end(item, ResultStatus.OPERATION_FAILED.value, now)
+        return []
+    if status in (OperationStatus.FAILED, OperationStatus.CANCELED):
+        error = operation.get("error") or {}
+        item.errors = [{
+            "code": str(error.get("code") or f"Operation{status.value}"),
+            "message": str(error.get("message") or f"the operation ended {status.value}"),
+            "recommendations": [],
+        }]
+        _end(item, ResultStatus.OPERATION_FAILED.value, now)
+        return []
+    _check_deadline(item, now)
+    return []
+
+
+def next_poll_at(item: TrackedItem, now: datetime, poll_seconds: float, max_interval: float) -> datetime:
+    """When to ask Azure again: every round while young or unknown, then a tenth of the job's age, capped.
+
+    So the end of a job is learnt within about 10% of its run time, and a long job costs few reads.
+    """
+    if item.unknown_since is not None:
+        delay = poll_seconds
+    else:
+        age = (now - item.created_at).total_seconds()
+        delay = min(max(age / 10, poll_seconds), max(poll_seconds, max_interval))
+    return min(now + timedelta(seconds=delay), max(item.deadline_at, now))
+
+
+def _check_deadline(item: TrackedItem, now: datetime) -> bool:
+    if item.ended or now < item.deadline_at:
+        return False
+    hours = (item.deadline_at - item.created_at).total_seconds() / 3600
+    item.errors = [{
+        "code": "TrackingTimedOut",
+        "message": f"the job was still {item.status or 'unknown'} after {hours:g} hours of tracking",
+        "recommendations": ["Check the job in the vault; track it again to wait longer."],
+    }]
+    _end(item, ResultStatus.TIMED_OUT.value, now)
+    return True
+
+
+def _end(item: TrackedItem, result_status: str, now: datetime) -> None:
+    item.result_status = result_status
+    item.ended_at = now

@@ -1,0 +1,161 @@
+"""Shared fixtures: a real Azurite (one per session), a real simulator and real webhook receivers per test.
+
+Each test gets its own queue and table names, so tests never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.queue import QueueClient
+
+from jobs.azurite import Azurite
+from jobs.config import Settings
+from jobs.runner import LocalHost
+from jobs.simulator import BackupSimulator
+from jobs.tracker import Tracker
+from jobs.webhook_receiver import WebhookReceiver, make_self_signed_cert
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+VAULT = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/backup-rg/providers/Microsoft.RecoveryServices/vaults/prod-vault"
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def fixture_json(name: str) -> Any:
+    """A fixture from ../shared/fixtures (or the copy in tests/fixtures when shared/ is not beside the repo)."""
+    for folder in (SHARED_FIXTURES, LOCAL_FIXTURES):
+        path = folder / name
+        if path.exists():
+            return json.loads(path.read_text())
+    raise FileNotFoundError(name)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with Azurite() as instance:
+        yield instance
+
+
+@pytest.fixture
+def simulator() -> Iterator[BackupSimulator]:
+    with BackupSimulator(token="sim-token") as sim:
+        sim.add_vault(VAULT)
+        yield sim
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(secret=SECRET) as hook:
+        yield hook
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return make_self_signed_cert(tmp_path_factory.mktemp("tls"), ["localhost", "127.0.0.1"])
+
+
+@pytest.fixture
+def https_receiver(tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_files[0])
+    with WebhookReceiver(secret=SECRET, tls=tls_files) as hook:
+        yield hook
+
+
+@pytest.fixture
+def env(azurite: Azurite, simulator: BackupSimulator, receiver: WebhookReceiver) -> dict[str, str]:
+    """Settings for one test: unique queues and table, the simulator as ARM, the receiver as webhook."""
+    prefix = "t" + uuid.uuid4().hex[:10]
+    return {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "JOBS_INTAKE_QUEUE": f"{prefix}-jobs",
+        "JOBS_RESULTS_QUEUE": f"{prefix}-results",
+        "JOBS_TABLE": prefix,
+        "JOBS_WEBHOOK_URLS": receiver.url,
+        "JOBS_WEBHOOK_SECRET": SECRET,
+        "JOBS_CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
+        "JOBS_POLL_SECONDS": "1",
+        "ARM_ENDPOINT": simulator.base_url,
+        "JOBS_ARM_TOKEN": "sim-token",
+        "JOBS_NOT_FOUND_GRACE_SECONDS": "30",
+        "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "0.5",
+    }
+
+
+@pytest.fixture
+def make_tracker(env: dict[str, str]) -> Callable[..., Tracker]:
+    def make(**overrides: str) -> Tracker:
+        tracker = Tracker(Settings.from_env({**env, **overrides}))
+        tracker.setup()
+        return tracker
+
+    return make
+
+
+@pytest.fixture
+def tracker(make_tracker: Callable[..., Tracker]) -> Tracker:
+    return make_tracker()
+
+
+class Host:
+    """A LocalHost running in a thread for the test's duration."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.host = LocalHost(tracker, idle_sleep=0.05)
+        self.result: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, until_idle: bool = False, timeout: float = 90) -> Host:
+        def target() -> None:
+            self.result = self.host.run(until_idle=until_idle, timeout=timeout)
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 120) -> int | None:
+        assert self._thread is not None
+        self._thread.join(timeout)
+        return self.result
+
+    def stop(self) -> None:
+        self.host.stop_event.set()
+        if self._thread:
+            self._thread.join(30)
+
+
+@pytest.fixture
+def run_host(tracker: Tracker) -> Iterator[Callable[..., Host]]:
+    hosts: list[Host] = []
+
+    def start(until_idle: bool = False, timeout: float = 90, for_tracker: Tracker | None = None) -> Host:
+        host = Host(for_tracker or tracker).start(until_idle=until_idle, timeout=timeout)
+        hosts.append(host)
+        return host
+
+    yield start
+    for host in hosts:
+        host.stop()
+
+
+def drain(queue: QueueClient) -> list[str]:
+    """Every message on a queue (read and deleted)."""
+    out = []
+    while True:
+        batch = list(queue.receive_messages(max_messages=32, messages_per_page=32))
+        if not batch:
+            return out
+        for message in batch:
+            out.append(message.content)
+            queue.delete_message(message)
+
+
+def results(tracker: Tracker) -> list[dict[str, Any]]:
+    assert tracker.settings.results_queue
+    return [json.loads(text) for text in drain(tracker.storage.queue(tracker.settings.results_queue))]
