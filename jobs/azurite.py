@@ -65,9 +65,9 @@ class Azurite:
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
-            self._process.terminate()
+            self._process.terminate()  # in memory: nothing to flush, so do not wait long for open connections
             try:
-                self._process.wait(10)
+                self._process.wait(1)
             except subprocess.TimeoutExpired:
                 self._process.kill()
         self._process = None

@@ -159,3 +159,19 @@ def drain(queue: QueueClient) -> list[str]:
 def results(tracker: Tracker) -> list[dict[str, Any]]:
     assert tracker.settings.results_queue
     return [json.loads(text) for text in drain(tracker.storage.queue(tracker.settings.results_queue))]
+
+
+@pytest.fixture
+def wait() -> Callable[[Callable[[], bool], float], bool]:
+    """Waits on a condition with a deadline (no sleep-and-hope)."""
+    import time
+
+    def until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return bool(predicate())
+
+    return until
