@@ -37,8 +37,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    default_level = "ERROR" if args.command in (_demo, _simulate) else "INFO"
     logging.basicConfig(
-        level=os.environ.get("JOBS_LOG_LEVEL", "INFO").upper(),
+        level=os.environ.get("JOBS_LOG_LEVEL", default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -39,7 +39,7 @@ def observe_job(item: TrackedItem, resource: dict[str, Any], now: datetime, *, d
     item.last_error = None
     item.last_polled_at = now
     item.poll_count += 1
-    if detailed:
+    if detailed or item.resource is None:  # a list item is a summary: kept only until details arrive
         item.resource = resource
     if status in TERMINAL_STATUSES and detailed:
         _end(item, status.value, now)
