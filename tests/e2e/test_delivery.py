@@ -1,0 +1,86 @@
+"""Webhook delivery: retries with growing delays, 410 and other 4xx, dead-letter, per-job callbacks."""
+
+from __future__ import annotations
+
+import json
+
+from jobs.simulator import JobScript
+from jobs.webhook_receiver import WebhookReceiver
+from tests.conftest import SECRET, VAULT, drain
+
+
+def _deadletters(tracker, tracking_ids):
+    queue = tracker.storage.queue(tracker.settings.deadletter_queue)
+    records = [json.loads(text) for text in drain(queue)]
+    return [r for r in records if r["trackingId"] in tracking_ids]
+
+
+def _track(tracker, simulator, **extra):
+    job_id = simulator.add_job(VAULT, JobScript(duration=0.3))
+    acceptance = tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT, **extra}))
+    return job_id, acceptance.tracking_ids[0]
+
+
+def test_a_failing_webhook_is_retried_until_it_answers(simulator, tracker, receiver, run_host):
+    receiver.respond_with(503, 500, 429, retry_after=1)
+    _, tracking_id = _track(tracker, simulator)
+    assert run_host(until_idle=True, timeout=60).join() == 0
+    answered = [r.answered for r in receiver.requests]
+    assert answered == [503, 500, 429, 200]
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1  # the same event every time
+    assert all(r.verified for r in receiver.requests)
+    assert _deadletters(tracker, {tracking_id}) == []
+
+
+def test_410_and_other_4xx_go_to_the_dead_letter_queue_with_url_and_reason(simulator, make_tracker, run_host):
+    with WebhookReceiver() as gone, WebhookReceiver() as bad:
+        gone.respond_with(410)
+        bad.respond_with(400)
+        tracker = make_tracker(JOBS_WEBHOOK_URLS=f"{gone.url}?code=secret-key,{bad.url}")
+        _, tracking_id = _track(tracker, simulator)
+        assert run_host(until_idle=True, timeout=60, for_tracker=tracker).join() == 0
+        assert len(gone.requests) == 1 and len(bad.requests) == 1  # neither is retried
+        records = _deadletters(tracker, {tracking_id})
+        by_target = {r["target"].split("?")[0]: r for r in records}
+        assert set(by_target) == {gone.url, bad.url}
+        assert "410" in by_target[gone.url]["reason"]
+        assert "400" in by_target[bad.url]["reason"]
+        assert "secret-key" not in json.dumps(records)  # the function key in the URL is redacted
+        assert by_target[gone.url]["event"]["data"]["jobId"]
+
+
+def test_an_outage_longer_than_the_retry_window_is_dead_lettered(simulator, make_tracker, receiver, run_host):
+    tracker = make_tracker(JOBS_DELIVERY_RETRY_HOURS="0.0006")  # about 2 s
+    receiver.set_down(True)
+    _, tracking_id = _track(tracker, simulator)
+    assert run_host(until_idle=True, timeout=60, for_tracker=tracker).join() == 0
+    records = _deadletters(tracker, {tracking_id})
+    assert len(records) == 1
+    assert "not delivered within" in records[0]["reason"]
+    assert records[0]["attempts"] >= 2
+    assert records[0]["target"] == receiver.url
+
+
+def test_a_callback_url_gets_its_own_subscribers_event_only(simulator, make_tracker, https_receiver, receiver,
+                                                             run_host):
+    tracker = make_tracker()
+    job_id, tracking_id = _track(tracker, simulator, correlationId="with-callback", callbackUrl=https_receiver.url)
+    tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT, "correlationId": "plain"}))
+    assert run_host(until_idle=True, timeout=60, for_tracker=tracker).join() == 0
+    callback_events = [r.json() for r in https_receiver.delivered()]
+    assert [e["data"]["correlationId"] for e in callback_events] == ["with-callback"]
+    assert https_receiver.delivered()[0].verified
+    assert sorted(r.json()["data"]["correlationId"] for r in receiver.delivered()) == ["plain", "with-callback"]
+
+
+def test_a_slow_subscriber_does_not_delay_the_others(simulator, make_tracker, receiver, run_host, wait):
+    with WebhookReceiver(secret=SECRET) as slow:
+        slow.set_hang(8)
+        tracker = make_tracker(JOBS_WEBHOOK_URLS=f"{slow.url},{receiver.url}", JOBS_WEBHOOK_TIMEOUT_SECONDS="10")
+        for _ in range(3):
+            _track(tracker, simulator)
+        host = run_host(for_tracker=tracker)
+        assert wait(lambda: len(receiver.delivered()) == 3, 6)  # well before the slow one answers
+        slow.set_hang(0)
+        assert wait(lambda: len(slow.delivered()) >= 3, 30)
+        host.stop()
