@@ -23,7 +23,10 @@ from jobs.tracker import Tracker
 from jobs.webhook_receiver import WebhookReceiver, make_self_signed_cert
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-VAULT = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/backup-rg/providers/Microsoft.RecoveryServices/vaults/prod-vault"
+VAULT = (
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/backup-rg"
+    "/providers/Microsoft.RecoveryServices/vaults/prod-vault"
+)
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -64,7 +64,7 @@ def test_an_outage_longer_than_the_retry_window_is_dead_lettered(simulator, make
 def test_a_callback_url_gets_its_own_subscribers_event_only(simulator, make_tracker, https_receiver, receiver,
                                                              run_host):
     tracker = make_tracker()
-    job_id, tracking_id = _track(tracker, simulator, correlationId="with-callback", callbackUrl=https_receiver.url)
+    job_id, _ = _track(tracker, simulator, correlationId="with-callback", callbackUrl=https_receiver.url)
     tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT, "correlationId": "plain"}))
     assert run_host(until_idle=True, timeout=60, for_tracker=tracker).join() == 0
     callback_events = [r.json() for r in https_receiver.delivered()]
