@@ -5,6 +5,8 @@
 - Throttling: a 429 blocks the whole subscription until its ``Retry-After`` has passed; no request for that
   subscription leaves this process before then (``ArmThrottled`` says until when). A local token bucket per
   subscription keeps our own read rate below ARM's (250 reads, refilled at 25 per second).
+- At most ``concurrency_per_subscription`` requests (1) are in flight per subscription, so a 429 stops the next
+  request before it leaves.
 - 5xx, 408, network errors and unreadable bodies are retried with growing, jittered delays, a few times; then
   ``ArmUnavailable`` lets the caller reschedule instead of holding a Functions invocation.
 - The token comes from ``JOBS_ARM_TOKEN`` (simulators, tests) or ``DefaultAzureCredential``; it is never logged.
@@ -150,6 +152,7 @@ class ArmClient:
         timeout: tuple[float, float] = (5.0, 30.0),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        concurrency_per_subscription: int = 1,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.api_version = api_version
@@ -163,6 +166,8 @@ class ArmClient:
         self._clock = clock
         self._sleep = sleep
         self._blocked_until: dict[str, float] = {}
+        self._in_flight: dict[str, threading.Semaphore] = {}
+        self._per_subscription = max(1, concurrency_per_subscription)
         self._lock = threading.Lock()
         self.requests_sent = 0
 
@@ -222,6 +227,14 @@ class ArmClient:
             raise ArmError(502, "UnexpectedNextLink", "nextLink points outside ARM_ENDPOINT; not followed")
 
     def _get_json(self, url: str, subscription_id: str) -> dict[str, Any]:
+        # One request in flight per subscription (by default): a 429 then closes the gate before any other
+        # request leaves, so none is ever sent inside a Retry-After window.
+        with self._lock:
+            gate = self._in_flight.setdefault(subscription_id.lower(), threading.Semaphore(self._per_subscription))
+        with gate:
+            return self._get_json_once(url, subscription_id)
+
+    def _get_json_once(self, url: str, subscription_id: str) -> dict[str, Any]:
         last: ArmError | None = None
         for attempt in range(self._attempts):
             self._wait_for_budget(subscription_id)

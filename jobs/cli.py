@@ -37,14 +37,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    default_level = "ERROR" if args.command in (_demo, _simulate) else "INFO"
+    default_level = "ERROR" if args.command in (_demo, _simulate, _drill) else "INFO"
     logging.basicConfig(
         level=os.environ.get("JOBS_LOG_LEVEL", default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("azure", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # "connection pool is full" under 16 workers is harmless
     try:
         return int(args.command(args) or 0)
     except ConfigError as exc:
@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--token", default="sim-token", help="bearer token it requires ('' for none)")
     simulate.add_argument("--seed-demo-jobs", action="store_true", help="start with a few demo jobs")
     simulate.set_defaults(command=_simulate)
+
+    drill = commands.add_parser("drill", help="fault drill: Azure faults and runner kills; prints what came out")
+    drill.add_argument("--jobs", type=int, default=200)
+    drill.add_argument("--fault-rate", type=float, default=0.3, help="share of ARM answers faulted (0-1)")
+    drill.add_argument("--kills", type=int, default=0, help="SIGKILL the runner this many times (subprocesses)")
+    drill.add_argument("--runners", type=int, default=1, help="runners at once on the same storage")
+    drill.add_argument("--subscribers", type=int, default=1, help="subscribers per job")
+    drill.add_argument("--seed", type=int, default=7)
+    drill.set_defaults(command=_drill)
 
     demo = commands.add_parser("demo", help="the whole loop on this machine: Azurite, simulator, webhook receiver")
     demo.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS")
@@ -214,6 +223,17 @@ def _simulate(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         serve(host=args.host, port=args.port, token=args.token or None, seed_demo_jobs=args.seed_demo_jobs)
     return 0
+
+
+def _drill(args: argparse.Namespace) -> int:
+    from jobs.drill import run_drill
+
+    report = run_drill(jobs=args.jobs, fault_rate=args.fault_rate, kills=args.kills, runners=args.runners,
+                       subscribers=args.subscribers, seed=args.seed)
+    print(report.table())
+    for problem in report.problems[:20]:
+        print(f"  {problem}")
+    return 0 if report.ok else 1
 
 
 def _demo(args: argparse.Namespace) -> int:

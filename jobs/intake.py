@@ -32,6 +32,9 @@ MAX_CONTEXT_BYTES = 16 * 1024
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_CORRELATION_ID = 1024
 MAX_TIMEOUT_MINUTES = 90 * 24 * 60
+# Deeper JSON is refused: Python's json recurses per level, so a message nested ~1000 deep would crash the parser
+# (or, a little shallower, every later json.dumps of its context) instead of being rejected.
+MAX_JSON_DEPTH = 100
 
 
 class IntakeRejected(ValueError):
@@ -118,6 +121,14 @@ def parse_message(
             "message is not JSON (or a job resource id): expected an object with jobId and vaultId, "
             "jobResourceId, operation or operationUrl"
         ) from None
+    except RecursionError:
+        raise IntakeRejected(f"message is JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        where = "message"
+        if isinstance(value, dict):
+            where = next((k for k in ("context", "operation") if _deeper_than(value.get(k), MAX_JSON_DEPTH - 1)),
+                         where)
+        raise IntakeRejected(f"{where} is JSON nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, str):
         return TrackRequest(subscriber=Subscriber(), jobs=(_job_from_id(value, "message"),))
     if not isinstance(value, dict):
@@ -142,6 +153,18 @@ def parse_message(
         "message names no job: expected jobId with vaultId (or subscriptionId, resourceGroup and vaultName), "
         "jobResourceId, operation with vaultId, or operationUrl"
     )
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether JSON ``value`` nests lists and objects more than ``limit`` levels deep (without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _job_from_id(value: object, field_name: str) -> JobRef:

@@ -118,7 +118,13 @@ class Poller:
             summaries: dict[str, dict] | None = None
             if len(jobs) >= self._settings.list_threshold:
                 report.strategy = "list"
-                summaries = self._running_in_vault(vault, jobs)
+                try:
+                    summaries = self._running_in_vault(vault, jobs)
+                except ArmThrottled:
+                    raise
+                except ArmError as exc:
+                    log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
+                    report.strategy = "get"
             else:
                 report.strategy = "get"
             for index, item in enumerate(items):

@@ -43,6 +43,9 @@ __all__ = ["Acceptance", "RoundReport", "Tracker"]
 log = logging.getLogger(__name__)
 
 MAX_REJECTED_ORIGINAL = 48 * 1024
+# A queue message holds 64 KB of request body; the record's JSON escapes (\u00e9, \") and the XML around it
+# (&amp;) can make a 48 KB original several times larger, so the record is cut to this size on the wire.
+MAX_REJECTED_RECORD = 60 * 1024
 
 
 @dataclass
@@ -108,7 +111,13 @@ class Tracker:
         if len(raw) > MAX_REJECTED_ORIGINAL:
             record["message"] = str(record["message"])[:MAX_REJECTED_ORIGINAL]
             record["truncated"] = True
-        self.storage.queue(self.settings.rejected_queue).send_message(json.dumps(record))
+        text = json.dumps(record)
+        while (size := _wire_size(text)) > MAX_REJECTED_RECORD:
+            message = str(record["message"])
+            record["message"] = message[: int(len(message) * MAX_REJECTED_RECORD / size * 0.95)]
+            record["truncated"] = True
+            text = json.dumps(record)
+        self.storage.queue(self.settings.rejected_queue).send_message(text)
         log.warning("rejected an intake message: %s", reason)
 
     def track(self, request: TrackRequest) -> Acceptance:
@@ -204,3 +213,9 @@ class Tracker:
         )
         log.warning("event %s dead-lettered: %s", event["id"], reason)
         return "deadletter"
+
+
+def _wire_size(text: str) -> int:
+    """Bytes ``text`` takes in a queue request body (XML-escaped UTF-8)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return len(escaped.replace("'", "&apos;").encode("utf-8"))

@@ -1,0 +1,251 @@
+"""``python -m jobs drill``: the fault drill — inject Azure faults and runner crashes, count what came out.
+
+Starts Azurite, the simulator (with a share of its answers faulted: 429 with Retry-After, 500, 503, connection
+resets, truncated JSON, slow answers, plus ARM's token bucket) and a webhook receiver; feeds jobs of every kind
+and outcome; runs the tracker (in this process, or as ``python -m jobs run`` subprocesses killed with SIGKILL at
+random moments and restarted, one or two at once on the same storage); then compares every result event with what
+the simulator says each job ended as, and prints a table: jobs, faults, kills, lost, wrong, duplicated ids,
+Retry-After violations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobs.azurite import Azurite
+from jobs.config import Settings
+from jobs.runner import LocalHost
+from jobs.simulator import BackupSimulator, FaultConfig, JobScript
+from jobs.statuses import JOB_TYPES
+from jobs.tracker import Tracker
+from jobs.webhook_receiver import WebhookReceiver
+
+__all__ = ["DrillReport", "run_drill"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+_OUTCOMES = ("Completed", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
+
+
+@dataclass
+class DrillReport:
+    jobs: int
+    subscribers: int
+    fault_rate: float
+    kills: int = 0
+    runners: int = 1
+    arm_requests: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    expected_events: int = 0
+    results_queue_events: int = 0
+    webhook_deliveries: int = 0
+    lost: int = 0
+    wrong: int = 0
+    repeated_deliveries: int = 0
+    conflicting_ids: int = 0
+    retry_after_violations: int = 0
+    stuck: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.wrong or self.conflicting_ids or self.retry_after_violations or self.stuck)
+
+    def table(self) -> str:
+        from tabulate import tabulate
+
+        faults = ", ".join(f"{kind} {count}" for kind, count in sorted(self.faults.items()) if count) or "none"
+        rows = [
+            ["jobs tracked", self.jobs],
+            ["subscribers per job", self.subscribers],
+            ["runners at once", self.runners],
+            ["ARM requests served", self.arm_requests],
+            ["faults injected", f"{sum(self.faults.values())} ({faults})"],
+            ["runner kills (SIGKILL)", self.kills],
+            ["events expected", self.expected_events],
+            ["events on the results queue", self.results_queue_events],
+            ["webhook deliveries", self.webhook_deliveries],
+            ["lost (no event for a job+subscriber)", self.lost],
+            ["wrong (type differs from the job's end)", self.wrong],
+            ["repeated deliveries (same id again)", self.repeated_deliveries],
+            ["conflicting ids (two ids, one job+subscriber)", self.conflicting_ids],
+            ["Retry-After violations", self.retry_after_violations],
+            ["jobs stuck (still tracked)", self.stuck],
+            ["seconds", f"{self.seconds:.0f}"],
+        ]
+        return tabulate(rows, tablefmt="simple_outline")
+
+
+def run_drill(
+    *,
+    jobs: int = 200,
+    fault_rate: float = 0.3,
+    kills: int = 0,
+    runners: int = 1,
+    subscribers: int = 1,
+    seed: int = 7,
+    timeout: float = 600.0,
+    quiet: bool = False,
+) -> DrillReport:
+    rng = random.Random(seed)
+    started = time.monotonic()
+    report = DrillReport(jobs=jobs, subscribers=subscribers, fault_rate=fault_rate, runners=runners)
+    say = (lambda *_: None) if quiet else (lambda line: print(line, flush=True))
+    with Azurite() as azurite, BackupSimulator(token="drill-token", seed=seed) as simulator, \
+            WebhookReceiver() as receiver:
+        env = {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "JOBS_WEBHOOK_URLS": receiver.url,
+            "JOBS_POLL_SECONDS": "1",
+            "JOBS_MAX_POLL_INTERVAL_SECONDS": "3",
+            "ARM_ENDPOINT": simulator.base_url,
+            "JOBS_ARM_TOKEN": "drill-token",
+            "JOBS_NOT_FOUND_GRACE_SECONDS": "120",
+            "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "1",
+        }
+        settings = Settings.from_env(env)
+        tracker = Tracker(settings)
+        tracker.setup()
+        expected = _feed(tracker, simulator, rng, jobs, subscribers)
+        report.expected_events = len(expected)
+        simulator.set_faults(_faults(fault_rate))
+        say(f"drill: {jobs} jobs, {fault_rate:.0%} of ARM answers faulted, {kills} kills, {runners} runner(s)")
+        if kills or runners > 1:
+            done = _run_subprocesses(env, kills, runners, rng, timeout, say)
+            report.kills = done
+        else:
+            LocalHost(tracker).run(until_idle=True, timeout=timeout)
+        simulator.set_faults(FaultConfig())
+        stats = simulator.stats()
+        report.arm_requests = stats["arm_requests"]
+        report.faults = {**{k: v for k, v in stats["faults"].items()}, "429 (token bucket)": 0}
+        report.faults["429 (token bucket)"] = max(0, stats["throttled"] - stats["faults"].get("429", 0))
+        report.retry_after_violations = stats["retry_after_violations"]
+        report.stuck = len(tracker.store.list_index())
+        _compare(tracker, receiver, simulator, expected, report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs: int,
+          subscribers: int) -> dict[tuple[str, str], str]:
+    """Creates jobs across vaults and subscriptions; returns {(jobId, correlationId): expected event type}."""
+    vaults = [
+        f"/subscriptions/{sub}/resourceGroups/rg-{v}/providers/Microsoft.RecoveryServices/vaults/vault-{v}"
+        for sub, v in (("aaaaaaaa-0000-4000-8000-000000000001", 1), ("aaaaaaaa-0000-4000-8000-000000000001", 2),
+                       ("bbbbbbbb-0000-4000-8000-000000000002", 3), ("bbbbbbbb-0000-4000-8000-000000000002", 4))
+    ]
+    for vault in vaults:
+        simulator.add_vault(vault)
+    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    expected = {}
+    for index in range(jobs):
+        vault = vaults[index % len(vaults)]
+        outcome = rng.choice(_OUTCOMES)
+        script = JobScript(
+            job_type=rng.choice(JOB_TYPES), final_status=outcome, duration=rng.uniform(1, 8),
+            not_found_for=rng.choice((0, 0, 0, 1.5)), cancelling_for=1 if outcome == "Cancelled" else 0,
+        )
+        job_id = simulator.add_job(vault, script)
+        for number in range(subscribers):
+            correlation = f"drill-{index}-{number}"
+            shape = rng.choice(("ids", "resource", "upper"))
+            if shape == "ids":
+                message: Any = {"jobId": job_id, "vaultId": vault, "correlationId": correlation}
+            elif shape == "resource":
+                message = {"jobResourceId": f"{vault}/backupJobs/{job_id}", "correlationId": correlation}
+            else:
+                upper_vault = vault.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/")
+                message = {"jobId": job_id.upper(), "vaultId": upper_vault, "correlationId": correlation}
+            intake.send_message(json.dumps(message))
+            expected[(job_id, correlation)] = f"BackupJob.{outcome}"
+    return expected
+
+
+def _faults(rate: float) -> FaultConfig:
+    return FaultConfig(
+        throttle=True,
+        rate_429=rate * 0.25, retry_after_seconds=1,
+        rate_500=rate * 0.2, rate_503=rate * 0.2, rate_reset=rate * 0.15, rate_truncated=rate * 0.1,
+        rate_slow=rate * 0.1, slow_seconds=0.3,
+    )
+
+
+def _run_subprocesses(env: dict[str, str], kills: int, runners: int, rng: random.Random, timeout: float,
+                      say: Any) -> int:
+    """Runs ``python -m jobs run`` (``runners`` at once), SIGKILLs one at random moments ``kills`` times,
+    restarting it each time, then lets them finish with ``--until-idle``."""
+    full_env = {**os.environ, **env, "JOBS_LOG_LEVEL": "ERROR"}
+
+    def start(until_idle: bool) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", "jobs", "run"]
+        if until_idle:
+            args += ["--until-idle", "--timeout", str(timeout)]
+        return subprocess.Popen(args, cwd=_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    processes = [start(False) for _ in range(runners)]
+    done = 0
+    for _ in range(kills):
+        time.sleep(rng.uniform(0.5, 2.5))
+        victim = rng.randrange(len(processes))
+        processes[victim].send_signal(signal.SIGKILL)
+        processes[victim].wait()
+        done += 1
+        processes[victim] = start(False)
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finishers = [start(True) for _ in range(runners)]
+    for process in finishers:
+        process.wait(timeout + 30)
+    say(f"drill: {done} kills done")
+    return done
+
+
+def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimulator,
+             expected: dict[tuple[str, str], str], report: DrillReport) -> None:
+    assert tracker.settings.results_queue
+    queue = tracker.storage.queue(tracker.settings.results_queue)
+    seen_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    types: dict[tuple[str, str], str] = {}
+    while True:
+        batch = list(queue.receive_messages(max_messages=32, messages_per_page=32))
+        if not batch:
+            break
+        for message in batch:
+            event = json.loads(message.content)
+            key = (event["data"]["jobId"], event["data"].get("correlationId"))
+            seen_ids[key].add(event["id"])
+            types[key] = event["type"]
+            report.results_queue_events += 1
+            queue.delete_message(message)
+    delivered = Counter(request.headers.get("webhook-id") for request in receiver.delivered())
+    report.webhook_deliveries = sum(delivered.values())
+    report.repeated_deliveries = sum(count - 1 for count in delivered.values()) + (
+        report.results_queue_events - len(seen_ids)
+    )
+    webhook_ids = set(delivered)
+    for key, want in expected.items():
+        ids = seen_ids.get(key)
+        if not ids:
+            report.lost += 1
+            report.problems.append(f"no event for job {key[0]} subscriber {key[1]}")
+            continue
+        if len(ids) > 1:
+            report.conflicting_ids += 1
+        if types[key] != want:
+            report.wrong += 1
+            report.problems.append(f"job {key[0]}: {types[key]}, expected {want}")
+        if not ids & webhook_ids:
+            report.lost += 1
+            report.problems.append(f"webhook never got the event of job {key[0]} subscriber {key[1]}")

@@ -1,0 +1,37 @@
+"""Faults and crashes (the fault drill of ``python -m jobs drill``): nothing lost, ids stable, Retry-After kept."""
+
+from __future__ import annotations
+
+from jobs.drill import run_drill
+
+
+def test_200_jobs_with_30_percent_of_arm_answers_faulted_all_end_correctly():
+    report = run_drill(jobs=200, fault_rate=0.3, seed=11, timeout=240, quiet=True)
+    print(report.table())
+    assert sum(report.faults.values()) >= 0.2 * report.arm_requests  # the faults really happened
+    assert report.faults.get("429", 0) > 0
+    assert report.lost == 0, report.problems[:10]
+    assert report.wrong == 0, report.problems[:10]
+    assert report.conflicting_ids == 0
+    assert report.retry_after_violations == 0
+    assert report.stuck == 0
+    assert report.results_queue_events >= report.expected_events == 200
+
+
+def test_runner_killed_ten_times_delivers_every_result_with_stable_ids():
+    report = run_drill(jobs=100, fault_rate=0.1, kills=10, subscribers=2, seed=5, timeout=240, quiet=True)
+    print(report.table())
+    assert report.kills == 10
+    assert report.lost == 0, report.problems[:10]
+    assert report.wrong == 0, report.problems[:10]
+    assert report.conflicting_ids == 0  # every repeat carries the same event id
+    assert report.stuck == 0
+
+
+def test_two_runners_on_the_same_storage_never_publish_a_transition_under_two_ids():
+    report = run_drill(jobs=80, fault_rate=0.0, runners=2, kills=2, seed=3, timeout=240, quiet=True)
+    print(report.table())
+    assert report.lost == 0, report.problems[:10]
+    assert report.wrong == 0
+    assert report.conflicting_ids == 0
+    assert report.stuck == 0
