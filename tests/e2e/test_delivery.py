@@ -84,3 +84,35 @@ def test_a_slow_subscriber_does_not_delay_the_others(simulator, make_tracker, re
         slow.set_hang(0)
         assert wait(lambda: len(slow.delivered()) >= 3, 30)
         host.stop()
+
+
+def test_a_receiver_down_for_a_stretch_gets_every_event_once_it_is_back(simulator, tracker, receiver, run_host,
+                                                                         wait):
+    receiver.set_down(True)
+    tracking_ids = {_track(tracker, simulator)[1] for _ in range(4)}
+    host = run_host()
+    assert wait(lambda: not tracker.store.list_index(), 20)  # all ended while the receiver is down
+    assert wait(lambda: _pending(tracker) >= 4, 10)  # every delivery waits (retries), none dead-lettered
+    assert receiver.requests == []
+    receiver.set_down(False)
+    assert wait(lambda: len({r.headers["webhook-id"] for r in receiver.delivered()}) == 4, 30)
+    host.stop()
+    assert _deadletters(tracker, tracking_ids) == []
+
+
+def test_a_receiver_that_hangs_past_the_timeout_is_retried(simulator, make_tracker, receiver, run_host, wait):
+    tracker = make_tracker(JOBS_WEBHOOK_TIMEOUT_SECONDS="0.5")
+    receiver.set_hang(2)
+    _, tracking_id = _track(tracker, simulator)
+    host = run_host(for_tracker=tracker)
+    assert wait(lambda: len(receiver.requests) >= 1, 20)
+    receiver.set_hang(0)
+    assert wait(lambda: len(receiver.delivered()) >= 1, 30)
+    host.stop()
+    ids = {r.headers["webhook-id"] for r in receiver.requests}
+    assert len(ids) == 1  # the retry carried the same id
+    assert _deadletters(tracker, {tracking_id}) == []
+
+
+def _pending(tracker) -> int:
+    return tracker.storage.queue(tracker.settings.deliver_queue).get_queue_properties().approximate_message_count
