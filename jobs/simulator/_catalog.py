@@ -14,15 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-JOB_TYPES = (
-    "AzureIaaSVMJob",
-    "AzureIaaSVMJobV2",
-    "AzureStorageJob",
-    "AzureWorkloadJob",
-    "DpmJob",
-    "MabJob",
-    "VaultJob",
-)
+from jobs.statuses import JOB_TYPES as JOB_TYPES
+
 IAAS_TYPES = frozenset({"AzureIaaSVMJob", "AzureIaaSVMJobV2"})
 TERMINAL_STATUSES = ("Completed", "CompletedWithWarnings", "Failed", "Cancelled")
 JOB_STATUSES = ("Invalid", "InProgress", "Completed", "Failed", "CompletedWithWarnings", "Cancelled", "Cancelling")
