@@ -1,0 +1,278 @@
+"""The result event: CloudEvents 1.0 structured JSON, stable ids, and errors from every job type."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from jobs.events import build_event, errors_from_job, event_id, serialize_event
+from jobs.references import JobRef
+from tests.conftest import fixture_json
+
+SEED_JOB = fixture_json("seed-job-response.json")
+JOB_REF = JobRef.parse(SEED_JOB["id"])
+VAULT_ID = JOB_REF.vault.id
+TRACKING = JOB_REF.key
+SEEN = datetime(2025, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)
+RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+BASE_DATA_KEYS = {
+    "jobId", "jobResourceId", "vaultId", "status", "operation", "jobType", "backupManagementType",
+    "entityFriendlyName", "startTime", "endTime", "duration", "errors", "tasks", "propertyBag", "job",
+}
+
+
+def event_json(**overrides: Any) -> dict[str, Any]:
+    """The event as a subscriber reads it: the serialized bytes, parsed."""
+    kwargs: dict[str, Any] = {
+        "tracking_id": TRACKING,
+        "status": "Completed",
+        "seen_at": SEEN,
+        "vault_id": VAULT_ID,
+        "subscriber_key": "default",
+        "job_id": JOB_REF.job_id,
+        "job_resource_id": JOB_REF.id,
+        "job": SEED_JOB,
+    }
+    kwargs.update(overrides)
+    return json.loads(serialize_event(build_event(**kwargs)))
+
+
+def job_with_errors(job_type: str, details: list[dict[str, Any]] | None) -> dict[str, Any]:
+    job = copy.deepcopy(SEED_JOB)
+    job["properties"]["jobType"] = job_type
+    job["properties"]["status"] = "Failed"
+    job["properties"]["errorDetails"] = details
+    return job
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attributes and data
+
+
+def test_event_attributes_follow_the_contract() -> None:
+    event = event_json()
+    assert event["specversion"] == "1.0"
+    assert event["id"] == event_id(TRACKING, "Completed", "default")
+    assert event["source"] == VAULT_ID
+    assert event["type"] == "BackupJob.Completed"
+    assert event["subject"] == f"backupJobs/{JOB_REF.job_id}"
+    assert event["datacontenttype"] == "application/json"
+    assert RFC3339_Z.match(event["time"]), event["time"]
+    assert datetime.fromisoformat(event["time"].replace("Z", "+00:00")) == SEEN
+
+
+def test_event_data_carries_the_job_in_full() -> None:
+    data = event_json()["data"]
+    assert set(data) == BASE_DATA_KEYS  # no correlationId/context unless given
+    props = SEED_JOB["properties"]
+    assert data["jobId"] == "7ddead57-bcb9-4269-ac31-6a1b57588700"
+    assert data["jobResourceId"] == JOB_REF.id
+    assert data["vaultId"] == VAULT_ID
+    assert data["status"] == "Completed"
+    assert data["operation"] == "Backup"
+    assert data["jobType"] == "AzureIaaSVMJob"
+    assert data["backupManagementType"] == "AzureIaasVM"
+    assert data["entityFriendlyName"] == "uttestvmub1"
+    assert data["startTime"] == props["startTime"]
+    assert data["endTime"] == props["endTime"]
+    assert data["duration"] == props["duration"]
+    assert data["errors"] == []
+    assert data["tasks"] == props["extendedInfo"]["tasksList"]
+    assert data["propertyBag"] == {"VM Name": "uttestvmub1", "Backup Size": "2332 MB"}
+    assert data["job"] == SEED_JOB  # exactly as Azure returned it, extendedInfo included
+
+
+def test_correlation_id_and_context_are_echoed_when_given() -> None:
+    context = {"ticket": "INC-42", "nested": {"list": [1, "two", None]}}
+    data = event_json(correlation_id="run-7", context=context)["data"]
+    assert data["correlationId"] == "run-7"
+    assert data["context"] == context
+    assert set(data) == BASE_DATA_KEYS | {"correlationId", "context"}
+    only_context = event_json(context={})["data"]
+    assert only_context["context"] == {} and "correlationId" not in only_context
+
+
+@pytest.mark.parametrize(
+    "status",
+    ["Completed", "CompletedWithWarnings", "Failed", "Cancelled", "TimedOut", "NotFound", "OperationFailed"],
+)
+def test_type_names_each_terminal_status(status: str) -> None:
+    event = event_json(status=status)
+    assert event["type"] == f"BackupJob.{status}"
+    assert event["data"]["status"] == status
+
+
+def test_not_found_event_without_a_job() -> None:
+    errors = [{"code": "AuthorizationFailed", "message": "no Backup Reader", "recommendations": []}]
+    event = event_json(status="NotFound", job=None, errors=errors)
+    data = event["data"]
+    assert event["subject"] == f"backupJobs/{JOB_REF.job_id}"
+    assert data["errors"] == errors
+    assert data["job"] is None
+    assert data["tasks"] == [] and data["propertyBag"] == {}
+    assert data["jobType"] is None and data["operation"] is None
+
+
+def test_given_errors_replace_the_jobs_own() -> None:
+    job = job_with_errors("AzureIaaSVMJob", [{"errorCode": 1, "errorTitle": "T", "errorString": "S"}])
+    timed_out = [{"code": "TrackingTimedOut", "message": "still InProgress", "recommendations": ["wait"]}]
+    assert event_json(status="TimedOut", job=job, errors=timed_out)["data"]["errors"] == timed_out
+    assert event_json(status="Failed", job=job)["data"]["errors"][0]["code"] == "T"
+
+
+def test_operation_failed_event_without_a_job_id() -> None:
+    tracking = f"op-{uuid.uuid4()}-abcdef12"
+    event = event_json(tracking_id=tracking, status="OperationFailed", job_id=None, job_resource_id=None, job=None,
+                       errors=[{"code": "UserErrorVmNotFound", "message": "m", "recommendations": []}])
+    assert event["type"] == "BackupJob.OperationFailed"
+    assert event["data"]["jobId"] is None
+    assert tracking in event["subject"]
+    assert event["data"]["errors"][0]["code"] == "UserErrorVmNotFound"
+
+
+def test_a_redelivery_is_byte_for_byte_the_same_event() -> None:
+    kwargs = dict(tracking_id=TRACKING, status="Failed", seen_at=SEEN, vault_id=VAULT_ID, subscriber_key="abc",
+                  job_id=JOB_REF.job_id, job_resource_id=JOB_REF.id, job=SEED_JOB, correlation_id="c",
+                  context={"b": 1, "a": 2})
+    assert serialize_event(build_event(**kwargs)) == serialize_event(build_event(**kwargs))
+
+
+def test_serialized_event_is_utf8_json_with_unicode_intact() -> None:
+    job = copy.deepcopy(SEED_JOB)
+    job["properties"]["entityFriendlyName"] = "vm-ünïcödé-日本"
+    body = serialize_event(build_event(tracking_id=TRACKING, status="Completed", seen_at=SEEN, vault_id=VAULT_ID,
+                                       subscriber_key="default", job_id=JOB_REF.job_id,
+                                       job_resource_id=JOB_REF.id, job=job))
+    assert isinstance(body, bytes)
+    event = json.loads(body.decode("utf-8"))
+    assert event["data"]["entityFriendlyName"] == "vm-ünïcödé-日本"
+
+
+@pytest.mark.parametrize(
+    "seen", [datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2030, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+)
+def test_time_is_rfc3339_in_utc(seen: datetime) -> None:
+    text = event_json(seen_at=seen)["time"]
+    assert RFC3339_Z.match(text), text
+    assert datetime.fromisoformat(text.replace("Z", "+00:00")) == seen
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# event_id
+
+
+def test_event_id_is_stable_for_one_job_status_and_subscriber() -> None:
+    first = event_id(TRACKING, "Completed", "default")
+    assert event_id(TRACKING.upper(), "Completed", "default") == first
+    assert event_id(TRACKING.swapcase(), "Completed", "default") == first
+    assert uuid.UUID(first)  # a UUID, usable as webhook-id
+    assert event_json()["id"] == event_json(tracking_id=TRACKING.upper())["id"] == first
+
+
+def test_event_id_differs_across_status_subscriber_and_job() -> None:
+    ids = {
+        event_id(TRACKING, "Completed", "default"),
+        event_id(TRACKING, "Failed", "default"),
+        event_id(TRACKING, "TimedOut", "default"),
+        event_id(TRACKING, "Completed", "3f2a9c"),
+        event_id(TRACKING, "Completed", "9b1e77"),
+        event_id("00000000-0000-0000-0000-000000000000-1a2b3c4d", "Completed", "default"),
+    }
+    assert len(ids) == 6
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# errors_from_job: every job type's errorDetails shape
+
+
+def test_iaas_vm_errors_use_the_title_as_code() -> None:
+    details = [{
+        "errorCode": 400240,
+        "errorTitle": "UserErrorGuestAgentStatusUnavailable",
+        "errorString": "VM Agent unable to communicate with Azure Backup",
+        "recommendations": ["Ensure the VM agent is installed and running.", "Check network connectivity."],
+    }]
+    for job_type in ("AzureIaaSVMJob", "AzureIaaSVMJobV2"):
+        assert errors_from_job(job_with_errors(job_type, details)) == [{
+            "code": "UserErrorGuestAgentStatusUnavailable",
+            "message": "VM Agent unable to communicate with Azure Backup",
+            "recommendations": ["Ensure the VM agent is installed and running.", "Check network connectivity."],
+        }]
+
+
+def test_iaas_vm_error_without_title_falls_back_to_the_number() -> None:
+    errors = errors_from_job(job_with_errors("AzureIaaSVMJob", [{"errorCode": 400240, "errorString": "s"}]))
+    assert errors == [{"code": "400240", "message": "s", "recommendations": []}]
+
+
+@pytest.mark.parametrize("job_type", ["DpmJob", "MabJob"])
+def test_dpm_and_mab_errors_carry_only_a_string(job_type: str) -> None:
+    details = [{"errorString": "The replica is inconsistent.", "recommendations": ["Run a consistency check."]}]
+    errors = errors_from_job(job_with_errors(job_type, details))
+    assert len(errors) == 1
+    error = errors[0]
+    assert set(error) == {"code", "message", "recommendations"}
+    assert error["message"] == "The replica is inconsistent."
+    assert error["recommendations"] == ["Run a consistency check."]
+    assert error["code"] is None or isinstance(error["code"], str)
+
+
+def test_workload_errors() -> None:
+    details = [{
+        "errorCode": 59002,
+        "errorString": "Backup failed because the database is offline.",
+        "errorTitle": "UserErrorSQLDatabaseOffline",
+        "recommendations": ["Bring the database online."],
+        "additionalDetails": "DB: sales",
+    }]
+    assert errors_from_job(job_with_errors("AzureWorkloadJob", details)) == [{
+        "code": "UserErrorSQLDatabaseOffline",
+        "message": "Backup failed because the database is offline.",
+        "recommendations": ["Bring the database online."],
+    }]
+
+
+@pytest.mark.parametrize("job_type", ["AzureStorageJob", "VaultJob"])
+def test_storage_and_vault_errors_use_the_error_code(job_type: str) -> None:
+    details = [{"errorCode": 2146500000, "errorString": "The file share was not found.", "recommendations": []}]
+    assert errors_from_job(job_with_errors(job_type, details)) == [
+        {"code": "2146500000", "message": "The file share was not found.", "recommendations": []}
+    ]
+
+
+def test_several_errors_keep_their_order() -> None:
+    details = [{"errorString": "first"}, {"errorTitle": "Second", "errorString": "second"}, {"errorString": "third"}]
+    assert [e["message"] for e in errors_from_job(job_with_errors("MabJob", details))] == ["first", "second", "third"]
+
+
+@pytest.mark.parametrize("details", [None, [], "not a list item", ["x", 3]])
+def test_no_usable_error_details_means_no_errors(details: Any) -> None:
+    job = job_with_errors("AzureIaaSVMJob", details if isinstance(details, list | None) else [details])
+    assert errors_from_job(job) == []
+
+
+def test_errors_from_no_job() -> None:
+    assert errors_from_job(None) == []
+    assert errors_from_job({}) == []
+    assert errors_from_job({"properties": None}) == []
+
+
+def test_fixture_jobs_have_no_errors() -> None:
+    assert errors_from_job(SEED_JOB) == []
+    details = fixture_json("azure-rest-api-specs/GetJobDetails.json")["responses"]["200"]["body"]
+    assert errors_from_job(details) == []
+
+
+def test_every_error_has_a_string_message() -> None:
+    details = [{"errorCode": 1}, {"errorTitle": "OnlyTitle"}, {}]
+    errors = errors_from_job(job_with_errors("AzureIaaSVMJob", details))
+    assert len(errors) == 3
+    assert all(isinstance(e["message"], str) and isinstance(e["recommendations"], list) for e in errors)
+    assert errors[1]["code"] == "OnlyTitle"
