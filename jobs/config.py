@@ -91,7 +91,7 @@ class Settings:
     intake_queue: str = "backup-jobs"
     results_queue: str | None = "backup-job-results"
     table: str = "backupjobs"
-    webhook_urls: tuple[str, ...] = ()
+    webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # may carry keys or SAS signatures
     webhook_secret: str | None = field(default=None, repr=False)
     callback_allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts)
     poll_seconds: int = 30
@@ -143,7 +143,8 @@ class Settings:
             value = env.get(name)
             return value.strip() if value is not None and value.strip() else None
 
-        intake = _queue_name("JOBS_INTAKE_QUEUE", get("JOBS_INTAKE_QUEUE") or "backup-jobs", suffix_room=8)
+        # Room for the longest derived name, "<intake>-deliver-poison".
+        intake = _queue_name("JOBS_INTAKE_QUEUE", get("JOBS_INTAKE_QUEUE") or "backup-jobs", suffix_room=15)
         results_raw = env.get("JOBS_RESULTS_QUEUE")
         results = (
             "backup-job-results"
@@ -241,7 +242,14 @@ def _queue_name(name: str, value: str, suffix_room: int = 0) -> str:
 
 def _arm_endpoint(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.path.strip("/") or parts.query:
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ConfigError(f"ARM_ENDPOINT {value!r} has an invalid port") from None
+    if (
+        parts.scheme not in ("https", "http") or not parts.hostname or parts.path.strip("/") or parts.query
+        or parts.fragment or "#" in value or parts.username is not None or parts.password is not None
+    ):
         raise ConfigError(f"ARM_ENDPOINT {value!r} must be a bare https URL such as {DEFAULT_ARM_ENDPOINT}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(f"ARM_ENDPOINT {value!r} may use http only for a loopback host (the simulator)")

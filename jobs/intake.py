@@ -121,6 +121,8 @@ def parse_message(
             "message is not JSON (or a job resource id): expected an object with jobId and vaultId, "
             "jobResourceId, operation or operationUrl"
         ) from None
+    except ValueError:  # e.g. an integer longer than Python converts
+        raise IntakeRejected("message holds a JSON value that cannot be read (such as a number too long)") from None
     except RecursionError:
         raise IntakeRejected(f"message is JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
     if _deeper_than(value, MAX_JSON_DEPTH):
@@ -249,5 +251,7 @@ def _timeout(value: dict[str, Any]) -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT_MINUTES:
-        raise IntakeRejected(f"timeoutMinutes must be a number from 1 to {MAX_TIMEOUT_MINUTES}, got {timeout!r}")
+        raise IntakeRejected(
+            f"timeoutMinutes must be a positive number of minutes up to {MAX_TIMEOUT_MINUTES}, got {timeout!r}"
+        )
     return float(timeout)

@@ -53,7 +53,7 @@ class InvalidReference(ValueError):
 
 
 def is_guid(value: object) -> bool:
-    return isinstance(value, str) and bool(_GUID.match(value))
+    return isinstance(value, str) and bool(_GUID.fullmatch(value))
 
 
 def _short_hash(text: str, length: int = 8) -> str:
@@ -61,13 +61,13 @@ def _short_hash(text: str, length: int = 8) -> str:
 
 
 def _check_guid(field: str, value: object) -> str:
-    if not isinstance(value, str) or not _GUID.match(value):
+    if not isinstance(value, str) or not _GUID.fullmatch(value):
         raise InvalidReference(f"{field} must be a GUID, got {_show(value)}")
     return value.lower()
 
 
 def _check_name(field: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value) or value.endswith(".") or set(value) <= {"."}:
+    if not isinstance(value, str) or not pattern.fullmatch(value) or value.endswith(".") or set(value) <= {"."}:
         raise InvalidReference(f"{field} {_show(value)} is not a valid name: {rule}")
     return value
 
@@ -104,7 +104,7 @@ class VaultRef:
     def parse(cls, resource_id: object, field: str = "vaultId") -> VaultRef:
         if not isinstance(resource_id, str):
             raise InvalidReference(f"{field} must be a string, got {_show(resource_id)}")
-        match = _VAULT_ID.match(resource_id.strip())
+        match = _VAULT_ID.fullmatch(resource_id.strip())
         if not match:
             raise InvalidReference(
                 f"{field} {_show(resource_id)} is not a Recovery Services vault id "
@@ -147,7 +147,7 @@ class JobRef:
     def parse(cls, resource_id: object, field: str = "jobResourceId") -> JobRef:
         if not isinstance(resource_id, str):
             raise InvalidReference(f"{field} must be a string, got {_show(resource_id)}")
-        match = _JOB_ID.match(resource_id.strip())
+        match = _JOB_ID.fullmatch(resource_id.strip())
         if not match:
             raise InvalidReference(
                 f"{field} {_show(resource_id)} is not a backup job id "
@@ -214,16 +214,16 @@ class OperationRef:
         path = parts.path
         if "%" in path or "\\" in path or "/../" in path or "/./" in path:
             raise InvalidReference(f"{field} has an encoded or relative path segment")
-        if match := _ITEM_OPERATION.match(path):
-            vault = VaultRef.from_parts(match["sub"], match["rg"], match["vault"])
+        if match := _ITEM_OPERATION.fullmatch(path):
+            vault = _vault_in(field, match)
             names = {}
             for part in ("fabric", "container", "item"):
                 names[part] = _check_name(
                     f"{field} {part} name", match[part], _BACKUP_NAME, "letters, digits and ;._-()$: only"
                 )
             return cls(vault=vault, operation_id=_check_guid(f"{field} operation id", match["op"]), **names)
-        if match := _VAULT_OPERATION.match(path):
-            vault = VaultRef.from_parts(match["sub"], match["rg"], match["vault"])
+        if match := _VAULT_OPERATION.fullmatch(path):
+            vault = _vault_in(field, match)
             return cls.for_vault(vault, match["op"], f"{field} operation id")
         raise InvalidReference(
             f"{field} is not an operation of a Recovery Services vault (expected .../protectedItems/<item>/"
@@ -244,6 +244,13 @@ class OperationRef:
     def key(self) -> str:
         """Tracking id of the operation while it has not named its job yet."""
         return f"op-{self.operation_id}-{_short_hash(self.path().lower())}"
+
+
+def _vault_in(field: str, match: re.Match[str]) -> VaultRef:
+    try:
+        return VaultRef.from_parts(match["sub"], match["rg"], match["vault"])
+    except InvalidReference as exc:
+        raise InvalidReference(f"{field} names an invalid vault: {exc}") from None
 
 
 def _default_port(scheme: str) -> int:
