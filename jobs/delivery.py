@@ -63,6 +63,23 @@ def redact_url(url: str) -> str:
     return base + "?" + "&".join(parts)
 
 
+class _RedactRequestUrls(logging.Filter):
+    """urllib3 logs every request's path and query at DEBUG (``"POST /hook?sig=..."``): redact secret values.
+
+    Webhook and callback URLs carry SAS signatures and function keys in their query; without this filter anyone
+    who turns on DEBUG logging (``logging.basicConfig(level=logging.DEBUG)``, a Functions host at Trace) would
+    write them to the logs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url(a) if isinstance(a, str) and "?" in a else a for a in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactRequestUrls())
+
+
 def retry_delay(attempt: int, first_seconds: float, jitter: float = 0.2) -> float:
     """Delay before attempt ``attempt + 1`` (attempt counts from 1)."""
     factor = _SCHEDULE[min(attempt, len(_SCHEDULE)) - 1]
