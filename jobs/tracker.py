@@ -197,8 +197,11 @@ class Tracker:
             return "delivered"
         now = self.clock()
         if outcome.retry_in is not None:
-            delay = max(retry_delay(task.attempt, self.settings.delivery_first_retry_seconds), outcome.retry_in)
-            if now + timedelta(seconds=delay) <= retry_deadline(task, self.settings.delivery_retry_hours, now):
+            # Retried for the whole window: the last attempt is made when the window closes.
+            left = (retry_deadline(task, self.settings.delivery_retry_hours, now) - now).total_seconds()
+            delay = min(left, max(retry_delay(task.attempt, self.settings.delivery_first_retry_seconds),
+                                  outcome.retry_in))
+            if left > 0:
                 self.storage.queue(self.settings.deliver_queue).send_message(
                     task.next_attempt().to_message(), visibility_timeout=max(1, math.ceil(delay))
                 )

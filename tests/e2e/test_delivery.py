@@ -59,6 +59,11 @@ def test_an_outage_longer_than_the_retry_window_is_dead_lettered(simulator, make
     assert "not delivered within" in records[0]["reason"]
     assert records[0]["attempts"] >= 2
     assert records[0]["target"] == receiver.url
+    from datetime import datetime
+
+    retried_for = datetime.fromisoformat(records[0]["deadLetteredAt"]) - datetime.fromisoformat(
+        records[0]["firstAttemptAt"])
+    assert retried_for.total_seconds() >= 0.0006 * 3600  # retried for the whole window, not less
 
 
 def test_a_callback_url_gets_its_own_subscribers_event_only(simulator, make_tracker, https_receiver, receiver,
