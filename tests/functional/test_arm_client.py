@@ -88,3 +88,13 @@ def test_requests_carry_the_token_and_a_wrong_token_is_refused(simulator):
     with pytest.raises(ArmForbidden) as refused:
         ArmClient(simulator.base_url, API, StaticToken("wrong")).get_job(job)
     assert refused.value.status == 401
+
+
+def test_an_answer_slower_than_the_timeout_is_retried_then_given_up(simulator):
+    job = JobRef.create(VaultRef.parse(VAULT), simulator.add_job(VAULT, JobScript(duration=60)))
+    arm = ArmClient(simulator.base_url, API, StaticToken("sim-token"), backoff_seconds=0.01, timeout=(1.0, 0.3))
+    simulator.set_faults(FaultConfig(rate_slow=1.0, slow_seconds=1.0, only_on_cue=1))
+    assert arm.get_job(job)["name"] == job.job_id  # the second attempt is answered in time
+    simulator.set_faults(FaultConfig(rate_slow=1.0, slow_seconds=1.0))
+    with pytest.raises(ArmUnavailable):
+        arm.get_job(job)
