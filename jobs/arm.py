@@ -3,7 +3,8 @@
 - ``get_job`` (JobDetails_Get, with extendedInfo), ``list_jobs`` (BackupJobs_List with ``$filter``, following
   ``nextLink`` verbatim, but only on ``ARM_ENDPOINT``) and ``get_operation`` (operation status).
 - Throttling: a 429 blocks the whole subscription until its ``Retry-After`` has passed; no request for that
-  subscription leaves this process before then (``ArmThrottled`` says until when). A local token bucket per
+  subscription leaves this process before then (``ArmThrottled`` says until when). The window is written to a
+  ``ThrottleBoard`` (the table) that every instance reads before each request. A local token bucket per
   subscription keeps our own read rate below ARM's (250 reads, refilled at 25 per second).
 - At most ``concurrency_per_subscription`` requests (1) are in flight per subscription, so a 429 stops the next
   request before it leaves.
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -38,6 +40,7 @@ __all__ = [
     "ArmUnavailable",
     "ReadBudget",
     "StaticToken",
+    "ThrottleBoard",
     "TokenProvider",
 ]
 
@@ -48,6 +51,14 @@ DEFAULT_RETRY_AFTER = 10.0
 
 class TokenProvider(Protocol):
     def get_token(self) -> str: ...
+
+
+class ThrottleBoard(Protocol):
+    """Where instances share Retry-After windows (the table, in ``jobs.store.JobStore``)."""
+
+    def get_throttle(self, subscription_id: str) -> datetime | None: ...
+
+    def set_throttle(self, subscription_id: str, until: datetime) -> None: ...
 
 
 class StaticToken:
@@ -153,6 +164,7 @@ class ArmClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         concurrency_per_subscription: int = 1,
+        board: ThrottleBoard | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.api_version = api_version
@@ -168,6 +180,7 @@ class ArmClient:
         self._blocked_until: dict[str, float] = {}
         self._in_flight: dict[str, threading.Semaphore] = {}
         self._per_subscription = max(1, concurrency_per_subscription)
+        self.board = board
         self._lock = threading.Lock()
         self.requests_sent = 0
 
@@ -263,7 +276,9 @@ class ArmClient:
             code, message = _error_of(response)
             retry_after = _retry_after(response)
             if status == 429:
-                until = self.block(subscription_id, retry_after if retry_after is not None else DEFAULT_RETRY_AFTER)
+                seconds = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER
+                until = self.block(subscription_id, seconds)
+                self._share(subscription_id, seconds)
                 log.warning("ARM throttled subscription %s for %.0f s", subscription_id, until - self._clock())
                 raise ArmThrottled(status, code, message, retry_at=until)
             if status == 404:
@@ -283,7 +298,7 @@ class ArmClient:
 
     def _wait_for_budget(self, subscription_id: str) -> None:
         while True:
-            until = self.blocked_until(subscription_id)
+            until = self.blocked_until(subscription_id) or self._shared_block(subscription_id)
             if until is not None:
                 raise ArmThrottled(429, "SubscriptionThrottled", "waiting out Retry-After", retry_at=until)
             wait = self._budget.take(subscription_id.lower())
@@ -292,6 +307,28 @@ class ArmClient:
             if wait > 2:
                 raise ArmThrottled(429, "ReadBudgetSpent", "local read budget spent", retry_at=self._clock() + wait)
             self._sleep(wait)
+
+    def _shared_block(self, subscription_id: str) -> float | None:
+        """A Retry-After window another instance was given (one table read before each ARM request)."""
+        if self.board is None:
+            return None
+        try:
+            until = self.board.get_throttle(subscription_id)
+        except Exception:
+            log.warning("reading the shared throttle state failed; going on with this instance's own")
+            return None
+        if until is None:
+            return None
+        seconds = (until - datetime.now(UTC)).total_seconds()
+        return self.block(subscription_id, seconds) if seconds > 0 else None
+
+    def _share(self, subscription_id: str, seconds: float) -> None:
+        if self.board is None:
+            return
+        try:
+            self.board.set_throttle(subscription_id, datetime.now(UTC) + timedelta(seconds=seconds))
+        except Exception:
+            log.warning("sharing a Retry-After window failed; other instances learn it from Azure")
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         if attempt + 1 >= self._attempts:

@@ -108,11 +108,6 @@ class Poller:
                 items.append(item)
         if not items:
             return report
-        blocked = self._store.get_throttle(vault.subscription_id)
-        if blocked is not None and blocked > self._clock():
-            self._reschedule(items, blocked, report)
-            report.throttled = True
-            return report
         try:
             jobs = [item for item in items if item.kind == "job"]
             summaries: dict[str, dict] | None = None
@@ -130,16 +125,12 @@ class Poller:
             for index, item in enumerate(items):
                 try:
                     self._poll_item(item, summaries, report)
-                except ArmThrottled as exc:
-                    until = self._wall(exc.retry_at)
-                    self._store.set_throttle(vault.subscription_id, until)
-                    self._reschedule(items[index:], until, report)
+                except ArmThrottled as exc:  # the client shared the window with other instances
+                    self._reschedule(items[index:], self._wall(exc.retry_at), report)
                     report.throttled = True
                     break
         except ArmThrottled as exc:  # the list call itself
-            until = self._wall(exc.retry_at)
-            self._store.set_throttle(vault.subscription_id, until)
-            self._reschedule(items, until, report)
+            self._reschedule(items, self._wall(exc.retry_at), report)
             report.throttled = True
         self._store.set_next_poll(report.schedule.items())
         return report

@@ -77,6 +77,8 @@ class Tracker:
         self.storage = storage or StorageAccount(settings.storage)
         self.store = JobStore(self.storage.table(settings.table), self.clock)
         self.arm = arm or ArmClient.from_settings(settings)
+        if self.arm.board is None:
+            self.arm.board = self.store  # Retry-After windows shared by every instance
         self.publisher = Publisher(settings, self.storage, self.store, self.clock)
         self.poller = Poller(settings, self.store, self.arm, self.publisher, self.clock, monotonic)
         self.sender = WebhookSender(

@@ -98,3 +98,17 @@ def test_an_answer_slower_than_the_timeout_is_retried_then_given_up(simulator):
     simulator.set_faults(FaultConfig(rate_slow=1.0, slow_seconds=1.0))
     with pytest.raises(ArmUnavailable):
         arm.get_job(job)
+
+
+def test_a_retry_after_one_instance_was_given_stops_the_others_through_the_table(simulator, tracker):
+    job = JobRef.create(VaultRef.parse(VAULT), simulator.add_job(VAULT, JobScript(duration=60)))
+    first = ArmClient(simulator.base_url, API, StaticToken("sim-token"), board=tracker.store)
+    second = ArmClient(simulator.base_url, API, StaticToken("sim-token"), board=tracker.store)
+    simulator.set_faults(FaultConfig(rate_429=1.0, retry_after_seconds=30, only_on_cue=1))
+    with pytest.raises(ArmThrottled):
+        first.get_job(job)
+    sent = simulator.stats()["total"]
+    with pytest.raises(ArmThrottled):
+        second.get_job(job)  # another instance: it learns the window from the table, sends nothing
+    assert simulator.stats()["total"] == sent
+    assert tracker.store.get_throttle(job.vault.subscription_id) is not None
