@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -42,6 +42,7 @@ __all__ = [
     "StaticToken",
     "ThrottleBoard",
     "TokenProvider",
+    "parse_retry_after",
 ]
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,7 @@ class ArmClient:
                     raise ArmError(200, "UnexpectedResponse", "the response body is not a JSON object")
                 return body
             code, message = _error_of(response)
-            retry_after = _retry_after(response)
+            retry_after = parse_retry_after(response.headers)
             if status == 429:
                 seconds = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER
                 until = self.block(subscription_id, seconds)
@@ -345,14 +346,15 @@ def _error_of(response: requests.Response) -> tuple[str, str]:
         return str(response.reason or response.status_code), ""
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``x-ms-retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
     for header in ("retry-after-ms", "x-ms-retry-after-ms"):
-        if value := response.headers.get(header):
+        if value := headers.get(header):
             try:
                 return max(0.0, float(value) / 1000)
             except ValueError:
                 pass
-    value = response.headers.get("Retry-After")
+    value = headers.get("Retry-After")
     if not value:
         return None
     try:

@@ -26,6 +26,7 @@ from typing import Any
 import requests
 from standardwebhooks.webhooks import Webhook
 
+from jobs.arm import parse_retry_after
 from jobs.callback_urls import AllowedHosts, CallbackUrlRejected, guarded_session
 
 __all__ = [
@@ -166,7 +167,7 @@ class WebhookSender:
         if status == 410:
             return DeliveryOutcome(False, None, "410 Gone: the subscriber is gone")
         if status in (408, 429) or status >= 500:
-            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers)
             return DeliveryOutcome(False, retry_after or 0.0, f"HTTP {status}")
         return DeliveryOutcome(False, None, f"HTTP {status}: permanent failure")
 
@@ -191,15 +192,3 @@ def deadletter_message(task: DeliveryTask, url: str, reason: str, event: dict[st
 def retry_deadline(task: DeliveryTask, window_hours: float, now: datetime) -> datetime:
     first = datetime.fromisoformat(task.first_attempt_at) if task.first_attempt_at else now
     return first + timedelta(hours=window_hours)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        import email.utils
-
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - datetime.now(UTC).timestamp()) if parsed else None

@@ -34,9 +34,9 @@ from jobs.intake import IntakeRejected, Subscriber, TrackRequest, parse_message
 from jobs.poller import Poller, PollReport, PollWork, plan_round
 from jobs.publisher import Publisher, event_bytes
 from jobs.references import OperationRef
-from jobs.statuses import ResultStatus
 from jobs.storage_account import StorageAccount
 from jobs.store import JobStore, TrackedItem
+from jobs.tracking import end_failed_operation
 
 __all__ = ["Acceptance", "RoundReport", "Tracker"]
 
@@ -131,16 +131,7 @@ class Tracker:
         if request.failed_operation is not None:
             failed = request.failed_operation
             item = TrackedItem.for_operation(OperationRef.for_vault(failed.vault, failed.operation_id), now, deadline)
-            error = failed.operation.get("error") or {}
-            item.resource = failed.operation
-            item.status = failed.status
-            item.errors = [{
-                "code": str(error.get("code") or f"Operation{failed.status}"),
-                "message": str(error.get("message") or f"the operation ended {failed.status}"),
-                "recommendations": [],
-            }]
-            item.result_status = ResultStatus.OPERATION_FAILED.value
-            item.ended_at = now
+            end_failed_operation(item, failed.operation, failed.status, now)
             items.append(item)
         items += [TrackedItem.for_job(job, now, deadline) for job in request.jobs]
         if request.operation is not None:

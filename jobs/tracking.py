@@ -23,7 +23,14 @@ from jobs.statuses import (
 )
 from jobs.store import TrackedItem
 
-__all__ = ["OPERATION_SUCCEEDED", "next_poll_at", "observe_job", "observe_missing", "observe_operation"]
+__all__ = [
+    "OPERATION_SUCCEEDED",
+    "end_failed_operation",
+    "next_poll_at",
+    "observe_job",
+    "observe_missing",
+    "observe_operation",
+]
 
 OPERATION_SUCCEEDED = "Succeeded"  # result of an operation that named its jobs: no event of its own
 
@@ -81,16 +88,23 @@ def observe_operation(item: TrackedItem, operation: dict[str, Any], now: datetim
         _end(item, ResultStatus.OPERATION_FAILED.value, now)
         return []
     if status in (OperationStatus.FAILED, OperationStatus.CANCELED):
-        error = operation.get("error") or {}
-        item.errors = [{
-            "code": str(error.get("code") or f"Operation{status.value}"),
-            "message": str(error.get("message") or f"the operation ended {status.value}"),
-            "recommendations": [],
-        }]
-        _end(item, ResultStatus.OPERATION_FAILED.value, now)
+        end_failed_operation(item, operation, status.value, now)
         return []
     _check_deadline(item, now)
     return []
+
+
+def end_failed_operation(item: TrackedItem, operation: dict[str, Any], status: str, now: datetime) -> None:
+    """Ends an operation that ``Failed`` or was ``Canceled`` as ``OperationFailed``, carrying Azure's error."""
+    error = operation.get("error") or {}
+    item.resource = operation
+    item.status = status
+    item.errors = [{
+        "code": str(error.get("code") or f"Operation{status}"),
+        "message": str(error.get("message") or f"the operation ended {status}"),
+        "recommendations": [],
+    }]
+    _end(item, ResultStatus.OPERATION_FAILED.value, now)
 
 
 def next_poll_at(item: TrackedItem, now: datetime, poll_seconds: float, max_interval: float) -> datetime:
