@@ -1,4 +1,8 @@
-"""The command line: ``python -m jobs run | track | list | status | simulate | demo``.
+"""The command line: ``python -m jobs run | track | list | status``, and the local tooling's verbs.
+
+``run``, ``track``, ``list`` and ``status`` are what a producer or an operator needs, and are deployed with the app.
+``simulate``, ``demo`` and ``drill`` come from the sibling package ``devtools`` (a clone of the repository has it,
+a Function App does not): it is imported only when one of them runs, and its absence is one clear line.
 
 Settings come from the environment, then from ``local.settings.json`` (its ``Values``) in the current folder, the
 way ``func start`` reads them.
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -15,11 +20,18 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from jobs.config import ConfigError, Settings
 
-__all__ = ["load_settings", "main"]
+__all__ = ["ToolingMissing", "load_settings", "main"]
+
+TOOLING_PACKAGE = "devtools"
+
+
+class ToolingMissing(RuntimeError):
+    """A tooling verb was asked for where the ``devtools`` package is not installed (a deployed app)."""
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -47,9 +59,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # "connection pool is full" under 16 workers is harmless
     try:
         return int(args.command(args) or 0)
-    except ConfigError as exc:
+    except (ConfigError, ToolingMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _tooling(module: str) -> ModuleType:
+    """``devtools.<module>``, imported on first use; a clear ``ToolingMissing`` when the package is absent."""
+    try:
+        return importlib.import_module(f"{TOOLING_PACKAGE}.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (TOOLING_PACKAGE, f"{TOOLING_PACKAGE}.{module}"):
+            raise
+        verb = sys.argv[1] if len(sys.argv) > 1 else module
+        raise ToolingMissing(
+            f"'python -m jobs {verb}' needs the local tooling (package '{TOOLING_PACKAGE}'), which is not deployed "
+            "with the app: run it from a clone of the repository, after 'make setup'"
+        ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,7 +133,7 @@ def _tracker() -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from jobs.runner import LocalHost
+    from jobs.local_host import LocalHost
 
     host = LocalHost(_tracker())
     signal.signal(signal.SIGTERM, lambda *_: host.stop_event.set())
@@ -118,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _track(args: argparse.Namespace) -> int:
-    from jobs.intake import IntakeRejected, parse_message
+    from jobs.flows.intake import IntakeRejected, parse_message
 
     settings = load_settings()
     message: dict[str, Any] = {}
@@ -139,7 +165,7 @@ def _track(args: argparse.Namespace) -> int:
     except IntakeRejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from jobs.storage_account import StorageAccount
+    from jobs.storage import StorageAccount
 
     storage = StorageAccount(settings.storage)
     storage.ensure([settings.intake_queue], settings.table)
@@ -174,13 +200,14 @@ def _list(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from jobs.publisher import event_for
-    from jobs.references import InvalidReference, JobRef, is_guid
+    from jobs.domain.references import InvalidReference, is_guid
+    from jobs.flows.result_events import event_for
+    from jobs.providers import parse_job_id
 
     tracker = _tracker()
     wanted = args.id.strip()
     try:
-        wanted = JobRef.parse(wanted).key if wanted.startswith("/") else wanted
+        wanted = parse_job_id(wanted).key if wanted.startswith("/") else wanted
     except InvalidReference as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -218,18 +245,17 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from jobs.simulator import serve
-
+    serve = _tooling("simulator").serve
     with contextlib.suppress(KeyboardInterrupt):
         serve(host=args.host, port=args.port, token=args.token or None, seed_demo_jobs=args.seed_demo_jobs)
     return 0
 
 
 def _drill(args: argparse.Namespace) -> int:
-    from jobs.drill import run_drill
-
-    report = run_drill(jobs=args.jobs, fault_rate=args.fault_rate, kills=args.kills, runners=args.runners,
-                       subscribers=args.subscribers, seed=args.seed)
+    report = _tooling("drill").run_drill(
+        jobs=args.jobs, fault_rate=args.fault_rate, kills=args.kills, runners=args.runners,
+        subscribers=args.subscribers, seed=args.seed,
+    )
     print(report.table())
     for problem in report.problems[:20]:
         print(f"  {problem}")
@@ -237,9 +263,7 @@ def _drill(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from jobs.demo import run_demo
-
-    return run_demo(timeout=args.timeout)
+    return int(_tooling("demo").run_demo(timeout=args.timeout))
 
 
 def _time(moment: Any) -> str:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from jobs.callback_urls import AllowedHosts
+from jobs.providers.recovery_services import DEFAULT_API_VERSION as DEFAULT_ARM_API_VERSION
+from jobs.webhooks.callback_urls import AllowedHosts
 
 __all__ = ["ConfigError", "Settings", "StorageSettings", "timer_schedule"]
 
@@ -26,8 +27,6 @@ AZURITE_CONNECTION_STRING = (
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
-# A GA api-version of the Recovery Services backup API, served in every public region (see the README).
-DEFAULT_ARM_API_VERSION = "2025-08-01"
 DEADLETTER_QUEUE = "backup-job-results-deadletter"
 
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
@@ -199,6 +198,31 @@ class Settings:
                 "JOBS_WEBHOOK_TIMEOUT_SECONDS", get("JOBS_WEBHOOK_TIMEOUT_SECONDS"), 15, minimum=0.1
             ),
         )
+
+
+    @classmethod
+    def for_indexing(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """When ``from_env`` fails: what the triggers bind to, from whichever of their own settings are valid.
+
+        The Functions worker indexes the triggers at import. A wrong setting must not leave the app with no
+        function at all (and nothing in the logs): the triggers are indexed on these names and every invocation
+        fails with the ``ConfigError`` until the setting is fixed.
+        """
+        env = os.environ if env is None else env
+
+        def raw(name: str) -> str | None:
+            value = (env.get(name) or "").strip()
+            return value or None
+
+        try:
+            intake = _queue_name("JOBS_INTAKE_QUEUE", raw("JOBS_INTAKE_QUEUE") or "backup-jobs", suffix_room=15)
+        except ConfigError:
+            intake = "backup-jobs"
+        try:
+            poll = int(_number("JOBS_POLL_SECONDS", raw("JOBS_POLL_SECONDS"), 30, whole=True, minimum=1))
+        except ConfigError:
+            poll = 30
+        return cls(storage=StorageSettings(), intake_queue=intake, poll_seconds=poll)
 
 
 def timer_schedule(poll_seconds: int) -> str:

@@ -1,7 +1,10 @@
 """Azure Functions triggers (Python v2 model): each one hands its input to the tracker and nothing else.
 
-Queue names and the timer's schedule are read from the app settings when the worker indexes the functions, so
-``JOBS_INTAKE_QUEUE`` and ``JOBS_POLL_SECONDS`` keep their defaults when unset.
+Queue names and the timer's schedule are computed from the app settings when the worker indexes the functions
+(``JOBS_INTAKE_QUEUE`` names the poll and deliver queues; ``JOBS_POLL_SECONDS`` gives the NCRONTAB schedule), so
+they keep their defaults when unset. The settings are read once, here. A wrong setting does not stop the indexing:
+the triggers are indexed on the names their own settings give (or the defaults), the problem is logged at start-up,
+and every invocation fails with it (a queue message then ends in ``<queue>-poison``, never lost) until it is fixed.
 """
 
 from __future__ import annotations
@@ -12,20 +15,31 @@ import os
 
 import azure.functions as func
 
-from jobs.config import Settings, timer_schedule
+from jobs.config import ConfigError, Settings, timer_schedule
 from jobs.tracker import Tracker
 
 __all__ = ["blueprint", "get_tracker"]
 
+log = logging.getLogger(__name__)
+
 CONNECTION = "AzureWebJobsStorage"
-_settings = Settings.from_env()  # a wrong setting stops start-up here, with one line naming it
+
+_problem: ConfigError | None = None
+try:
+    _settings = Settings.from_env()
+except ConfigError as exc:
+    _problem = exc
+    _settings = Settings.for_indexing()
+    log.error("Backup Job Tracker cannot start: %s. Its functions are indexed but fail until this is fixed.", exc)
 
 blueprint = func.Blueprint()
 
 
 @functools.cache
 def get_tracker() -> Tracker:
-    return Tracker(Settings.from_env())
+    if _problem is not None:
+        raise ConfigError(f"Backup Job Tracker cannot start: {_problem}")
+    return Tracker(_settings)
 
 
 @blueprint.function_name("intake")

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from azure.storage.queue import QueueClient
 
-from jobs.azurite import Azurite
+from devtools.azurite import Azurite
+from devtools.simulator import BackupSimulator
+from devtools.webhook_receiver import WebhookReceiver, make_self_signed_cert
 from jobs.config import Settings
-from jobs.runner import LocalHost
-from jobs.simulator import BackupSimulator
+from jobs.local_host import LocalHost
 from jobs.tracker import Tracker
-from jobs.webhook_receiver import WebhookReceiver, make_self_signed_cert
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 VAULT = (

@@ -22,8 +22,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs.references import VaultRef
-from jobs.simulator import BackupSimulator, JobScript
+from devtools.simulator import BackupSimulator, JobScript
+from jobs.providers import parse_vault_id
 from jobs.tracker import Tracker
 from tests.conftest import VAULT, drain, results
 
@@ -278,14 +278,16 @@ def check_tracked(tracker: Tracker, tracking_ids: list[str]) -> None:
         assert _TRACKING_ID.match(tracking_id), tracking_id
         item = tracker.store.get(tracking_id)
         assert item is not None, tracking_id
-        VaultRef.parse(item.vault_id)  # raises on anything off
+        parse_vault_id(item.vault_id)  # raises on anything off
         if item.kind == "job":
             assert _GUID.match(item.job_id or ""), item
             assert tracking_id.startswith(str(item.job_id).lower())
         else:
             assert _GUID.match(item.operation_id or ""), item
-            for name in (item.fabric, item.container, item.item):
-                assert name is None or _BACKUP_NAME.match(name), item
+            names = re.findall(r"/(?:backupFabrics|protectionContainers|protectedItems)/([^/]+)",
+                               item.operation_path or "")
+            for name in names:
+                assert _BACKUP_NAME.match(unquote(name)), item
 
 
 def reason_names(reason: str, names: tuple[str, ...]) -> bool:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jobs.simulator import JobScript
+from devtools.simulator import JobScript
 from tests.conftest import VAULT, results
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from jobs.simulator import JobScript
-from jobs.webhook_receiver import WebhookReceiver
+from devtools.simulator import JobScript
+from devtools.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRET, VAULT, drain
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.drill import run_drill
+from devtools.drill import run_drill
 
 
 def test_200_jobs_with_30_percent_of_arm_answers_faulted_all_end_correctly():

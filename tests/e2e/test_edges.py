@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jobs.simulator import JobScript
+from devtools.simulator import JobScript
 from tests.conftest import VAULT, results
 
 

@@ -9,8 +9,8 @@ from unittest.mock import Mock
 
 import azure.functions as func
 
+from devtools.simulator import JobScript
 from jobs.config import Settings
-from jobs.simulator import JobScript
 from tests.conftest import VAULT, results
 
 

@@ -2,7 +2,7 @@
 
 A trap listens on loopback (a real TLS server that counts accepted TCP connections) and every hostile URL aims at
 it; whatever happens, it must see zero connections. Names are resolved through a fake resolver
-(``jobs.callback_urls.default_resolve`` patched), so the DNS-rebinding case is exact: the name resolves to a
+(``jobs.webhooks.callback_urls.default_resolve`` patched), so the DNS-rebinding case is exact: the name resolves to a
 public address at intake and to 127.0.0.1 at delivery.
 """
 
@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import jobs.callback_urls
-from jobs.simulator import JobScript
-from jobs.webhook_receiver import WebhookReceiver
+import jobs.webhooks.callback_urls
+from devtools.simulator import JobScript
+from devtools.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRET, VAULT, drain, results
 from tests.e2e.test_bad_input import arm_target_problem, record_arm_requests
 
@@ -61,7 +61,7 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
         "rebind-mixed.test": [PUBLIC],
         "localhost": ["127.0.0.1"],
     })
-    monkeypatch.setattr(jobs.callback_urls, "default_resolve", fake)
+    monkeypatch.setattr(jobs.webhooks.callback_urls, "default_resolve", fake)
     return fake
 
 

@@ -8,7 +8,7 @@ import json
 
 from standardwebhooks.webhooks import Webhook
 
-from jobs.simulator import JobScript
+from devtools.simulator import JobScript
 from tests.conftest import SECRET, VAULT, fixture_json, results
 
 SUB, RG, NAME = "11111111-2222-3333-4444-555555555555", "backup-rg", "prod-vault"

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.simulator import FaultConfig, JobScript
+from devtools.webhook_receiver import WebhookReceiver
 from jobs.config import AZURITE_ACCOUNT_KEY
-from jobs.simulator import FaultConfig, JobScript
-from jobs.webhook_receiver import WebhookReceiver
 from tests.conftest import VAULT, drain
 
 SUB, RG, NAME = "11111111-2222-3333-4444-555555555555", "backup-rg", "prod-vault"

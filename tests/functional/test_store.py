@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs.intake import Subscriber
-from jobs.references import JobRef, VaultRef
-from jobs.store import ConcurrencyConflict, TrackedItem
+from jobs.domain.references import JobRef
+from jobs.domain.tracked_item import Subscriber, TrackedItem
+from jobs.providers import parse_vault_id
+from jobs.storage import ConcurrencyConflict
 from tests.conftest import VAULT
 
-JOB = JobRef.create(VaultRef.parse(VAULT), "0f3c2b1a-0000-4000-8000-000000000042")
+JOB = JobRef.create(parse_vault_id(VAULT), "0f3c2b1a-0000-4000-8000-000000000042")
 
 
 def _item(now: datetime) -> TrackedItem:

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from requests.models import PreparedRequest
 from urllib3.util import parse_url
 
-from jobs import callback_urls
-from jobs.callback_urls import AllowedHosts, CallbackUrlRejected, check_callback_url, guarded_session
-from jobs.webhook_receiver import WebhookReceiver, make_self_signed_cert
+from devtools.webhook_receiver import WebhookReceiver, make_self_signed_cert
+from jobs.webhooks import callback_urls
+from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, check_callback_url, guarded_session
 
 PUBLIC_V4 = "20.38.98.1"
 PUBLIC_V6 = "2603:1000::1"

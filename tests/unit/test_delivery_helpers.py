@@ -11,16 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs import delivery
-from jobs.delivery import (
+from jobs.flows import delivery
+from jobs.flows.delivery import (
     CALLBACK_TARGET,
     DeliveryTask,
     deadletter_message,
-    redact_url,
     retry_deadline,
     retry_delay,
     webhook_target,
 )
+from jobs.webhooks.sender import redact_url
 
 # The documented schedule (Event Grid's): 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h.
 DOCUMENTED = [10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 12 * 3600, 12 * 3600]

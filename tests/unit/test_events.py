@@ -10,17 +10,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
 
-from jobs.events import build_event, errors_from_job, event_id, serialize_event
-from jobs.references import JobRef
+from jobs.domain import events
+from jobs.domain.events import event_id, serialize_event
+from jobs.providers import for_vault, parse_job_id
+from jobs.providers.recovery_services import errors_from_job
 from tests.conftest import fixture_json
 
 SEED_JOB = fixture_json("seed-job-response.json")
-JOB_REF = JobRef.parse(SEED_JOB["id"])
+JOB_REF = parse_job_id(SEED_JOB["id"])
 VAULT_ID = JOB_REF.vault.id
 TRACKING = JOB_REF.key
 SEEN = datetime(2025, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+
+def build_event(**kwargs: Any) -> CloudEvent:
+    """The event as the tracker builds it: ``type`` and the job's fields mapped by the vault's provider."""
+    provider = for_vault(kwargs["vault_id"])
+    return events.build_event(
+        event_type=provider.event_type(kwargs["status"]), job_fields=provider.event_fields(kwargs.get("job")), **kwargs
+    )
+
 
 BASE_DATA_KEYS = {
     "jobId", "jobResourceId", "vaultId", "status", "operation", "jobType", "backupManagementType",

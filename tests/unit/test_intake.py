@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from jobs.callback_urls import AllowedHosts
-from jobs.intake import IntakeRejected, Subscriber, TrackRequest, parse_message
-from jobs.references import JobRef, OperationRef, VaultRef
+from jobs.domain.references import JobRef, OperationRef
+from jobs.flows.intake import IntakeRejected, Subscriber, TrackRequest, parse_message
+from jobs.providers import parse_operation_url, parse_vault_id
+from jobs.webhooks.callback_urls import AllowedHosts
 from tests.conftest import fixture_json
 
 ARM = "https://management.azure.com"
@@ -56,7 +57,7 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-EXPECTED_JOB = JobRef.create(VaultRef.parse(VAULT_ID), JOB)
+EXPECTED_JOB = JobRef.create(parse_vault_id(VAULT_ID), JOB)
 
 
 def the_job(request: TrackRequest) -> JobRef:
@@ -119,7 +120,7 @@ def test_seed_operation_response_is_shape_4() -> None:
     request = parse({"vaultId": VAULT_ID, "operation": operation})
     job = the_job(request)
     assert job.job_id == "41f3e94b-ae6b-4a20-b422-65abfcaf03e5"
-    assert job.vault.key == VaultRef.parse(VAULT_ID).key
+    assert job.vault.key == parse_vault_id(VAULT_ID).key
 
 
 def test_protected_item_operation_status_fixture_is_shape_4() -> None:
@@ -159,10 +160,10 @@ def test_shape_4_failed_or_canceled_operation_is_a_result_at_once(status: str) -
     failed = request.failed_operation
     assert failed is not None
     assert request.jobs == () and request.operation is None
-    assert failed.status == status
-    assert failed.operation_id == OP
-    assert failed.operation["error"] == operation["error"]  # the error travels into the result event
-    assert failed.vault.key == VaultRef.parse(VAULT_ID).key
+    assert failed.state.status == status
+    assert failed.ref.operation_id == OP
+    assert failed.state.resource["error"] == operation["error"]  # the error travels into the result event
+    assert failed.ref.vault.key == parse_vault_id(VAULT_ID).key
     assert request.subscriber.correlation_id == "run-7"
 
 
@@ -207,7 +208,7 @@ def test_shape_5_operation_urls_from_trigger_responses(fixture: str, header: str
     url = fixture_json(f"azure-rest-api-specs/{fixture}")["responses"]["202"]["headers"][header]
     request = parse(json.dumps({"operationUrl": url}))
     assert request.jobs == () and request.failed_operation is None
-    assert request.operation == OperationRef.parse_url(url, ARM)
+    assert request.operation == parse_operation_url(url, ARM)
     assert request.operation.path().endswith("/operationsStatus/00000000-0000-0000-0000-000000000000")
     # The configured endpoint is what counts: the same URL is refused when ARM_ENDPOINT is the simulator.
     reason = rejected({"operationUrl": url}, arm="http://127.0.0.1:7071")
@@ -582,7 +583,7 @@ def test_any_message_is_a_clean_request_or_a_rejection(body: str | bytes) -> Non
         assert "?" not in path and "#" not in path and "//" not in path and "%2f" not in path.lower()
         assert "%0a" not in path.lower() and "%00" not in path
     if request.failed_operation is not None:
-        assert GUID.fullmatch(request.failed_operation.operation_id)
+        assert GUID.fullmatch(request.failed_operation.ref.operation_id)
     sub = request.subscriber
     assert sub.correlation_id is None or (isinstance(sub.correlation_id, str) and len(sub.correlation_id) <= 1024)
     assert sub.context is None or isinstance(sub.context, dict)

@@ -18,13 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from jobs.simulator import BackupSimulator, FaultConfig, JobScript
+from devtools.simulator import BackupSimulator, FaultConfig, JobScript
 
 SUB = "11111111-2222-3333-4444-555555555555"
 VAULT_ID = f"/subscriptions/{SUB}/resourceGroups/rg-backup/providers/Microsoft.RecoveryServices/vaults/vault-one"
 API = "2025-08-01"
 AUTH = {"Authorization": "Bearer sim-token"}
-FIXTURES = Path(__file__).resolve().parents[2] / "jobs" / "simulator" / "payloads"
+FIXTURES = Path(__file__).resolve().parents[2] / "devtools" / "simulator" / "payloads"
 WALL0 = datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
 
 ERROR_KEYS = {
@@ -652,7 +652,7 @@ def test_stop_releases_the_port() -> None:
 
 
 def test_serve_prints_its_address_and_stops_on_ctrl_c() -> None:
-    code = "from jobs.simulator import serve; serve(seed_demo_jobs=True)"
+    code = "from devtools.simulator import serve; serve(seed_demo_jobs=True)"
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.simulator._formats import (
+from devtools.simulator._formats import (
     dotnet_url_encode,
     format_timestamp,
     iso_duration,
     parse_filter_date,
     timespan_string,
 )
-from jobs.simulator._model import JobFilter, JobScript, parse_skip_token
+from devtools.simulator._model import JobFilter, JobScript, parse_skip_token
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs.arm import ArmForbidden, ArmNotFound
-from jobs.references import JobRef, OperationRef, VaultRef
-from jobs.store import TrackedItem
-from jobs.tracking import OPERATION_SUCCEEDED, next_poll_at, observe_job, observe_missing, observe_operation
+from jobs.domain import tracking
+from jobs.domain.references import JobRef
+from jobs.domain.tracked_item import TrackedItem
+from jobs.domain.tracking import OPERATION_SUCCEEDED, next_poll_at, observe_missing
+from jobs.providers import parse_vault_id, vault_operation
+from jobs.providers.recovery_services import RecoveryServices
 from tests.conftest import fixture_json
 
 VAULT_ID = (
@@ -29,6 +32,18 @@ GRACE = 900.0
 POLL = 30.0
 MAX_INTERVAL = 300.0
 
+PROVIDER = RecoveryServices()
+
+
+def observe_job(item: TrackedItem, resource: dict[str, Any], now: datetime, *, detailed: bool = True) -> bool:
+    """A JobResource observed as the poll worker does: mapped by the Recovery Services provider, then decided on."""
+    return tracking.observe_job(item, PROVIDER.job_state(resource, detailed=detailed), now)
+
+
+def observe_operation(item: TrackedItem, operation: dict[str, Any], now: datetime) -> list[str]:
+    return tracking.observe_operation(item, PROVIDER.operation_state(operation), now)
+
+
 NOT_FOUND = ArmNotFound(
     404, "BMSUserErrorJobNotFound", "The job with Id 41f3e94b-ae6b-4a20-b422-65abfcaf03e5 was not found."
 )
@@ -41,11 +56,11 @@ FORBIDDEN = ArmForbidden(
 
 
 def job_item(created: datetime = T0, deadline: timedelta = HOURS_72) -> TrackedItem:
-    return TrackedItem.for_job(JobRef.create(VaultRef.parse(VAULT_ID), JOB), created, created + deadline)
+    return TrackedItem.for_job(JobRef.create(parse_vault_id(VAULT_ID), JOB), created, created + deadline)
 
 
 def operation_item(created: datetime = T0, deadline: timedelta = HOURS_72) -> TrackedItem:
-    ref = OperationRef.for_vault(VaultRef.parse(VAULT_ID), OP)
+    ref = vault_operation(parse_vault_id(VAULT_ID), OP)
     return TrackedItem.for_operation(ref, created, created + deadline)
 
 

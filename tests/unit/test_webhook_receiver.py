@@ -17,7 +17,7 @@ import pytest
 import requests
 from standardwebhooks import Webhook
 
-from jobs.webhook_receiver import ReceivedRequest, WebhookReceiver, make_self_signed_cert
+from devtools.webhook_receiver import ReceivedRequest, WebhookReceiver, make_self_signed_cert
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 

@@ -2,7 +2,7 @@
 Services backup-job endpoints (JobDetails_Get, BackupJobs_List, Backups_Trigger, operation status/results,
 JobCancellations_Trigger), with scripted job lifecycles, ARM throttling and injectable faults.
 
-    from jobs.simulator import BackupSimulator, JobScript, FaultConfig
+    from devtools.simulator import BackupSimulator, JobScript, FaultConfig
 
     with BackupSimulator() as sim:               # token "sim-token"; base_url = http://127.0.0.1:PORT
         job_id = sim.add_job(vault_id, JobScript(final_status="Failed", duration=2))

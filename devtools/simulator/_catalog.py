@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.statuses import JOB_TYPES as JOB_TYPES
+from jobs.providers.recovery_services import JOB_TYPES as JOB_TYPES
 
 IAAS_TYPES = frozenset({"AzureIaaSVMJob", "AzureIaaSVMJobV2"})
 TERMINAL_STATUSES = ("Completed", "CompletedWithWarnings", "Failed", "Cancelled")

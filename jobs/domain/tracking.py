@@ -11,17 +11,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
-from jobs.arm import ArmError
-from jobs.statuses import (
-    TERMINAL_STATUSES,
-    OperationStatus,
-    ResultStatus,
-    normalise_job_status,
-    normalise_operation_status,
-)
-from jobs.store import TrackedItem
+from jobs.domain.results import OPERATION_SUCCEEDED, JobState, OperationState, ResultStatus
+from jobs.domain.tracked_item import TrackedItem
 
 __all__ = [
     "OPERATION_SUCCEEDED",
@@ -32,29 +25,35 @@ __all__ = [
     "observe_operation",
 ]
 
-OPERATION_SUCCEEDED = "Succeeded"  # result of an operation that named its jobs: no event of its own
 
 
-def observe_job(item: TrackedItem, resource: dict[str, Any], now: datetime, *, detailed: bool = True) -> bool:
-    """Records a JobResource; returns whether the state row changed. A terminal status needs a detailed resource."""
-    properties = resource.get("properties") or {}
-    raw_status = properties.get("status")
-    status = normalise_job_status(raw_status)
-    changed = item.status != (status or raw_status) or item.unknown_since is not None or item.resource is None
-    item.status = status.value if status else str(raw_status)
+class ReadError(Protocol):
+    """Azure's answer to a read that found nothing it may show (404, 403): its HTTP status, code and message."""
+
+    status: int
+    code: str
+    message: str
+
+    def as_error(self) -> dict[str, object]: ...
+
+
+def observe_job(item: TrackedItem, state: JobState, now: datetime) -> bool:
+    """Records a job's state; returns whether the state row changed. A terminal status needs a detailed resource."""
+    changed = item.status != state.status or item.unknown_since is not None or item.resource is None
+    item.status = state.status
     item.unknown_since = None
     item.last_error = None
     item.last_polled_at = now
     item.poll_count += 1
-    if detailed or item.resource is None:  # a list item is a summary: kept only until details arrive
-        item.resource = resource
-    if status in TERMINAL_STATUSES and detailed:
-        _end(item, status.value, now)
+    if state.detailed or item.resource is None:  # a list item is a summary: kept only until details arrive
+        item.resource = state.resource
+    if state.terminal and state.detailed:
+        _end(item, state.status, now)
         return True
     return _check_deadline(item, now) or changed
 
 
-def observe_missing(item: TrackedItem, error: ArmError, now: datetime, grace_seconds: float) -> bool:
+def observe_missing(item: TrackedItem, error: ReadError, now: datetime, grace_seconds: float) -> bool:
     """Records a 404 or 403; after the grace period the item ends as ``NotFound`` with Azure's error."""
     item.last_polled_at = now
     item.poll_count += 1
@@ -68,18 +67,15 @@ def observe_missing(item: TrackedItem, error: ArmError, now: datetime, grace_sec
     return _check_deadline(item, now) or first
 
 
-def observe_operation(item: TrackedItem, operation: dict[str, Any], now: datetime) -> list[str]:
-    """Records an operation status; returns the jobIds it names once it ``Succeeded`` (else [])."""
+def observe_operation(item: TrackedItem, state: OperationState, now: datetime) -> list[str]:
+    """Records an operation's state; returns the jobIds it names once it succeeded (else [])."""
     item.last_polled_at = now
     item.poll_count += 1
     item.unknown_since = None
-    item.resource = operation
-    status = normalise_operation_status(operation.get("status"))
-    item.status = status.value if status else str(operation.get("status"))
-    if status == OperationStatus.SUCCEEDED:
-        properties = operation.get("properties") or {}
-        job_ids = [properties["jobId"]] if properties.get("jobId") else []
-        job_ids += [job_id for job_id in properties.get("jobIds") or [] if job_id not in job_ids]
+    item.resource = state.resource
+    item.status = state.status
+    if state.outcome == "succeeded":
+        job_ids = [str(job_id) for job_id in state.job_ids if job_id]
         if job_ids:
             _end(item, OPERATION_SUCCEEDED, now)
             return job_ids
@@ -87,21 +83,21 @@ def observe_operation(item: TrackedItem, operation: dict[str, Any], now: datetim
                         "recommendations": []}]
         _end(item, ResultStatus.OPERATION_FAILED.value, now)
         return []
-    if status in (OperationStatus.FAILED, OperationStatus.CANCELED):
-        end_failed_operation(item, operation, status.value, now)
+    if state.outcome == "failed":
+        end_failed_operation(item, state, now)
         return []
     _check_deadline(item, now)
     return []
 
 
-def end_failed_operation(item: TrackedItem, operation: dict[str, Any], status: str, now: datetime) -> None:
-    """Ends an operation that ``Failed`` or was ``Canceled`` as ``OperationFailed``, carrying Azure's error."""
-    error = operation.get("error") or {}
-    item.resource = operation
-    item.status = status
+def end_failed_operation(item: TrackedItem, state: OperationState, now: datetime) -> None:
+    """Ends an operation that failed or was cancelled as ``OperationFailed``, carrying Azure's error."""
+    error = state.error
+    item.resource = state.resource
+    item.status = state.status
     item.errors = [{
-        "code": str(error.get("code") or f"Operation{status}"),
-        "message": str(error.get("message") or f"the operation ended {status}"),
+        "code": str(error.get("code") or f"Operation{state.status}"),
+        "message": str(error.get("message") or f"the operation ended {state.status}"),
         "recommendations": [],
     }]
     _end(item, ResultStatus.OPERATION_FAILED.value, now)

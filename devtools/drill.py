@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.azurite import Azurite
+from devtools.azurite import Azurite
+from devtools.simulator import BackupSimulator, FaultConfig, JobScript
+from devtools.webhook_receiver import WebhookReceiver
 from jobs.config import Settings
-from jobs.runner import LocalHost
-from jobs.simulator import BackupSimulator, FaultConfig, JobScript
-from jobs.statuses import JOB_TYPES
+from jobs.local_host import LocalHost
+from jobs.providers.recovery_services import JOB_TYPES
 from jobs.tracker import Tracker
-from jobs.webhook_receiver import WebhookReceiver
 
 __all__ = ["DrillReport", "run_drill"]
 

@@ -1,4 +1,4 @@
-"""Job state in Azure Table Storage.
+"""Job state in Azure Table Storage: ``JobStore`` maps the domain's ``TrackedItem`` to and from table entities.
 
 Layout of the one table (``JOBS_TABLE``):
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,20 +24,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from jobs.intake import Subscriber
-from jobs.references import JobRef, OperationRef, VaultRef
+from jobs.domain.tracked_item import IndexEntry, Subscriber, SubscriberRecord, TrackedItem
 
-__all__ = [
-    "INDEX_PARTITION",
-    "ConcurrencyConflict",
-    "IndexEntry",
-    "JobStore",
-    "SubscriberRecord",
-    "TrackedItem",
-]
+__all__ = ["INDEX_PARTITION", "ConcurrencyConflict", "JobStore"]
 
 INDEX_PARTITION = "index-running"
-THROTTLE_PARTITION = "throttle"
 STATE_ROW = "state"
 SUBSCRIBER_PREFIX = "sub-"
 _CHUNK = 30_000  # characters per string property (Table Storage allows 64 KiB, i.e. 32K UTF-16 units)
@@ -48,84 +38,9 @@ class ConcurrencyConflict(Exception):
     """The row changed since it was read (HTTP 412): re-read and decide again."""
 
 
-@dataclass
-class TrackedItem:
-    """The ``state`` row of a job (``kind='job'``) or of an operation that has not named its job yet."""
-
-    tracking_id: str
-    kind: str
-    vault_id: str
-    created_at: datetime
-    deadline_at: datetime
-    job_id: str | None = None
-    operation_id: str | None = None
-    fabric: str | None = None
-    container: str | None = None
-    item: str | None = None
-    status: str | None = None
-    result_status: str | None = None
-    ended_at: datetime | None = None
-    last_polled_at: datetime | None = None
-    unknown_since: datetime | None = None
-    last_error: dict[str, Any] | None = None
-    resource: dict[str, Any] | None = None
-    errors: list[dict[str, Any]] | None = None
-    named_jobs: list[str] | None = None
-    poll_count: int = 0
-    etag: str | None = field(default=None, repr=False)
-
-    @property
-    def ended(self) -> bool:
-        return self.result_status is not None
-
-    @property
-    def vault(self) -> VaultRef:
-        return VaultRef.parse(self.vault_id)
-
-    def job_ref(self) -> JobRef:
-        return JobRef.create(self.vault, self.job_id)
-
-    def operation_ref(self) -> OperationRef:
-        return OperationRef(
-            vault=self.vault, operation_id=str(self.operation_id), fabric=self.fabric, container=self.container,
-            item=self.item,
-        )
-
-    @classmethod
-    def for_job(cls, job: JobRef, now: datetime, deadline: datetime) -> TrackedItem:
-        return cls(tracking_id=job.key, kind="job", vault_id=job.vault.id, job_id=job.job_id, created_at=now,
-                   deadline_at=deadline)
-
-    @classmethod
-    def for_operation(cls, operation: OperationRef, now: datetime, deadline: datetime) -> TrackedItem:
-        return cls(tracking_id=operation.key, kind="operation", vault_id=operation.vault.id,
-                   operation_id=operation.operation_id, fabric=operation.fabric, container=operation.container,
-                   item=operation.item, created_at=now, deadline_at=deadline)
-
-    @property
-    def job_resource_id(self) -> str | None:
-        return f"{self.vault_id}/backupJobs/{self.job_id}" if self.job_id else None
-
-
-@dataclass
-class SubscriberRecord:
-    key: str
-    subscriber: Subscriber
-    added_at: datetime
-    published_status: str | None = None
-
-
-@dataclass
-class IndexEntry:
-    tracking_id: str
-    kind: str
-    vault_id: str
-    subscription_id: str
-    next_poll_at: datetime
-
-
 class JobStore:
     def __init__(self, table: TableClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.table = table
         self._table = table
         self._clock = clock
 
@@ -263,31 +178,10 @@ class JobStore:
             self._table.delete_entity(INDEX_PARTITION, tracking_id)
 
 
-    # -- Retry-After windows, shared by every instance ---------------------------------------------------------
-    def set_throttle(self, subscription_id: str, until: datetime) -> None:
-        current = self.get_throttle(subscription_id)
-        if current is not None and current >= until:
-            return
-        self._table.upsert_entity(
-            {"PartitionKey": THROTTLE_PARTITION, "RowKey": subscription_id.lower(), "Until": until},
-            mode=UpdateMode.REPLACE,
-        )
-
-    def get_throttle(self, subscription_id: str) -> datetime | None:
-        try:
-            return self._table.get_entity(THROTTLE_PARTITION, subscription_id.lower())["Until"]
-        except ResourceNotFoundError:
-            return None
-
-    def list_throttles(self) -> dict[str, datetime]:
-        entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": THROTTLE_PARTITION})
-        return {e["RowKey"]: e["Until"] for e in entities}
-
-
 # -- entity mapping ----------------------------------------------------------------------------------------------
 _SCALARS = {
     "tracking_id": None, "kind": "Kind", "vault_id": "VaultId", "created_at": "CreatedAt", "deadline_at": "DeadlineAt",
-    "job_id": "JobId", "operation_id": "OperationId", "fabric": "Fabric", "container": "Container", "item": "Item",
+    "job_id": "JobId", "operation_id": "OperationId", "operation_path": "OperationPath",
     "status": "Status", "result_status": "ResultStatus", "ended_at": "EndedAt", "last_polled_at": "LastPolledAt",
     "unknown_since": "UnknownSince", "poll_count": "PollCount",
 }

@@ -16,12 +16,12 @@ import threading
 import time
 from typing import Any
 
-from jobs.azurite import Azurite
+from devtools.azurite import Azurite
+from devtools.simulator import DEMO_VAULT_ID, BackupSimulator, JobScript
+from devtools.webhook_receiver import ReceivedRequest, WebhookReceiver
 from jobs.config import Settings
-from jobs.runner import LocalHost
-from jobs.simulator import DEMO_VAULT_ID, BackupSimulator, JobScript
+from jobs.local_host import LocalHost
 from jobs.tracker import Tracker
-from jobs.webhook_receiver import ReceivedRequest, WebhookReceiver
 
 __all__ = ["run_demo"]
 

@@ -1,55 +1,28 @@
-"""Webhook delivery: one attempt per queue message, retries as delayed messages, dead-letter at the end.
+"""One webhook request: the event POSTed to one URL, signed the Standard Webhooks way, and its answer classified.
 
-Each (event, target) pair is its own message on the deliver queue, so a slow or dead subscriber never holds up
-another. A message carries no URL and no event: only the tracking id, the subscriber key and which target (a
-hash of a ``JOBS_WEBHOOK_URLS`` entry, or the subscriber's ``callbackUrl``); the event is rebuilt from Table
-Storage, identical on every attempt (same ``webhook-id``).
-
-Outcomes (Standard Webhooks, CloudEvents webhook spec): 2xx delivered; 410 the subscriber is gone, stop;
-408, 429 (``Retry-After`` honoured), 5xx, timeouts and network errors retried with growing, jittered delays for
-``JOBS_DELIVERY_RETRY_HOURS`` (24); any other status, a redirect, or a callback URL refused by the SSRF guard is a
-permanent failure. What cannot be delivered goes to ``backup-job-results-deadletter`` with the URL and reason.
+Outcomes (Standard Webhooks, CloudEvents webhook spec): 2xx delivered; 410 the subscriber is gone; 408, 429
+(``Retry-After`` passed on), 5xx, timeouts and network errors worth a retry; any other status, a redirect, or a
+callback URL refused by the SSRF guard a permanent failure.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import requests
 from standardwebhooks.webhooks import Webhook
 
 from jobs.arm import parse_retry_after
-from jobs.callback_urls import AllowedHosts, CallbackUrlRejected, guarded_session
+from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, guarded_session
 
-__all__ = [
-    "CALLBACK_TARGET",
-    "DeliveryOutcome",
-    "DeliveryTask",
-    "WebhookSender",
-    "redact_url",
-    "retry_delay",
-    "webhook_target",
-]
+__all__ = ["CONTENT_TYPE", "DeliveryOutcome", "WebhookSender", "redact_url"]
 
-log = logging.getLogger(__name__)
-
-CALLBACK_TARGET = "callback"
-# Multiples of JOBS_DELIVERY_FIRST_RETRY_SECONDS (10 s): 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
-# then every 12 h — Event Grid's schedule.
-_SCHEDULE = (1, 3, 6, 30, 60, 180, 360, 1080, 2160, 4320)
+CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 _SECRET_QUERY_KEYS = {"sig", "signature", "code", "token", "access_token", "key", "sv", "se", "sp"}
-
-
-def webhook_target(url: str) -> str:
-    return "webhook:" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
 def redact_url(url: str) -> str:
@@ -81,35 +54,6 @@ class _RedactRequestUrls(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactRequestUrls())
 
 
-def retry_delay(attempt: int, first_seconds: float, jitter: float = 0.2) -> float:
-    """Delay before attempt ``attempt + 1`` (attempt counts from 1)."""
-    factor = _SCHEDULE[min(attempt, len(_SCHEDULE)) - 1]
-    return first_seconds * factor * random.uniform(1 - jitter, 1 + jitter)
-
-
-@dataclass(frozen=True)
-class DeliveryTask:
-    tracking_id: str
-    subscriber: str
-    status: str
-    target: str
-    attempt: int = 1
-    first_attempt_at: str = ""
-
-    def to_message(self) -> str:
-        return json.dumps({"kind": "delivery", **asdict(self)}, separators=(",", ":"))
-
-    @classmethod
-    def from_message(cls, text: str) -> DeliveryTask:
-        data = json.loads(text)
-        data.pop("kind", None)
-        return cls(**data)
-
-    def next_attempt(self) -> DeliveryTask:
-        return DeliveryTask(self.tracking_id, self.subscriber, self.status, self.target, self.attempt + 1,
-                            self.first_attempt_at)
-
-
 @dataclass(frozen=True)
 class DeliveryOutcome:
     delivered: bool
@@ -137,7 +81,7 @@ class WebhookSender:
     def headers(self, event_id: str, body: bytes) -> dict[str, str]:
         now = self._clock()
         headers = {
-            "Content-Type": "application/cloudevents+json; charset=utf-8",
+            "Content-Type": CONTENT_TYPE,
             "webhook-id": event_id,
             "webhook-timestamp": str(math.floor(now.timestamp())),
             "User-Agent": "backup-job-tracker/0.1",
@@ -170,25 +114,3 @@ class WebhookSender:
             retry_after = parse_retry_after(response.headers)
             return DeliveryOutcome(False, retry_after or 0.0, f"HTTP {status}")
         return DeliveryOutcome(False, None, f"HTTP {status}: permanent failure")
-
-
-def deadletter_message(task: DeliveryTask, url: str, reason: str, event: dict[str, Any] | None,
-                       now: datetime) -> str:
-    return json.dumps(
-        {
-            "reason": reason,
-            "target": redact_url(url),
-            "trackingId": task.tracking_id,
-            "subscriber": task.subscriber,
-            "attempts": task.attempt,
-            "firstAttemptAt": task.first_attempt_at,
-            "deadLetteredAt": now.isoformat(),
-            "event": event,
-        },
-        separators=(",", ":"),
-    )
-
-
-def retry_deadline(task: DeliveryTask, window_hours: float, now: datetime) -> datetime:
-    first = datetime.fromisoformat(task.first_attempt_at) if task.first_attempt_at else now
-    return first + timedelta(hours=window_hours)

@@ -38,6 +38,7 @@ from ._model import (
     parse_skip_token,
     sort_key,
 )
+from ._server import SimulatorHTTPServer
 from ._throttle import TokenBucket
 
 STAT_KINDS = ("job_get", "job_list", "operation_status", "operation_result", "trigger", "cancel", "control", "other")
@@ -103,15 +104,13 @@ class BackupSimulator:
         self._retry_until: dict[str, float] = {}
         self._stats = _new_stats()
         self._base_url: str | None = None
-        self._server: Any = None  # _server.SimulatorHTTPServer
+        self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle of the server --------------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve in a daemon thread. ``port=0`` picks a free port; read it from ``base_url``."""
-        from ._server import SimulatorHTTPServer
-
         if self._server is not None:
             raise RuntimeError("simulator already started")
         server = SimulatorHTTPServer((host, port), self)

@@ -7,11 +7,17 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ._simulator import BackupSimulator
+from ._arm import Response
+
+
+class RequestHandler(Protocol):
+    """What the server hands each request to (``BackupSimulator.handle``)."""
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response: ...
 
 
 class SimulatorHTTPServer(ThreadingHTTPServer):
@@ -19,7 +25,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], simulator: BackupSimulator) -> None:
+    def __init__(self, address: tuple[str, int], simulator: RequestHandler) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.simulator = simulator

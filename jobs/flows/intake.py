@@ -1,32 +1,48 @@
-"""Intake messages: every shape of the contract, decoded and validated into a ``TrackRequest``.
+"""The intake: every message shape of the contract, decoded and validated, and the jobs it names put on record.
 
-A message that cannot be used raises ``IntakeRejected`` whose reason is one sentence naming the field.
-This module only parses: it touches no storage and no network (DNS aside, for callback URL checks).
+- ``parse_message`` turns a message into a ``TrackRequest``, or raises ``IntakeRejected`` whose reason is one
+  sentence naming the field. It touches no storage and no network (DNS aside, for callback URL checks); ids are
+  parsed by the provider of the vault they name (``jobs.providers``).
+- ``Intake`` records what a request asks for: a ``state`` row per job or operation, its subscriber, its row in the
+  running index; it sends what cannot be used to the rejected queue with its reason; and when an operation names
+  its jobs, it tracks them for the operation's subscribers (``conclude``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from jobs.callback_urls import AllowedHosts, CallbackUrlRejected, check_callback_url
-from jobs.references import InvalidReference, JobRef, OperationRef, VaultRef
-from jobs.statuses import OperationStatus, normalise_operation_status
+from jobs import providers
+from jobs.config import Settings
+from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef
+from jobs.domain.results import OperationState
+from jobs.domain.tracked_item import Subscriber, TrackedItem
+from jobs.domain.tracking import end_failed_operation
+from jobs.flows.publisher import Publisher
+from jobs.flows.result_events import named_its_jobs
+from jobs.storage import JobStore, StorageAccount
+from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, check_callback_url
 
 __all__ = [
     "MAX_CONTEXT_BYTES",
+    "Acceptance",
     "FailedOperation",
+    "Intake",
     "IntakeRejected",
     "Subscriber",
     "TrackRequest",
     "decode_message_text",
     "parse_message",
 ]
+
+log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 16 * 1024
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -42,35 +58,11 @@ class IntakeRejected(ValueError):
 
 
 @dataclass(frozen=True)
-class Subscriber:
-    """What one message adds beside the job: none of the three fields makes the default subscriber."""
-
-    correlation_id: str | None = None
-    context: dict[str, Any] | None = None
-    callback_url: str | None = field(default=None, repr=False)
-
-    @property
-    def key(self) -> str:
-        if self.correlation_id is None and self.context is None and self.callback_url is None:
-            return "default"
-        canonical = json.dumps(
-            [self.correlation_id, self.context, self.callback_url], sort_keys=True, separators=(",", ":")
-        )
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
-
-
-@dataclass(frozen=True)
 class FailedOperation:
     """An operation that already ended ``Failed`` or ``Canceled``: its result goes out at once."""
 
-    vault: VaultRef
-    operation_id: str
-    status: str
-    operation: dict[str, Any]
-
-    @property
-    def key(self) -> str:
-        return OperationRef(vault=self.vault, operation_id=self.operation_id).key
+    ref: OperationRef
+    state: OperationState  # ``resource`` is the operation-status JSON as Azure returned it
 
 
 @dataclass(frozen=True)
@@ -142,7 +134,7 @@ def parse_message(
             return TrackRequest(subscriber, jobs=(_job_from_id(value["jobResourceId"], "jobResourceId"),),
                                 timeout_minutes=timeout)
         if "operationUrl" in value:
-            operation = OperationRef.parse_url(value["operationUrl"], arm_endpoint)
+            operation = providers.parse_operation_url(value["operationUrl"], arm_endpoint)
             return TrackRequest(subscriber, operation=operation, timeout_minutes=timeout)
         if "operation" in value:
             return _from_operation(value, subscriber, timeout)
@@ -171,21 +163,21 @@ def _deeper_than(value: object, limit: int) -> bool:
 
 def _job_from_id(value: object, field_name: str) -> JobRef:
     try:
-        return JobRef.parse(value, field_name)
+        return providers.parse_job_id(value, field_name)
     except InvalidReference as exc:
         raise IntakeRejected(str(exc)) from None
 
 
 def _vault(value: dict[str, Any]) -> VaultRef:
     if "vaultId" in value:
-        return VaultRef.parse(value["vaultId"])
+        return providers.parse_vault_id(value["vaultId"])
     missing = [name for name in ("subscriptionId", "resourceGroup", "vaultName") if name not in value]
     if missing:
         raise InvalidReference(
             "vaultId is missing, and so is " + ", ".join(missing) + " (give vaultId, or all three of "
             "subscriptionId, resourceGroup and vaultName)"
         )
-    return VaultRef.from_parts(value["subscriptionId"], value["resourceGroup"], value["vaultName"])
+    return providers.vault_from_parts(value["subscriptionId"], value["resourceGroup"], value["vaultName"])
 
 
 def _from_operation(value: dict[str, Any], subscriber: Subscriber, timeout: float | None) -> TrackRequest:
@@ -193,31 +185,22 @@ def _from_operation(value: dict[str, Any], subscriber: Subscriber, timeout: floa
     if not isinstance(operation, dict):
         raise InvalidReference("operation must be the operation-status JSON object Azure returned")
     vault = _vault(value)
-    status = normalise_operation_status(operation.get("status"))
-    if status is None:
+    state = providers.for_vault(vault).operation_state(operation)
+    if not state.known:
         raise InvalidReference(f"operation.status {operation.get('status')!r} is not an operation status")
-    properties = operation.get("properties") if isinstance(operation.get("properties"), dict) else {}
     operation_id = operation.get("name") or operation.get("id")
-    if status in (OperationStatus.FAILED, OperationStatus.CANCELED):
-        op = OperationRef.for_vault(vault, operation_id, "operation.name")
-        return TrackRequest(
-            subscriber,
-            failed_operation=FailedOperation(vault, op.operation_id, status.value, operation),
-            timeout_minutes=timeout,
-        )
-    job_ids: list[object] = []
-    if "jobId" in properties:
-        job_ids.append(properties["jobId"])
-    if isinstance(properties.get("jobIds"), list):
-        job_ids.extend(properties["jobIds"])
-    if job_ids:
-        jobs = tuple(dict.fromkeys(JobRef.create(vault, job_id, "operation.properties.jobId") for job_id in job_ids))
+    if state.outcome == "failed":
+        op = providers.vault_operation(vault, operation_id, "operation.name")
+        return TrackRequest(subscriber, failed_operation=FailedOperation(op, state), timeout_minutes=timeout)
+    if state.job_ids:
+        jobs = tuple(dict.fromkeys(JobRef.create(vault, job_id, "operation.properties.jobId")
+                                   for job_id in state.job_ids))
         return TrackRequest(subscriber, jobs=jobs, timeout_minutes=timeout)
-    if status == OperationStatus.SUCCEEDED:
+    if state.outcome == "succeeded":
         raise InvalidReference("operation Succeeded but names no job (no properties.jobId or properties.jobIds)")
-    # Still running: follow it through the vault's backupOperations/{id} until it names its job.
+    # Still running: follow it through the vault's operation status until it names its job.
     return TrackRequest(
-        subscriber, operation=OperationRef.for_vault(vault, operation_id, "operation.name"), timeout_minutes=timeout
+        subscriber, operation=providers.vault_operation(vault, operation_id, "operation.name"), timeout_minutes=timeout
     )
 
 
@@ -255,3 +238,120 @@ def _timeout(value: dict[str, Any]) -> float | None:
             f"timeoutMinutes must be a positive number of minutes up to {MAX_TIMEOUT_MINUTES}, got {timeout!r}"
         )
     return float(timeout)
+
+
+MAX_REJECTED_ORIGINAL = 48 * 1024
+# A queue message holds 64 KB of request body; the record's JSON escapes (\u00e9, \") and the XML around it
+# (&amp;) can make a 48 KB original several times larger, so the record is cut to this size on the wire.
+MAX_REJECTED_RECORD = 60 * 1024
+
+
+@dataclass
+class Acceptance:
+    tracking_ids: list[str] = field(default_factory=list)
+    rejected: str | None = None
+    published: int = 0
+
+
+@dataclass
+class Intake:
+    """Puts what a message asks for on record, or sends the message to the rejected queue with its reason."""
+
+    settings: Settings
+    storage: StorageAccount
+    store: JobStore
+    publisher: Publisher
+    clock: Callable[[], datetime]
+
+    def accept_message(self, body: bytes | str) -> Acceptance:
+        try:
+            request = parse_message(
+                body, arm_endpoint=self.settings.arm_endpoint, allowed_hosts=self.settings.callback_allowed_hosts
+            )
+        except IntakeRejected as exc:
+            self.reject(body, str(exc))
+            return Acceptance(rejected=str(exc))
+        return self.track(request)
+
+    def reject(self, body: bytes | str, reason: str) -> None:
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        record: dict[str, object] = {"reason": reason, "rejectedAt": self.clock().isoformat()}
+        try:
+            record["message"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            record["message"] = base64.b64encode(raw).decode("ascii")
+            record["messageEncoding"] = "base64"
+        if len(raw) > MAX_REJECTED_ORIGINAL:
+            record["message"] = str(record["message"])[:MAX_REJECTED_ORIGINAL]
+            record["truncated"] = True
+        text = json.dumps(record)
+        while (size := _wire_size(text)) > MAX_REJECTED_RECORD:
+            message = str(record["message"])
+            record["message"] = message[: int(len(message) * MAX_REJECTED_RECORD / size * 0.95)]
+            record["truncated"] = True
+            text = json.dumps(record)
+        self.storage.queue(self.settings.rejected_queue).send_message(text)
+        log.warning("rejected an intake message: %s", reason)
+
+    def track(self, request: TrackRequest) -> Acceptance:
+        now = self.clock()
+        minutes = request.timeout_minutes
+        deadline = now + (
+            timedelta(minutes=minutes) if minutes else timedelta(hours=self.settings.max_tracking_hours)
+        )
+        acceptance = Acceptance()
+        items: list[TrackedItem] = []
+        if request.failed_operation is not None:
+            failed = request.failed_operation
+            item = TrackedItem.for_operation(failed.ref, now, deadline)
+            end_failed_operation(item, failed.state, now)
+            items.append(item)
+        items += [TrackedItem.for_job(job, now, deadline) for job in request.jobs]
+        if request.operation is not None:
+            items.append(TrackedItem.for_operation(request.operation, now, deadline))
+        for new in items:
+            acceptance.published += self._add(new, request.subscriber, now)
+            acceptance.tracking_ids.append(new.tracking_id)
+        return acceptance
+
+    def conclude(self, item: TrackedItem) -> int:
+        """An ended item: its subscribers get their events; an operation that named its jobs hands them on to the
+        jobs (tracked from now) instead. Idempotent, safe to repeat after a crash. Returns events published."""
+        published = self._hand_on(item) if named_its_jobs(item) else 0
+        return published + self.publisher.finish(item)
+
+    def _add(self, new: TrackedItem, subscriber: Subscriber, now: datetime) -> int:
+        item, _ = self.store.create(new)
+        if not item.ended:
+            self.store.ensure_index(item, now)
+        self.store.add_subscriber(item.tracking_id, subscriber)
+        item = self.store.get(item.tracking_id) or item  # it may have ended meanwhile
+        if not item.ended:
+            return 0
+        if named_its_jobs(item):
+            return self._hand_on(item)
+        record = self.store.get_subscriber(item.tracking_id, subscriber.key)
+        return self.publisher.publish_one(item, record) if record else 0
+
+    def _hand_on(self, operation: TrackedItem) -> int:
+        """The operation named its jobs: each job is tracked with the operation's subscribers."""
+        subscribers = self.store.list_subscribers(operation.tracking_id)
+        now = self.clock()
+        published = 0
+        for job_id in operation.named_jobs or []:
+            ref = JobRef.create(operation.vault, job_id)
+            deadline = max(operation.deadline_at, now + timedelta(minutes=1))
+            job, _ = self.store.create(TrackedItem.for_job(ref, now, deadline))
+            if not job.ended:
+                self.store.ensure_index(job, now)
+            for record in subscribers:
+                self.store.add_subscriber(job.tracking_id, record.subscriber)
+            if job.ended:
+                published += self.publisher.finish(job)
+        return published
+
+
+def _wire_size(text: str) -> int:
+    """Bytes ``text`` takes in a queue request body (XML-escaped UTF-8)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return len(escaped.replace("'", "&apos;").encode("utf-8"))

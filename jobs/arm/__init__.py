@@ -1,0 +1,32 @@
+"""Azure Resource Manager access: a GET client that knows nothing of backup.
+
+- ``transport``: one request to ARM with a bearer token; 5xx, 408, resets and unreadable bodies retried a few times;
+  answers turned into JSON or into the ``errors`` below.
+- ``read_budget``: how many reads this process may send per subscription, one in flight at a time, and the
+  Retry-After windows of a 429, shared by every instance through a ``ThrottleBoard``.
+- ``client``: ``ArmClient`` puts both together: ``get_json`` and ``iter_pages`` (``nextLink`` only on ARM_ENDPOINT).
+
+What to read (URLs, api-version, filters) is each provider's business (``jobs.providers``).
+"""
+
+from jobs.arm.client import ArmClient
+from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnavailable
+from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
+from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, TokenProvider, parse_retry_after
+
+__all__ = [
+    "ArmClient",
+    "ArmError",
+    "ArmForbidden",
+    "ArmNotFound",
+    "ArmThrottled",
+    "ArmTransport",
+    "ArmUnavailable",
+    "CredentialToken",
+    "ReadBudget",
+    "StaticToken",
+    "SubscriptionGate",
+    "ThrottleBoard",
+    "TokenProvider",
+    "parse_retry_after",
+]

@@ -1,0 +1,137 @@
+"""``ArmClient``: GETs on Azure Resource Manager within the read budget, retrying what is transient.
+
+- ``get_json(path, query, subscription_id)``: one resource; ``iter_pages``: a list, following ``nextLink``
+  verbatim but only on ``ARM_ENDPOINT``.
+- Throttling: a 429 blocks the whole subscription until its ``Retry-After`` has passed, here and, through the
+  gate's ``ThrottleBoard``, in every instance; no request for that subscription leaves before then
+  (``ArmThrottled`` says until when).
+- 5xx, 408, network errors and unreadable bodies are retried with growing, jittered delays, a few times; then
+  ``ArmUnavailable`` lets the caller reschedule instead of holding a Functions invocation.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from jobs.arm.errors import ArmError, ArmThrottled, ArmUnavailable
+from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
+from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, Throttle, TokenProvider, TransientFailure
+
+__all__ = ["ArmClient"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_AFTER = 10.0
+
+
+class ArmClient:
+    def __init__(
+        self,
+        endpoint: str,
+        token: TokenProvider,
+        *,
+        session: requests.Session | None = None,
+        budget: ReadBudget | None = None,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        concurrency_per_subscription: int = 1,
+        board: ThrottleBoard | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._transport = ArmTransport(token, session=session, timeout=timeout)
+        self.gate = SubscriptionGate(
+            budget=budget, concurrency=concurrency_per_subscription, board=board, clock=clock, sleep=sleep
+        )
+        self._attempts = max(1, attempts)
+        self._backoff = backoff_seconds
+        self._clock = clock
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ArmClient:
+        """``JOBS_ARM_TOKEN`` when set (simulators, tests), else ``DefaultAzureCredential`` for ``ARM_ENDPOINT``."""
+        if settings.arm_token:
+            token: TokenProvider = StaticToken(settings.arm_token)
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            token = CredentialToken(DefaultAzureCredential(), f"{settings.arm_endpoint}/.default")
+        return cls(settings.arm_endpoint, token)
+
+    @property
+    def board(self) -> ThrottleBoard | None:
+        return self.gate.board
+
+    @board.setter
+    def board(self, board: ThrottleBoard | None) -> None:
+        self.gate.board = board
+
+    @property
+    def requests_sent(self) -> int:
+        return self._transport.requests_sent
+
+    def blocked_until(self, subscription_id: str) -> float | None:
+        return self.gate.blocked_until(subscription_id)
+
+    def block(self, subscription_id: str, seconds: float) -> float:
+        return self.gate.block(subscription_id, seconds)
+
+    # -- reads -------------------------------------------------------------------------------------------------
+    def get_json(self, path: str, query: Mapping[str, str], subscription_id: str) -> dict[str, Any]:
+        """GET ``{endpoint}{path}?{query}``: the JSON object of a 200, else an ``ArmError``."""
+        return self._get_json(f"{self.endpoint}{path}?{urlencode(query)}", subscription_id)
+
+    def iter_pages(self, path: str, query: Mapping[str, str], subscription_id: str) -> Iterator[dict[str, Any]]:
+        """The ``value`` items of a list, page after page through ``nextLink``."""
+        url: str | None = f"{self.endpoint}{path}?{urlencode(query)}"
+        while url:
+            page = self._get_json(url, subscription_id)
+            yield from page.get("value") or []
+            url = page.get("nextLink") or None
+            if url is not None:
+                self._check_next_link(url)
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+    def _check_next_link(self, url: str) -> None:
+        ours, theirs = urlsplit(self.endpoint), urlsplit(url)
+        if (ours.scheme, ours.netloc.lower()) != (theirs.scheme, theirs.netloc.lower()):
+            raise ArmError(502, "UnexpectedNextLink", "nextLink points outside ARM_ENDPOINT; not followed")
+
+    def _get_json(self, url: str, subscription_id: str) -> dict[str, Any]:
+        # One request in flight per subscription (by default): a 429 then closes the gate before any other
+        # request leaves, so none is ever sent inside a Retry-After window.
+        with self.gate.slot(subscription_id):
+            last: ArmUnavailable | None = None
+            for attempt in range(self._attempts):
+                self.gate.admit(subscription_id)
+                try:
+                    answer = self._transport.get(url)
+                except TransientFailure as failure:
+                    last = failure.error
+                    log.warning("ARM request failed (%s), attempt %d of %d", last.code, attempt + 1, self._attempts)
+                    self._pause(attempt, failure.retry_after)
+                    continue
+                if isinstance(answer, Throttle):
+                    seconds = answer.retry_after if answer.retry_after is not None else DEFAULT_RETRY_AFTER
+                    until = self.gate.throttled(subscription_id, seconds)
+                    log.warning("ARM throttled subscription %s for %.0f s", subscription_id, until - self._clock())
+                    raise ArmThrottled(429, answer.code, answer.message, retry_at=until)
+                return answer
+            assert last is not None
+            raise last
+
+    def _pause(self, attempt: int, retry_after: float | None) -> None:
+        if attempt + 1 >= self._attempts:
+            return
+        delay = retry_after if retry_after is not None and retry_after <= 5 else self._backoff * 2**attempt
+        self._sleep(delay * random.uniform(1.0, 1.25))

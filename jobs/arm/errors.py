@@ -1,0 +1,42 @@
+"""Answers from Resource Manager that the caller has to act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ArmError", "ArmForbidden", "ArmNotFound", "ArmThrottled", "ArmUnavailable"]
+
+
+@dataclass
+class ArmError(Exception):
+    """An answer from ARM that the caller has to act on. ``code`` and ``message`` are Azure's."""
+
+    status: int
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+    def as_error(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "recommendations": []}
+
+
+class ArmNotFound(ArmError):
+    """404: the job or operation is not (yet) known to Azure."""
+
+
+class ArmForbidden(ArmError):
+    """401/403: the identity may not read it (for example, it lacks Backup Reader on the vault)."""
+
+
+@dataclass
+class ArmThrottled(ArmError):
+    """The subscription is throttled (or our own read budget is spent) until ``retry_at`` (monotonic seconds)."""
+
+    retry_at: float = 0.0
+
+
+class ArmUnavailable(ArmError):
+    """5xx, timeouts, resets or unreadable bodies that outlasted the retries: try again later."""

@@ -1,0 +1,152 @@
+"""One GET to Resource Manager with a bearer token, and what its answer means.
+
+The token comes from ``JOBS_ARM_TOKEN`` (simulators, tests) or an ``azure-identity`` credential; it is never
+logged, and the session ignores proxy settings: the token goes to ARM_ENDPOINT and nowhere else.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmUnavailable
+
+__all__ = ["ArmTransport", "CredentialToken", "StaticToken", "TokenProvider", "parse_retry_after"]
+
+
+class TokenProvider(Protocol):
+    def get_token(self) -> str: ...
+
+
+class StaticToken:
+    """A fixed bearer token (``JOBS_ARM_TOKEN``): for simulators and tests only."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self) -> str:
+        return self._token
+
+    def __repr__(self) -> str:
+        return "StaticToken(<redacted>)"
+
+
+class CredentialToken:
+    """A token from an ``azure-identity`` credential, refreshed five minutes before it expires."""
+
+    def __init__(self, credential: Any, scope: str) -> None:
+        self._credential = credential
+        self._scope = scope
+        self._token: Any = None
+        self._lock = threading.Lock()
+
+    def get_token(self) -> str:
+        with self._lock:
+            if self._token is None or self._token.expires_on - 300 < time.time():
+                self._token = self._credential.get_token(self._scope)
+            return str(self._token.token)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A 429: Azure's code and message, and the Retry-After it asked for (seconds, when given)."""
+
+    code: str
+    message: str
+    retry_after: float | None
+
+
+class ArmTransport:
+    """Sends one GET and classifies the answer: a JSON object, a ``Throttle``, or an ``ArmError``.
+
+    Transient failures (network errors, 408, 5xx, unreadable bodies) raise ``ArmUnavailable`` carrying the
+    Retry-After they asked for, in ``retry_after`` (the client decides whether to retry).
+    """
+
+    def __init__(
+        self,
+        token: TokenProvider,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+    ) -> None:
+        self._token = token
+        self._session = session or requests.Session()
+        self._session.trust_env = False  # the token goes to ARM_ENDPOINT and nowhere else, not through a proxy
+        self._timeout = timeout
+        self.requests_sent = 0
+
+    def get(self, url: str) -> dict[str, Any] | Throttle:
+        try:
+            response = self._session.get(url, headers=self._headers(), timeout=self._timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientFailure(ArmUnavailable(0, type(exc).__name__, "no answer from Resource Manager")) from None
+        finally:
+            self.requests_sent += 1
+        status = response.status_code
+        if status == 200:
+            try:
+                body = response.json()
+            except (ValueError, json.JSONDecodeError):
+                raise TransientFailure(
+                    ArmUnavailable(200, "UnreadableResponse", "the response body is not complete JSON")
+                ) from None
+            if not isinstance(body, dict):
+                raise ArmError(200, "UnexpectedResponse", "the response body is not a JSON object")
+            return body
+        code, message = _error_of(response)
+        retry_after = parse_retry_after(response.headers)
+        if status == 429:
+            return Throttle(code, message, retry_after)
+        if status == 404:
+            raise ArmNotFound(status, code, message)
+        if status in (401, 403):
+            raise ArmForbidden(status, code, message)
+        if status == 408 or status >= 500:
+            raise TransientFailure(ArmUnavailable(status, code, message), retry_after)
+        raise ArmError(status, code, message)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token.get_token()}", "Accept": "application/json"}
+
+
+class TransientFailure(Exception):
+    """A failure worth retrying: ``error`` is what the caller gets when the retries run out."""
+
+    def __init__(self, error: ArmUnavailable, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _error_of(response: requests.Response) -> tuple[str, str]:
+    try:
+        error = response.json().get("error") or {}
+        return str(error.get("code") or response.reason or response.status_code), str(error.get("message") or "")
+    except (ValueError, AttributeError):
+        return str(response.reason or response.status_code), ""
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``x-ms-retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    for header in ("retry-after-ms", "x-ms-retry-after-ms"):
+        if value := headers.get(header):
+            try:
+                return max(0.0, float(value) / 1000)
+            except ValueError:
+                pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None

@@ -1,0 +1,84 @@
+"""The result event: a CloudEvents 1.0 event in structured JSON mode, built with the CloudEvents SDK.
+
+An event is a pure function of the job's stored final state and one subscriber, so a redelivery (after a crash,
+by another instance) carries the same ``id`` and the same content. What the event says about the job itself
+(``type``, operation, job type, errors, tasks, property bag) is mapped by the job's provider; this module only
+assembles it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+__all__ = ["CONTENT_TYPE", "JOB_FIELDS", "build_event", "event_id", "serialize_event"]
+
+CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+_EVENT_NAMESPACE = uuid.UUID("6f1b1c1e-7d7a-4a53-9a36-0b7a3c8f0e21")
+# What a provider maps from the job into ``data``, in this order (``jobs.providers.base.Provider.event_fields``).
+JOB_FIELDS = (
+    "operation", "jobType", "backupManagementType", "entityFriendlyName", "startTime", "endTime", "duration",
+    "errors", "tasks", "propertyBag",
+)
+
+
+def event_id(tracking_id: str, status: str, subscriber_key: str) -> str:
+    """Stable for one job, one terminal status and one subscriber."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{tracking_id.lower()}|{status}|{subscriber_key}"))
+
+
+def build_event(
+    *,
+    tracking_id: str,
+    status: str,
+    event_type: str,
+    seen_at: datetime,
+    vault_id: str,
+    subscriber_key: str,
+    job_id: str | None,
+    job_resource_id: str | None,
+    job: dict[str, Any] | None,
+    job_fields: dict[str, Any],
+    errors: list[dict[str, Any]] | None = None,
+    correlation_id: str | None = None,
+    context: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> CloudEvent:
+    """The event for one subscriber.
+
+    ``job_fields`` is what the job's provider mapped from ``job`` (``JOB_FIELDS``); ``errors`` overrides the
+    job's own errors (for NotFound, OperationFailed).
+    """
+    data: dict[str, Any] = {"jobId": job_id, "jobResourceId": job_resource_id, "vaultId": vault_id, "status": status}
+    data.update({name: job_fields.get(name) for name in JOB_FIELDS})
+    data["errors"] = errors if errors is not None else list(job_fields.get("errors") or [])
+    data["tasks"] = list(job_fields.get("tasks") or [])
+    data["propertyBag"] = dict(job_fields.get("propertyBag") or {})
+    if correlation_id is not None:
+        data["correlationId"] = correlation_id
+    if context is not None:
+        data["context"] = context
+    data.update(extra or {})
+    data["job"] = job
+    subject = f"backupJobs/{job_id}" if job_id else f"backupOperations/{tracking_id}"
+    return CloudEvent(
+        attributes={
+            "specversion": "1.0",
+            "id": event_id(tracking_id, status, subscriber_key),
+            "source": vault_id,
+            "type": event_type,
+            "subject": subject,
+            "time": seen_at,
+            "datacontenttype": "application/json",
+        },
+        data=data,
+    )
+
+
+def serialize_event(event: CloudEvent) -> bytes:
+    """Structured JSON mode (``application/cloudevents+json``): the exact bytes sent and signed."""
+    return JSONFormat().write(event)

@@ -1,0 +1,154 @@
+"""References to the Azure resources the tracker follows: a vault, a job in it, an operation that names jobs.
+
+They are provider-neutral values. A provider (``jobs.providers``) parses and validates them from what messages
+carry; here are the parts every vault kind shares: GUIDs, validation helpers, ARM paths rebuilt from validated
+parts (never copied), and case-insensitive ``key``s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+__all__ = [
+    "InvalidReference",
+    "JobRef",
+    "OperationRef",
+    "VaultRef",
+    "check_guid",
+    "check_name",
+    "is_guid",
+    "short_hash",
+    "show",
+]
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Any ARM vault id: /subscriptions/<sub>/resourceGroups/<rg>/providers/<Namespace>/<type>/<name>.
+_ARM_VAULT_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/(?P<ns>[^/]+)/(?P<type>[^/]+)"
+    r"/(?P<name>[^/]+)/?$",
+    re.IGNORECASE,
+)
+
+
+class InvalidReference(ValueError):
+    """A resource id or name that cannot be used. ``str(exc)`` is one sentence naming the field."""
+
+
+def is_guid(value: object) -> bool:
+    return isinstance(value, str) and bool(_GUID.fullmatch(value))
+
+
+def short_hash(text: str, length: int = 8) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def check_guid(field: str, value: object) -> str:
+    """``value`` as a lower-case GUID, or ``InvalidReference`` naming ``field``."""
+    if not isinstance(value, str) or not _GUID.fullmatch(value):
+        raise InvalidReference(f"{field} must be a GUID, got {show(value)}")
+    return value.lower()
+
+
+def check_name(field: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
+    """``value`` if it matches ``pattern`` whole (and is not only periods), else ``InvalidReference``."""
+    if not isinstance(value, str) or not pattern.fullmatch(value) or value.endswith(".") or set(value) <= {"."}:
+        raise InvalidReference(f"{field} {show(value)} is not a valid name: {rule}")
+    return value
+
+
+def show(value: object) -> str:
+    """``repr(value)``, cut to 80 characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class VaultRef:
+    """A vault of some provider namespace. Names keep the casing first seen; ``key`` folds case."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    namespace: str = "Microsoft.RecoveryServices"
+    vault_type: str = "vaults"
+
+    @classmethod
+    def from_resource_id(cls, resource_id: str) -> VaultRef:
+        """A vault id the tracker stored itself (already validated by its provider when it was first seen)."""
+        match = _ARM_VAULT_ID.fullmatch(resource_id.strip())
+        if not match:
+            raise InvalidReference(f"{show(resource_id)} is not a vault resource id")
+        return cls(
+            subscription_id=check_guid("subscriptionId", match["sub"]),
+            resource_group=match["rg"],
+            name=match["name"],
+            namespace=match["ns"],
+            vault_type=match["type"],
+        )
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{self.namespace}/{self.vault_type}/{self.name}"
+        )
+
+    @property
+    def key(self) -> str:
+        return self.id.lower()
+
+    def path(self) -> str:
+        """The ARM path of the vault, every variable part URL-quoted."""
+        return (
+            f"/subscriptions/{quote(self.subscription_id, safe='')}"
+            f"/resourceGroups/{quote(self.resource_group, safe='')}"
+            f"/providers/{self.namespace}/{self.vault_type}/{quote(self.name, safe='')}"
+        )
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A backup job in a vault: the unit the tracker follows."""
+
+    vault: VaultRef
+    job_id: str
+
+    @classmethod
+    def create(cls, vault: VaultRef, job_id: object, field: str = "jobId") -> JobRef:
+        return cls(vault=vault, job_id=check_guid(field, job_id))
+
+    @property
+    def id(self) -> str:
+        return f"{self.vault.id}/backupJobs/{self.job_id}"
+
+    @property
+    def key(self) -> str:
+        """The tracking id: the job's GUID plus a short hash of the vault, stable under any casing."""
+        return f"{self.job_id}-{short_hash(self.vault.key)}"
+
+    def path(self) -> str:
+        return f"{self.vault.path()}/backupJobs/{quote(self.job_id, safe='')}"
+
+
+@dataclass(frozen=True)
+class OperationRef:
+    """An asynchronous operation of a vault that will name the job(s) it started.
+
+    ``arm_path`` is the ARM path of the operation's status, built by the vault's provider from validated parts.
+    """
+
+    vault: VaultRef
+    operation_id: str
+    arm_path: str
+
+    def path(self) -> str:
+        """The ARM path of the operation's status."""
+        return self.arm_path
+
+    @property
+    def key(self) -> str:
+        """Tracking id of the operation while it has not named its job yet."""
+        return f"op-{self.operation_id}-{short_hash(self.arm_path.lower())}"

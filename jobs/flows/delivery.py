@@ -1,0 +1,155 @@
+"""Webhook delivery: one attempt per queue message, retries as delayed messages, dead-letter at the end.
+
+Each (event, target) pair is its own message on the deliver queue, so a slow or dead subscriber never holds up
+another. A message carries no URL and no event: only the tracking id, the subscriber key and which target (a
+hash of a ``JOBS_WEBHOOK_URLS`` entry, or the subscriber's ``callbackUrl``); the event is rebuilt from Table
+Storage, identical on every attempt (same ``webhook-id``).
+
+``Delivery.attempt`` makes one attempt (``jobs.webhooks.sender`` sends and classifies) and decides what follows:
+a retry after the schedule's delay (or the receiver's ``Retry-After``, when longer), with growing, jittered
+delays for ``JOBS_DELIVERY_RETRY_HOURS`` (24), the last attempt made as the window closes; or, after a permanent
+failure or at the window's end, the dead-letter queue ``backup-job-results-deadletter`` with the URL and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobs.config import Settings
+from jobs.flows.result_events import event_bytes
+from jobs.storage import JobStore, StorageAccount
+from jobs.webhooks.sender import DeliveryOutcome, WebhookSender, redact_url
+
+__all__ = [
+    "CALLBACK_TARGET",
+    "Delivery",
+    "DeliveryTask",
+    "deadletter_message",
+    "retry_deadline",
+    "retry_delay",
+    "webhook_target",
+]
+
+log = logging.getLogger(__name__)
+
+CALLBACK_TARGET = "callback"
+# Multiples of JOBS_DELIVERY_FIRST_RETRY_SECONDS (10 s): 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
+# then every 12 h — Event Grid's schedule.
+_SCHEDULE = (1, 3, 6, 30, 60, 180, 360, 1080, 2160, 4320)
+
+
+def webhook_target(url: str) -> str:
+    return "webhook:" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+def retry_delay(attempt: int, first_seconds: float, jitter: float = 0.2) -> float:
+    """Delay before attempt ``attempt + 1`` (attempt counts from 1)."""
+    factor = _SCHEDULE[min(attempt, len(_SCHEDULE)) - 1]
+    return first_seconds * factor * random.uniform(1 - jitter, 1 + jitter)
+
+
+@dataclass(frozen=True)
+class DeliveryTask:
+    tracking_id: str
+    subscriber: str
+    status: str
+    target: str
+    attempt: int = 1
+    first_attempt_at: str = ""
+
+    def to_message(self) -> str:
+        return json.dumps({"kind": "delivery", **asdict(self)}, separators=(",", ":"))
+
+    @classmethod
+    def from_message(cls, text: str) -> DeliveryTask:
+        data = json.loads(text)
+        data.pop("kind", None)
+        return cls(**data)
+
+    def next_attempt(self) -> DeliveryTask:
+        return DeliveryTask(self.tracking_id, self.subscriber, self.status, self.target, self.attempt + 1,
+                            self.first_attempt_at)
+
+
+def deadletter_message(task: DeliveryTask, url: str, reason: str, event: dict[str, Any] | None,
+                       now: datetime) -> str:
+    return json.dumps(
+        {
+            "reason": reason,
+            "target": redact_url(url),
+            "trackingId": task.tracking_id,
+            "subscriber": task.subscriber,
+            "attempts": task.attempt,
+            "firstAttemptAt": task.first_attempt_at,
+            "deadLetteredAt": now.isoformat(),
+            "event": event,
+        },
+        separators=(",", ":"),
+    )
+
+
+def retry_deadline(task: DeliveryTask, window_hours: float, now: datetime) -> datetime:
+    first = datetime.fromisoformat(task.first_attempt_at) if task.first_attempt_at else now
+    return first + timedelta(hours=window_hours)
+
+
+@dataclass
+class Delivery:
+    """One delivery attempt per deliver-queue message, and what follows it: done, a delayed retry, or dead-letter."""
+
+    settings: Settings
+    storage: StorageAccount
+    store: JobStore
+    sender: WebhookSender
+    clock: Callable[[], datetime]
+
+    def attempt(self, task: DeliveryTask) -> str:
+        """One attempt; returns what happened: delivered, retry, deadletter or dropped."""
+        item = self.store.get(task.tracking_id)
+        record = self.store.get_subscriber(task.tracking_id, task.subscriber)
+        if item is None or record is None or not item.ended:
+            log.info("delivery for %s dropped: job or subscriber no longer tracked", task.tracking_id)
+            return "dropped"
+        callback = task.target == CALLBACK_TARGET
+        url = record.subscriber.callback_url if callback else next(
+            (u for u in self.settings.webhook_urls if webhook_target(u) == task.target), None
+        )
+        if not url:
+            log.info("delivery for %s dropped: target no longer configured", task.tracking_id)
+            return "dropped"
+        body = event_bytes(item, record)
+        event = json.loads(body)
+        outcome = self.sender.send(url, event["id"], body, callback=callback)
+        if outcome.delivered:
+            return "delivered"
+        return self._after_failure(task, url, event, outcome)
+
+    def _after_failure(self, task: DeliveryTask, url: str, event: dict[str, Any], outcome: DeliveryOutcome) -> str:
+        now = self.clock()
+        settings = self.settings
+        if outcome.retry_in is not None:
+            # Retried for the whole window: the last attempt is made when the window closes.
+            left = (retry_deadline(task, settings.delivery_retry_hours, now) - now).total_seconds()
+            delay = min(left, max(retry_delay(task.attempt, settings.delivery_first_retry_seconds),
+                                  outcome.retry_in))
+            if left > 0:
+                self.storage.queue(settings.deliver_queue).send_message(
+                    task.next_attempt().to_message(), visibility_timeout=max(1, math.ceil(delay))
+                )
+                log.info("delivery attempt %d for %s failed (%s); next in %.0f s", task.attempt,
+                         task.tracking_id, outcome.reason, delay)
+                return "retry"
+            reason = f"not delivered within {settings.delivery_retry_hours:g} hours; last: {outcome.reason}"
+        else:
+            reason = outcome.reason
+        self.storage.queue(settings.deadletter_queue).send_message(deadletter_message(task, url, reason, event, now))
+        log.warning("event %s dead-lettered: %s", event["id"], reason)
+        return "deadletter"

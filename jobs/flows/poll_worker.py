@@ -1,0 +1,148 @@
+"""The poll worker: one poll-queue message, one vault's due jobs, as few Azure reads as it can.
+
+A worker (``Poller.poll``) asks Azure, through the vault's provider, about its group:
+- ``list`` strategy, for a vault with at least ``JOBS_LIST_THRESHOLD`` jobs due: one ``BackupJobs_List`` with
+  ``status eq 'InProgress'`` answers for every job still running; only the jobs missing from it (ended,
+  cancelling, or not yet visible) get a ``JobDetails_Get`` — which a terminal result needs anyway for its
+  extendedInfo. Its cost follows the vault's running jobs, never its ended history.
+- ``get`` strategy otherwise: one ``JobDetails_Get`` per job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobs.arm import ArmClient, ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnavailable
+from jobs.config import Settings
+from jobs.domain.references import VaultRef
+from jobs.domain.tracked_item import TrackedItem
+from jobs.domain.tracking import next_poll_at, observe_job, observe_missing, observe_operation
+from jobs.flows.poll_round import PollWork
+from jobs.providers import Provider, Providers
+from jobs.storage import ConcurrencyConflict, JobStore
+
+__all__ = ["PollReport", "PollWork", "Poller"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollReport:
+    polled: int = 0
+    ended: int = 0
+    published: int = 0
+    throttled: bool = False
+    strategy: str = ""
+    schedule: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class Poller:
+    """Polls one vault's due items. Its inputs are explicit: the store, the ARM client, the providers, the clocks,
+    and ``conclude`` (what to do with an item that ended: publish it, or hand an operation's subscribers on)."""
+
+    settings: Settings
+    store: JobStore
+    arm: ArmClient
+    providers: Providers
+    conclude: Callable[[TrackedItem], int]
+    clock: Callable[[], datetime]
+    monotonic: Callable[[], float]
+
+    def poll(self, work: PollWork) -> PollReport:
+        report = PollReport()
+        vault = VaultRef.from_resource_id(work.vault_id)
+        provider = self.providers.for_vault(vault)
+        items: list[TrackedItem] = []
+        for tracking_id in work.tracking_ids:
+            item = self.store.get(tracking_id)
+            if item is None:
+                self.store.delete_index(tracking_id)
+            elif item.ended:  # ended earlier; a crash may have cut its publishing short
+                report.published += self.conclude(item)
+            else:
+                items.append(item)
+        if not items:
+            return report
+        try:
+            jobs = [item for item in items if item.kind == "job"]
+            summaries: dict[str, dict[str, Any]] | None = None
+            if len(jobs) >= self.settings.list_threshold:
+                report.strategy = "list"
+                try:
+                    since = min(item.created_at for item in jobs)
+                    summaries = provider.list_running_jobs(self.arm, vault, since, self.clock())
+                except ArmThrottled:
+                    raise
+                except ArmError as exc:
+                    log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
+                    report.strategy = "get"
+            else:
+                report.strategy = "get"
+            for index, item in enumerate(items):
+                try:
+                    self._poll_item(provider, item, summaries, report)
+                except ArmThrottled as exc:  # the client shared the window with other instances
+                    self._reschedule(items[index:], self._wall(exc.retry_at), report)
+                    report.throttled = True
+                    break
+        except ArmThrottled as exc:  # the list call itself
+            self._reschedule(items, self._wall(exc.retry_at), report)
+            report.throttled = True
+        self.store.set_next_poll(report.schedule.items())
+        return report
+
+    # -- one item ----------------------------------------------------------------------------------------------
+    def _poll_item(self, provider: Provider, item: TrackedItem, summaries: dict[str, dict[str, Any]] | None,
+                   report: PollReport) -> None:
+        now = self.clock()
+        settings = self.settings
+        try:
+            if item.kind == "operation":
+                operation = provider.get_operation(self.arm, item.operation_ref())
+                job_ids = observe_operation(item, provider.operation_state(operation), now)
+                if job_ids:
+                    item.named_jobs = [str(j).lower() for j in job_ids]
+                changed = True
+            else:
+                summary = summaries.get(item.job_id.lower()) if summaries is not None and item.job_id else None
+                if summary is not None:
+                    changed = observe_job(item, provider.job_state(summary, detailed=False), now)
+                else:
+                    changed = observe_job(item, provider.job_state(provider.get_job(self.arm, item.job_ref())), now)
+        except (ArmNotFound, ArmForbidden) as exc:
+            changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
+        except ArmThrottled:
+            raise
+        except (ArmUnavailable, ArmError) as exc:
+            log.warning("polling %s failed: %s; trying again next round", item.tracking_id, exc)
+            report.schedule[item.tracking_id] = now + timedelta(seconds=max(2 * settings.poll_seconds, 5))
+            return
+        report.polled += 1
+        if changed:
+            try:
+                self.store.save(item)
+            except ConcurrencyConflict:
+                fresh = self.store.get(item.tracking_id)
+                if fresh is not None and fresh.ended:
+                    report.published += self.conclude(fresh)
+                return
+        if item.ended:
+            report.ended += 1
+            report.published += self.conclude(item)
+            report.schedule.pop(item.tracking_id, None)
+        else:
+            report.schedule[item.tracking_id] = next_poll_at(
+                item, now, settings.poll_seconds, settings.max_poll_interval_seconds
+            )
+
+    def _reschedule(self, items: list[TrackedItem], at: datetime, report: PollReport) -> None:
+        for item in items:
+            report.schedule[item.tracking_id] = at
+
+    def _wall(self, monotonic_at: float) -> datetime:
+        return self.clock() + timedelta(seconds=max(0.0, monotonic_at - self.monotonic()))
