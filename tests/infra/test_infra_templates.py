@@ -710,7 +710,7 @@ def test_funcignore_keeps_tooling_out_of_the_package() -> None:
         ".hypothesis",
         "Makefile",
         "package*.json",
-        "devtools/",
+        "devtools",
     ):
         assert entry in lines, f".funcignore misses {entry}"
     for kept in ("function_app.py", "host.json", "requirements.txt", "jobs"):
