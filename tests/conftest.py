@@ -6,6 +6,8 @@ Each test gets its own queue and table names, so tests never see each other's me
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,17 +29,33 @@ VAULT = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/backup-rg"
     "/providers/Microsoft.RecoveryServices/vaults/prod-vault"
 )
-SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+# Real Azure payloads: the ones the simulator serves live once, in its payloads/; the others in tests/fixtures.
+FIXTURE_FOLDERS = (ROOT / "devtools" / "simulator" / "payloads", ROOT / "tests" / "fixtures")
 
 
 def fixture_json(name: str) -> Any:
-    """A fixture from ../shared/fixtures (or the copy in tests/fixtures when shared/ is not beside the repo)."""
-    for folder in (SHARED_FIXTURES, LOCAL_FIXTURES):
+    """A real Azure payload by its file name (an ``azure-rest-api-specs/`` prefix is accepted), from the repo only."""
+    name = name.removeprefix("azure-rest-api-specs/")
+    for folder in FIXTURE_FOLDERS:
         path = folder / name
         if path.exists():
-            return json.loads(path.read_text())
-    raise FileNotFoundError(name)
+            return json.loads(path.read_text(encoding="utf-8"))
+    raise FileNotFoundError(f"{name}: not in {', '.join(str(f.relative_to(ROOT)) for f in FIXTURE_FOLDERS)}")
+
+
+def _refuse_reads_beside_the_repo(event: str, args: tuple[Any, ...]) -> None:
+    """A user's clone has nothing beside it: a test that opens a sibling folder of the repository fails loudly."""
+    if event != "open" or not isinstance(args[0], str | Path):
+        return
+    path = os.path.abspath(args[0])
+    if path.startswith(_OUTSIDE) and not path.startswith(_INSIDE):
+        raise RuntimeError(f"a test read {path}, outside the repository: copy what it needs into the repo")
+
+
+_INSIDE = str(ROOT) + os.sep
+_OUTSIDE = str(ROOT.parent / "shared")
+sys.addaudithook(_refuse_reads_beside_the_repo)
 
 
 @pytest.fixture(scope="session")
