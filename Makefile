@@ -6,7 +6,7 @@ AZURITE := node_modules/.bin/azurite
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: setup test demo lint checkov clean
+.PHONY: setup test demo azurite lint checkov clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: setup $(CHECKOV_VENV)/.installed lint
 
 demo: setup
 	$(PY) -m jobs demo
+
+# Azurite in the foreground on 10000-10002 (AzureWebJobsStorage=UseDevelopmentStorage=true), with the flags the
+# pinned SDKs need (--skipApiVersionCheck); Ctrl-C stops it.
+azurite: setup
+	$(PY) -m jobs azurite
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .hypothesis

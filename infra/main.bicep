@@ -36,7 +36,7 @@ param principalId string = ''
 @description('Kind of principal that principalId names.')
 param principalType string = 'User'
 
-@description('Resource ids that the tracker may read backup jobs from; each gets the Backup Reader role for the tracker\'s identity: a vault (/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.RecoveryServices/vaults/<vault>), a resource group (/subscriptions/<sub>/resourceGroups/<rg>) or a subscription (/subscriptions/<sub>), in any resource group or subscription.')
+@description('Resource ids that the tracker may read backup jobs from; each gets the Backup Reader role for the tracker\'s identity: a Recovery Services vault (/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.RecoveryServices/vaults/<vault>), a Backup vault (/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.DataProtection/backupVaults/<vault>), a resource group (/subscriptions/<sub>/resourceGroups/<rg>) or a subscription (/subscriptions/<sub>), in any resource group or subscription. Entries are trimmed, a trailing slash is dropped, empty entries are skipped; anything else stops the deployment with a message that names it.')
 param backupReaderScopes array = []
 
 @description('The same as backupReaderScopes, comma-separated (for `azd env set BACKUP_READER_SCOPES ...`). Both lists are merged.')
@@ -62,9 +62,9 @@ param callbackAllowedHosts string = ''
 @description('JOBS_POLL_SECONDS: how often the poll round runs, in seconds.')
 param pollSeconds int = 30
 
-@minValue(1)
-@description('JOBS_MAX_TRACKING_HOURS: a job still running after this is reported as TimedOut.')
-param maxTrackingHours int = 72
+@minLength(1)
+@description('JOBS_MAX_TRACKING_HOURS: a job still running after this many hours is reported as TimedOut. A string, passed as is, because decimals are allowed (0.5) and a Bicep int cannot hold them; the app validates it at start-up.')
+param maxTrackingHours string = '72'
 
 @description('JOBS_ARM_API_VERSION: api-version for the Recovery Services calls.')
 param armApiVersion string = '2025-08-01'
@@ -77,8 +77,14 @@ param armApiVersion string = '2025-08-01'
   'Standard_RAGRS'
   'Standard_RAGZRS'
 ])
-@description('Replication of the storage account that holds the queues, the job table and the deployment package. Use Standard_LRS in a region without availability zones.')
-param storageSkuName string = 'Standard_ZRS'
+@description('Replication of the storage account that holds the queues, the job table and the deployment package. The default, Standard_LRS, is offered in every region; Standard_ZRS (zone-redundant) only where the region has availability zones.')
+param storageSkuName string = 'Standard_LRS'
+
+@description('More app settings, name -> value (e.g. {"JOBS_LOG_LEVEL": "DEBUG", "JOBS_LIST_THRESHOLD": "5"}): any setting of the README\'s table that has no parameter of its own. They win over what the template sets for the tracker (JOBS_RESULTS_QUEUE: "" switches the results queue off) but never replace the identity, storage or telemetry settings. Not for secrets: this parameter is not @secure().')
+param extraAppSettings object = {}
+
+@description('The same as extraAppSettings as NAME=value entries separated by semicolons (for `azd env set JOBS_EXTRA_APP_SETTINGS "JOBS_LOG_LEVEL=DEBUG;JOBS_LIST_THRESHOLD=5"`). An entry here wins over the same name in extraAppSettings.')
+param extraAppSettingsText string = ''
 
 @allowed([
   512
@@ -121,19 +127,39 @@ var queueNames = [
   'backup-job-results-deadletter'
 ]
 
-// Backup Reader scopes: both parameters merged (union also drops exact duplicates). Resource ids hold no
-// spaces, so removing them makes "a, b" work as well as "a,b".
-var backupReaderScopeList = union(backupReaderScopes, empty(backupReaderScopesCsv) ? [] : split(replace(backupReaderScopesCsv, ' ', ''), ','))
-// For every scope: its kind (by the number of segments of /subscriptions/<s>/resourceGroups/<rg>/providers/
-// Microsoft.RecoveryServices/vaults/<v>), its subscription, resource group and vault. `if` in ARM only
-// evaluates the branch it takes, so the index lookups never run past the end. A module whose condition is
-// false still gets a valid scope (the tracker's own resource group), so nothing is evaluated on a bad one.
-var backupReaderTargets = [for scopeId in backupReaderScopeList: {
-  kind: length(split(scopeId, '/')) == 3 ? 'subscription' : (length(split(scopeId, '/')) == 5 ? 'resourceGroup' : 'vault')
-  subscriptionId: length(split(scopeId, '/')) >= 3 ? split(scopeId, '/')[2] : subscription().subscriptionId
-  resourceGroupSubscriptionId: length(split(scopeId, '/')) >= 5 ? split(scopeId, '/')[2] : subscription().subscriptionId
-  resourceGroupName: length(split(scopeId, '/')) >= 5 ? split(scopeId, '/')[4] : appResourceGroupName
-  vaultName: length(split(scopeId, '/')) >= 9 ? split(scopeId, '/')[8] : ''
+// Backup Reader scopes: both parameters merged; every entry trimmed and without a trailing slash; empty entries
+// (a trailing comma, ",,") dropped; exact duplicates removed (union).
+var backupReaderScopeEntries = [for scopeId in concat(backupReaderScopes, split(backupReaderScopesCsv, ',')): trim(string(scopeId))]
+var backupReaderScopeTrimmed = [for scopeId in backupReaderScopeEntries: endsWith(scopeId, '/') ? substring(scopeId, 0, length(scopeId) - 1) : scopeId]
+var backupReaderScopeList = union(filter(backupReaderScopeTrimmed, scopeId => !empty(scopeId)), [])
+// Each id's segments, padded so that every index below exists whatever the id's length, with every name
+// (subscription id, resource group, vault) replaced by `*` (an empty name stays empty).
+var backupReaderScopeSegments = [for scopeId in backupReaderScopeList: concat(split(scopeId, '/'), ['', '', '', '', '', '', '', '', ''])]
+var backupReaderScopeStarred = [for (scopeId, i) in backupReaderScopeList: [
+  backupReaderScopeSegments[i][0]
+  backupReaderScopeSegments[i][1]
+  empty(backupReaderScopeSegments[i][2]) ? '' : '*'
+  backupReaderScopeSegments[i][3]
+  empty(backupReaderScopeSegments[i][4]) ? '' : '*'
+  backupReaderScopeSegments[i][5]
+  backupReaderScopeSegments[i][6]
+  backupReaderScopeSegments[i][7]
+  empty(backupReaderScopeSegments[i][8]) ? '' : '*'
+]]
+// Each id's shape: those segments, as many as the id has, joined and lower-cased. `/subscriptions/*` is a
+// subscription, `/subscriptions/*/resourcegroups/*` a resource group, and so on (see backupReaderTargets).
+var backupReaderScopeShapes = [for (scopeId, i) in backupReaderScopeList: (length(split(scopeId, '/')) > 9) ? 'longer than a vault id' : toLower(join(take(backupReaderScopeStarred[i], length(split(scopeId, '/'))), '/'))]
+// For every scope: its kind, its subscription, resource group and vault. An id of any other shape stops the
+// deployment with a message that names it. (fail() sits inside an interpolation because checkov's pycep-parser
+// 0.5.1 cannot read a bare fail() call and would drop this file from its scan; Bicep compiles both the same.)
+// `if` in ARM only evaluates the branch it takes. A module whose condition is false still gets a valid scope (the
+// tracker's own resource group), so nothing is deployed at a scope made of a bad id.
+var backupReaderTargets = [for (scopeId, i) in backupReaderScopeList: {
+  kind: backupReaderScopeShapes[i] == '/subscriptions/*' ? 'subscription' : (backupReaderScopeShapes[i] == '/subscriptions/*/resourcegroups/*' ? 'resourceGroup' : (backupReaderScopeShapes[i] == '/subscriptions/*/resourcegroups/*/providers/microsoft.recoveryservices/vaults/*' ? 'vault' : (backupReaderScopeShapes[i] == '/subscriptions/*/resourcegroups/*/providers/microsoft.dataprotection/backupvaults/*' ? 'backupVault' : '${fail('BACKUP_READER_SCOPES / backupReaderScopes: "${scopeId}" is not a scope the tracker can be given Backup Reader on. Give /subscriptions/<sub>, /subscriptions/<sub>/resourceGroups/<rg>, /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.RecoveryServices/vaults/<vault> or /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.DataProtection/backupVaults/<vault>, separated by commas.')}')))
+  subscriptionId: backupReaderScopeSegments[i][2]
+  resourceGroupSubscriptionId: empty(backupReaderScopeSegments[i][4]) ? subscription().subscriptionId : backupReaderScopeSegments[i][2]
+  resourceGroupName: empty(backupReaderScopeSegments[i][4]) ? appResourceGroupName : backupReaderScopeSegments[i][4]
+  vaultName: backupReaderScopeSegments[i][8]
 }]
 
 // The Key Vault that holds the webhook secret (optional), taken apart the same way.
@@ -221,15 +247,21 @@ module api 'app/api.bicep' = {
     pollSeconds: pollSeconds
     maxTrackingHours: maxTrackingHours
     armApiVersion: armApiVersion
+    extraAppSettings: extraAppSettings
+    extraAppSettingsText: extraAppSettingsText
   }
-  // The app starts polling storage as soon as it runs: let its data roles exist first.
+  // The app starts polling storage as soon as it runs: let its data roles exist first. And the platform resolves
+  // the @Microsoft.KeyVault(...) reference of JOBS_WEBHOOK_SECRET when the site and its settings are created:
+  // without Key Vault Secrets User by then, the app reads the reference text itself as the secret.
   dependsOn: [
     rbac
+    webhookSecretAccess
   ]
 }
 
 // Backup Reader for the tracker's identity on every listed scope, wherever it lives. One module per kind of
-// scope; each entry of backupReaderScopeList deploys exactly one of them. (`if(` without a space: pycep-parser
+// scope; each entry of backupReaderScopeList deploys exactly one of them (an entry of no known kind has already
+// stopped the deployment in backupReaderTargets). (`if(` without a space: pycep-parser
 // 0.7.1, which the template tests use, reads a loop's condition only in that spelling; Bicep takes both.)
 module backupReaderOnSubscription 'app/backup-reader-subscription.bicep' = [for (scopeId, i) in backupReaderScopeList: if(backupReaderTargets[i].kind == 'subscription') {
   name: take('backup-reader-sub-${i}-${resourceToken}', 64)
@@ -252,6 +284,15 @@ module backupReaderOnVault 'app/backup-reader-vault.bicep' = [for (scopeId, i) i
   scope: resourceGroup(backupReaderTargets[i].resourceGroupSubscriptionId, backupReaderTargets[i].resourceGroupName)
   params: {
     vaultName: backupReaderTargets[i].vaultName
+    principalId: identity.outputs.principalId
+  }
+}]
+
+module backupReaderOnBackupVault 'app/backup-reader-backup-vault.bicep' = [for (scopeId, i) in backupReaderScopeList: if(backupReaderTargets[i].kind == 'backupVault') {
+  name: take('backup-reader-bvault-${i}-${resourceToken}', 64)
+  scope: resourceGroup(backupReaderTargets[i].resourceGroupSubscriptionId, backupReaderTargets[i].resourceGroupName)
+  params: {
+    backupVaultName: backupReaderTargets[i].vaultName
     principalId: identity.outputs.principalId
   }
 }]
@@ -282,4 +323,5 @@ output AZURE_TRACKER_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output JOBS_INTAKE_QUEUE string = intakeQueueName
 output JOBS_RESULTS_QUEUE string = resultsQueueName
 output JOBS_TABLE string = tableName
+// How many scopes got Backup Reader: the post-provision hook (azure.yaml) warns when it is 0.
 output BACKUP_READER_SCOPE_COUNT int = length(backupReaderScopeList)

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from jobs.config import ConfigError, Settings
 
-__all__ = ["ToolingMissing", "load_settings", "main"]
+__all__ = ["CommandError", "ToolingMissing", "load_settings", "main"]
 
 TOOLING_PACKAGE = "devtools"
 
@@ -49,7 +51,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    default_level = "ERROR" if args.command in (_demo, _simulate, _drill) else "INFO"
+    default_level = "ERROR" if args.command in (_demo, _simulate, _drill, _azurite, _simulate_add_job) else "INFO"
     logging.basicConfig(
         level=os.environ.get("JOBS_LOG_LEVEL", default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -58,10 +60,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # "connection pool is full" under 16 workers is harmless
     try:
-        return int(args.command(args) or 0)
-    except (ConfigError, ToolingMissing) as exc:
+        code = int(args.command(args) or 0)
+        sys.stdout.flush()  # a reader that left (``| head``) shows here, where it is handled, not at exit
+        return code
+    except (ConfigError, ToolingMissing, CommandError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # ``python -m jobs list | head``: the reader left; say nothing more (stdout is gone) and exit quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the storage account's answers and failures: one line, never a traceback
+        line = _storage_problem(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 3
+
+
+class CommandError(RuntimeError):
+    """A problem the user can fix, said in one line (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (with a pointer to --help), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _storage_problem(exc: BaseException) -> str | None:
+    """One line for a storage failure: unreachable (naming the endpoint) or an answer such as 403; else None."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    from jobs.storage.account import StorageAccount, is_unreachable
+
+    if is_unreachable(exc):
+        try:
+            return StorageAccount(load_settings().storage).describe_unreachable(exc)
+        except ConfigError:
+            return f"cannot reach the storage account: {exc}"
+    if isinstance(exc, ClientAuthenticationError):
+        return f"no token for the storage account: {(exc.message or str(exc)).strip().splitlines()[0]}"
+    if isinstance(exc, HttpResponseError):
+        code = getattr(exc, "error_code", None) or exc.reason or exc.status_code
+        first = (exc.message or str(exc)).strip().splitlines()[0]
+        return f"the storage account answered {exc.status_code} {code}: {first}"
+    return None
+
+
+def _program() -> str:
+    """``backup-jobs`` when run as the installed console script, else ``python -m jobs``."""
+    return "backup-jobs" if Path(sys.argv[0]).stem == "backup-jobs" else "python -m jobs"
 
 
 def _tooling(module: str) -> ModuleType:
@@ -71,24 +124,38 @@ def _tooling(module: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name not in (TOOLING_PACKAGE, f"{TOOLING_PACKAGE}.{module}"):
             raise
-        verb = sys.argv[1] if len(sys.argv) > 1 else module
+        verb = {"simulator": "simulate"}.get(module, module)
         raise ToolingMissing(
-            f"'python -m jobs {verb}' needs the local tooling (package '{TOOLING_PACKAGE}'), which is not deployed "
+            f"'{_program()} {verb}' needs the local tooling (package '{TOOLING_PACKAGE}'), which is not deployed "
             "with the app: run it from a clone of the repository, after 'make setup'"
         ) from None
 
 
+SETTINGS_HELP = (
+    "Settings (AzureWebJobsStorage, JOBS_*, ARM_ENDPOINT, ...) come from the environment, then from the 'Values' of "
+    "local.settings.json in the current folder (copy local.settings.example.json), the way 'func start' reads them."
+)
+SIMULATOR_PORT = 8765  # 7071 is the Functions host's; 10000-10002 are Azurite's
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m jobs", description="Backup Job Tracker")
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(prog=_program(), description=f"Backup Job Tracker. {SETTINGS_HELP}",
+                     formatter_class=formatter)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the tracker on this machine (same code paths as the Functions app)")
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=f"{help_text[0].upper()}{help_text[1:]}. "
+                                   f"{SETTINGS_HELP}", formatter_class=formatter)
+
+    run = verb("run", "run the tracker on this machine (same code paths as the Functions app)")
     run.add_argument("--until-idle", action="store_true",
                      help="exit 0 once no message is queued, no job runs and nothing awaits delivery")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="exit non-zero after this long")
+    run.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="stop after this long and exit 1 (none: run until Ctrl-C or SIGTERM)")
     run.set_defaults(command=_run)
 
-    track = commands.add_parser("track", help="put a job on the intake queue")
+    track = verb("track", "put a job on the intake queue")
     track.add_argument("resource_id", nargs="?", metavar="RESOURCE_ID", help="the job's resource id")
     track.add_argument("--vault-id", help="the vault's resource id (with --job-id)")
     track.add_argument("--job-id", help="the job's GUID (with --vault-id)")
@@ -96,51 +163,117 @@ def _parser() -> argparse.ArgumentParser:
     track.add_argument("--correlation-id", help="echoed in the result event")
     track.set_defaults(command=_track)
 
-    listing = commands.add_parser("list", help="the jobs the table holds")
-    listing.add_argument("--state", choices=("running", "ended", "all"), default="all")
+    listing = verb("list", "the jobs the table holds (and what waits on the intake queue)")
+    listing.add_argument("--state", choices=("running", "ended", "all"), default="all", help="which jobs to show")
     listing.set_defaults(command=_list)
 
-    status = commands.add_parser("status", help="one job: by tracking id, job GUID or resource id")
-    status.add_argument("id", metavar="ID")
+    status = verb("status", "one job: by tracking id, job GUID, resource id, or Azure's operation id or URL")
+    status.add_argument("id", metavar="ID", help="tracking id, job GUID, job resource id, operation id or URL")
     status.set_defaults(command=_status)
 
-    simulate = commands.add_parser("simulate", help="serve the Backup REST API simulator on loopback")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=0)
+    azurite = verb("azurite", "serve Azurite (storage emulator) in the foreground, in memory, on loopback")
+    azurite.add_argument("--blob-port", type=int, default=10000, help="blob service port")
+    azurite.add_argument("--queue-port", type=int, default=10001, help="queue service port")
+    azurite.add_argument("--table-port", type=int, default=10002, help="table service port")
+    azurite.add_argument("--location", metavar="FOLDER",
+                         help="keep the data in this folder (none: in memory, lost when Azurite stops)")
+    azurite.set_defaults(command=_azurite)
+
+    simulate = verb("simulate", "serve the Backup REST API simulator on loopback (or: simulate add-job ...)")
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    simulate.add_argument("--port", type=int, default=SIMULATOR_PORT, help="port to listen on (0: a free one)")
     simulate.add_argument("--token", default="sim-token", help="bearer token it requires ('' for none)")
     simulate.add_argument("--seed-demo-jobs", action="store_true", help="start with a few demo jobs")
     simulate.set_defaults(command=_simulate)
+    control = simulate.add_subparsers(metavar="ACTION", required=False)
+    add_job = control.add_parser(
+        "add-job", formatter_class=formatter,
+        help="make a job in a running simulator (its control API), with the outcome and duration you choose",
+        description="Make a job in a simulator that 'python -m jobs simulate' serves, through its control API.")
+    add_job.add_argument("--url", default=f"http://127.0.0.1:{SIMULATOR_PORT}", help="the simulator's address")
+    add_job.add_argument("--outcome", default="Completed",
+                         choices=("Completed", "CompletedWithWarnings", "Failed", "Cancelled"),
+                         help="the job's final status")
+    add_job.add_argument("--duration", type=float, default=30.0, metavar="SECONDS", help="how long the job runs")
+    add_job.add_argument("--not-found", type=float, default=0.0, metavar="SECONDS",
+                         help="how long GET answers 404 first (a job not yet visible)")
+    add_job.add_argument("--job-type", default="AzureIaaSVMJob", help="jobType (AzureIaaSVMJob, MabJob, ...)")
+    add_job.add_argument("--operation", default="Backup", help="operation (Backup, Restore, ...)")
+    add_job.add_argument("--vault-id", default=None, help="the vault's resource id (none: the simulator's demo vault)")
+    add_job.set_defaults(command=_simulate_add_job)
 
-    drill = commands.add_parser("drill", help="fault drill: Azure faults and runner kills; prints what came out")
-    drill.add_argument("--jobs", type=int, default=200)
+    drill = verb("drill", "fault drill: Azure faults and runner kills; prints what came out")
+    drill.add_argument("--jobs", type=int, default=200, help="jobs to feed")
     drill.add_argument("--fault-rate", type=float, default=0.3, help="share of ARM answers faulted (0-1)")
     drill.add_argument("--kills", type=int, default=0, help="SIGKILL the runner this many times (subprocesses)")
     drill.add_argument("--runners", type=int, default=1, help="runners at once on the same storage")
     drill.add_argument("--subscribers", type=int, default=1, help="subscribers per job")
-    drill.add_argument("--seed", type=int, default=7)
+    drill.add_argument("--seed", type=int, default=7, help="random seed (the same seed, the same drill)")
     drill.set_defaults(command=_drill)
 
-    demo = commands.add_parser("demo", help="the whole loop on this machine: Azurite, simulator, webhook receiver")
-    demo.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS")
+    demo = verb("demo", "the whole loop on this machine: Azurite, simulator, webhook receiver")
+    demo.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="give up after this long")
     demo.set_defaults(command=_demo)
     return parser
 
 
-def _tracker() -> Any:
+def _storage(settings: Settings, options: Any = None) -> Any:
+    from jobs.storage.account import COMMAND_LINE, StorageAccount
+
+    return StorageAccount(settings.storage, options or COMMAND_LINE)
+
+
+def _tracker(options: Any = None) -> Any:
     from jobs.tracker import Tracker
 
-    return Tracker(load_settings())
+    settings = load_settings()
+    return Tracker(settings, storage=_storage(settings, options))
 
 
 def _run(args: argparse.Namespace) -> int:
     from jobs.local_host import LocalHost
+    from jobs.storage.account import LOCAL_HOST
 
-    host = LocalHost(_tracker())
-    signal.signal(signal.SIGTERM, lambda *_: host.stop_event.set())
+    tracker = _tracker(LOCAL_HOST)
+    host = LocalHost(tracker)
+    signals = {"count": 0}
+
+    def stop(signum: int, _frame: Any) -> None:
+        signals["count"] += 1
+        if signals["count"] > 1:
+            raise KeyboardInterrupt  # a second Ctrl-C: leave now
+        logging.getLogger("jobs.run").info("%s: stopping (in-flight messages finish or come back later)",
+                                           signal.Signals(signum).name)
+        host.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    tracker.setup()  # an unreachable account stops here, in one line (main)
+    print(_banner(tracker), file=sys.stderr, flush=True)
     try:
         return host.run(until_idle=args.until_idle, timeout=args.timeout)
     except KeyboardInterrupt:
         return 130
+
+
+def _banner(tracker: Any) -> str:
+    """What ``run`` runs against: storage endpoints and account (never a key), ARM, queues, poll period."""
+    settings = tracker.settings
+    endpoints = tracker.storage.endpoints()
+    account = ""
+    match = re.search(r"AccountName=([^;]+)", settings.storage.connection_string or "", re.IGNORECASE)
+    if match:
+        account = f"account {match[1]}, "
+    token = "fixed token from JOBS_ARM_TOKEN" if settings.arm_token else "DefaultAzureCredential"
+    queues = f"intake {settings.intake_queue}, poll {settings.poll_queue}, deliver {settings.deliver_queue}"
+    results = f"results {settings.results_queue}" if settings.results_queue else "results queue off"
+    return "\n".join([
+        "Backup Job Tracker running on this machine. Ctrl-C to stop.",
+        f"  storage  {account}queue {endpoints['queue']}, table {endpoints['table']} ({settings.table})",
+        f"  ARM      {settings.arm_endpoint} ({token})",
+        f"  queues   {queues}; {results}",
+        f"  polling  every {settings.poll_seconds:g} s; a heartbeat line every minute or on change",
+    ])
 
 
 def _track(args: argparse.Namespace) -> int:
@@ -165,9 +298,7 @@ def _track(args: argparse.Namespace) -> int:
     except IntakeRejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from jobs.storage import StorageAccount
-
-    storage = StorageAccount(settings.storage)
+    storage = _storage(settings)
     storage.ensure([settings.intake_queue], settings.table)
     storage.queue(settings.intake_queue).send_message(text)
     for job in request.jobs:
@@ -175,52 +306,121 @@ def _track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _waiting_on_intake(tracker: Any) -> int:
+    """Messages on the intake queue that no runner has read yet (0 when the queue does not exist)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        properties = tracker.storage.queue(tracker.settings.intake_queue).get_queue_properties()
+    except ResourceNotFoundError:
+        return 0
+    return int(properties.approximate_message_count or 0)
+
+
+def _items(tracker: Any, state: str = "all") -> list[Any] | None:
+    """The table's items, or None when the table does not exist yet (fresh storage)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return list(tracker.store.list_items(state))
+    except ResourceNotFoundError:
+        return None
+
+
 def _list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     tracker = _tracker()
-    rows = []
-    for item in sorted(tracker.store.list_items(args.state), key=lambda i: i.created_at):
-        rows.append([
-            item.tracking_id,
-            item.job_id or f"operation {item.operation_id}",
-            item.vault_id.rsplit("/", 1)[-1],
-            item.status or "-",
-            item.result_status or "running",
-            _time(item.created_at),
-            _time(item.ended_at),
-        ])
-    if not rows:
-        print(f"no {args.state if args.state != 'all' else ''} jobs".replace("  ", " "))
+    items = _items(tracker, args.state)
+    waiting = _waiting_on_intake(tracker)
+    note = ""
+    if waiting:
+        note = (f"{waiting} message{'s' if waiting != 1 else ''} wait{'s' if waiting == 1 else ''} on the intake "
+                f"queue {tracker.settings.intake_queue}: 'python -m jobs run' reads them")
+    if not items:
+        what = "jobs" if args.state == "all" else f"{args.state} jobs"
+        print(f"no {what} yet" if items is None or args.state == "all" else f"no {what}")
+        if items is None:
+            print(f"(table {tracker.settings.table} does not exist yet: 'python -m jobs run' or 'track' creates it)")
+        if note:
+            print(note)
         return 0
-    print(tabulate(rows, headers=["tracking id", "job", "vault", "Azure status", "result", "since", "ended"]))
+    rows = [[_tracking_cell(item), _cut(item.vault_id.rsplit("/", 1)[-1], 14), _cut(_status_cell(item), 24),
+             _short_time(item.created_at), _short_time(item.ended_at)]
+            for item in sorted(items, key=lambda i: i.created_at)]
+    print(tabulate(rows, headers=["tracking id", "vault", "status", "since", "ended"]))
+    if note:
+        print(note)
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+def _tracking_cell(item: Any) -> str:
+    if item.kind == "operation" and item.named_jobs:
+        return "\n".join([item.tracking_id, *(f"-> job {job}" for job in item.named_jobs)])
+    return str(item.tracking_id)
 
-    from jobs.domain.references import InvalidReference, is_guid
-    from jobs.flows.result_events import event_for
+
+def _status_cell(item: Any) -> str:
+    if not item.ended:
+        return f"running ({item.status})" if item.status else "running"
+    if item.status and item.status != item.result_status:
+        return f"{item.result_status} (Azure {item.status})"
+    return str(item.result_status)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _find(tracker: Any, wanted: str) -> Any:
+    """The item ``wanted`` names: tracking id, job resource id, job GUID, operation id or operation URL."""
+    from urllib.parse import urlsplit
+
+    from jobs.domain.references import InvalidReference
     from jobs.providers import parse_job_id
 
-    tracker = _tracker()
-    wanted = args.id.strip()
-    try:
-        wanted = parse_job_id(wanted).key if wanted.startswith("/") else wanted
-    except InvalidReference as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if wanted.lower().startswith(("http://", "https://")):
+        path = urlsplit(wanted).path.rstrip("/")
+        operation_id = path.rsplit("/", 1)[-1].lower()
+        return next((i for i in tracker.store.list_items() if (i.operation_id or "").lower() == operation_id
+                     or (i.operation_path or "").lower() == path.lower()), None)
+    if wanted.startswith("/"):
+        try:
+            wanted = parse_job_id(wanted).key
+        except InvalidReference as exc:
+            raise CommandError(str(exc)) from None
     item = tracker.store.get(wanted)
-    if item is None and is_guid(wanted):
-        item = next((i for i in tracker.store.list_items() if (i.job_id or "").lower() == wanted.lower()), None)
+    if item is None:
+        lowered = wanted.lower()
+        item = next((i for i in tracker.store.list_items()
+                     if lowered in ((i.job_id or "").lower(), (i.operation_id or "").lower())), None)
+    return item
+
+
+def _status(args: argparse.Namespace) -> int:
+    from azure.core.exceptions import ResourceNotFoundError
+    from tabulate import tabulate
+
+    from jobs.flows.result_events import event_for
+
+    tracker = _tracker()
+    try:
+        item = _find(tracker, args.id.strip())
+    except ResourceNotFoundError:
+        print(f"nothing tracked yet: table {tracker.settings.table} does not exist "
+              "('python -m jobs run' or 'track' creates it)", file=sys.stderr)
+        return 1
     if item is None:
         print(f"error: no job {args.id!r} in table {tracker.settings.table}", file=sys.stderr)
         return 1
     properties = (item.resource or {}).get("properties") or {}
-    print(tabulate([
+    rows = [
         ["tracking id", item.tracking_id],
         ["job", item.job_resource_id or f"operation {item.operation_id} of {item.vault_id}"],
+    ]
+    if item.named_jobs:
+        rows.append(["named", ", ".join(f"-> job {job}" for job in item.named_jobs)])
+    rows += [
         ["type", f"{properties.get('jobType', '-')} / {properties.get('operation', '-')}"],
         ["entity", properties.get("entityFriendlyName", "-")],
         ["Azure status", item.status or "-"],
@@ -230,7 +430,8 @@ def _status(args: argparse.Namespace) -> int:
         ["ended", _time(item.ended_at)],
         ["polls", item.poll_count],
         ["last error", json.dumps(item.last_error) if item.last_error else "-"],
-    ], tablefmt="plain"))
+    ]
+    print(tabulate(rows, tablefmt="plain"))
     subscribers = tracker.store.list_subscribers(item.tracking_id)
     print()
     print(tabulate(
@@ -238,16 +439,48 @@ def _status(args: argparse.Namespace) -> int:
           s.published_status or "-"] for s in subscribers],
         headers=["subscriber", "correlationId", "callback", "published"],
     ))
-    if item.ended and subscribers:
+    if item.named_jobs:
+        for job in item.named_jobs:
+            print(f"\nthe operation named job {job}: its subscribers follow that job ('python -m jobs status {job}')")
+    elif item.ended and subscribers:
         print("\nresult event (first subscriber):")
         print(json.dumps(event_for(item, subscribers[0]), indent=2))
     return 0
 
 
+def _azurite(args: argparse.Namespace) -> int:
+    azurite = _tooling("azurite")
+    try:
+        return int(azurite.serve(blob_port=args.blob_port, queue_port=args.queue_port, table_port=args.table_port,
+                                 location=args.location))
+    except (azurite.PortInUse, azurite.AzuriteNotInstalled) as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _simulate(args: argparse.Namespace) -> int:
-    serve = _tooling("simulator").serve
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(host=args.host, port=args.port, token=args.token or None, seed_demo_jobs=args.seed_demo_jobs)
+    simulator = _tooling("simulator")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            simulator.serve(host=args.host, port=args.port, token=args.token or None,
+                            seed_demo_jobs=args.seed_demo_jobs)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(f"port {args.port} on {args.host} is already in use: is a simulator already running? "
+                               "(pick another with --port)") from None
+        raise
+    return 0
+
+
+def _simulate_add_job(args: argparse.Namespace) -> int:
+    simulator = _tooling("simulator")
+    try:
+        job = simulator.add_job_remote(args.url, vault_id=args.vault_id, final_status=args.outcome,
+                                       duration=args.duration, not_found_for=args.not_found,
+                                       job_type=args.job_type, operation=args.operation)
+    except simulator.ControlError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"job {job['jobId']} ends {args.outcome} after {args.duration:g} s")
+    print(f"python -m jobs track {job['id']}")
     return 0
 
 
@@ -267,4 +500,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _time(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    """A full time with its zone: ``2026-12-02 05:33:10 UTC``."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if moment else "-"
+
+
+def _short_time(moment: Any) -> str:
+    """A list cell: ``12-02 05:33Z`` (times are UTC)."""
+    if not moment:
+        return "-"
+    offset = moment.utcoffset()
+    zone = "Z" if offset is not None and not offset else moment.strftime("%z") or " (local)"
+    return moment.strftime("%m-%d %H:%M") + zone

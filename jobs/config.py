@@ -6,10 +6,13 @@ line naming the setting and what is wrong with it.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -27,7 +30,7 @@ AZURITE_CONNECTION_STRING = (
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
-DEADLETTER_QUEUE = "backup-job-results-deadletter"
+DEADLETTER_SUFFIX = "-deadletter"
 
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
@@ -40,7 +43,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StorageSettings:
-    """``AzureWebJobsStorage`` as the Functions host reads it: a connection string or identity-based URIs."""
+    """``AzureWebJobsStorage`` as the Functions host reads it: a connection string or identity-based URIs.
+
+    Setting names are case-insensitive, as app settings are (``AzureWebJobsStorage__accountname`` works). A
+    connection string is checked key by key, the way the host and the storage SDKs parse it: known keys only
+    (in any case), each once and with a value, a base64 ``AccountKey``, and a way to reach both the queue and the
+    table service with a key or a SAS. Identity-based settings need ``__accountName``, or both
+    ``__queueServiceUri`` and ``__tableServiceUri``.
+    """
 
     connection_string: str | None = field(default=None, repr=False)
     queue_service_uri: str | None = None
@@ -50,38 +60,239 @@ class StorageSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], name: str = "AzureWebJobsStorage") -> StorageSettings:
-        value = env.get(name, "").strip()
+        value, parts = _storage_settings(env, name)
         if value:
-            if value.lower().replace(" ", "") == "usedevelopmentstorage=true":
-                return cls(connection_string=AZURITE_CONNECTION_STRING)
-            if "=" not in value:
-                raise ConfigError(f"{name} is not a storage connection string (expected Key=Value;... pairs)")
-            return cls(connection_string=value)
-        account = env.get(f"{name}__accountName", "").strip()
-        queue_uri = env.get(f"{name}__queueServiceUri", "").strip()
-        table_uri = env.get(f"{name}__tableServiceUri", "").strip()
-        if account:
-            if not re.match(r"^[a-z0-9]{3,24}$", account):
-                raise ConfigError(f"{name}__accountName {account!r} is not a storage account name")
-            queue_uri = queue_uri or f"https://{account}.queue.core.windows.net"
-            table_uri = table_uri or f"https://{account}.table.core.windows.net"
-        if not queue_uri or not table_uri:
+            return cls(connection_string=_connection_string(name, value))
+        if not parts:
             raise ConfigError(
                 f"{name} is required: a connection string, UseDevelopmentStorage=true, {name}__accountName, "
                 f"or {name}__queueServiceUri and {name}__tableServiceUri"
             )
-        for setting, uri in ((f"{name}__queueServiceUri", queue_uri), (f"{name}__tableServiceUri", table_uri)):
-            if urlsplit(uri).scheme not in ("https", "http") or not urlsplit(uri).hostname:
+
+        def part(key: str) -> tuple[str, str]:
+            return parts.get(key.lower(), (f"{name}__{key}", ""))
+
+        (account_setting, account), (queue_setting, queue_uri), (table_setting, table_uri) = (
+            part("accountName"), part("queueServiceUri"), part("tableServiceUri")
+        )
+        if account:
+            if not _ACCOUNT_NAME.match(account):
+                raise ConfigError(f"{account_setting} {account!r} is not a storage account name "
+                                  "(3-24 lower-case letters and digits)")
+            queue_uri = queue_uri or f"https://{account}.queue.core.windows.net"
+            table_uri = table_uri or f"https://{account}.table.core.windows.net"
+        elif queue_uri and not table_uri:
+            raise ConfigError(f"{queue_setting} is set but {table_setting} is not: set both, or {name}__accountName")
+        elif table_uri and not queue_uri:
+            raise ConfigError(f"{table_setting} is set but {queue_setting} is not: set both, or {name}__accountName")
+        elif not queue_uri:
+            given = ", ".join(setting for setting, _ in parts.values())
+            raise ConfigError(
+                f"{given} alone cannot reach the queues and the table: {name} needs {name}__accountName, "
+                f"or {name}__queueServiceUri and {name}__tableServiceUri"
+            )
+        for setting, uri in ((queue_setting, queue_uri), (table_setting, table_uri)):
+            if not _is_url(uri):
                 raise ConfigError(f"{setting} {uri!r} is not an absolute URL")
-        credential = env.get(f"{name}__credential", "").strip().lower() or None
+        for key in ("blobServiceUri", "serviceUri"):
+            setting, uri = part(key)
+            if uri and not _is_url(uri):
+                raise ConfigError(f"{setting} {uri!r} is not an absolute URL")
+        credential_setting, credential_raw = part("credential")
+        credential = credential_raw.lower() or None
         if credential not in (None, "managedidentity"):
-            raise ConfigError(f"{name}__credential must be 'managedidentity' or unset, got {credential!r}")
+            raise ConfigError(f"{credential_setting} must be 'managedidentity' or unset, got {credential_raw!r}")
+        client_setting, client_id = part("clientId")
+        if client_id and not _GUID.match(client_id):
+            raise ConfigError(f"{client_setting} {client_id!r} is not a client id (a GUID)")
         return cls(
             queue_service_uri=queue_uri.rstrip("/"),
             table_service_uri=table_uri.rstrip("/"),
             credential=credential,
-            client_id=env.get(f"{name}__clientId", "").strip() or None,
+            client_id=client_id or None,
         )
+
+
+# Identity-based AzureWebJobsStorage__* keys the tracker reads, as the Functions host spells them.
+_IDENTITY_KEYS = {
+    key.lower(): key
+    for key in ("accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri", "serviceUri", "credential",
+                "clientId")
+}
+# Keys the host knows but the tracker's own queue and table clients cannot follow: they would reach storage as
+# another identity than the triggers do.
+_UNSUPPORTED_IDENTITY_KEYS = {
+    key.lower(): key for key in ("managedIdentityResourceId", "tenantId", "clientSecret", "certificate")
+}
+# Connection string keys the Functions host accepts (key names are case-insensitive in Azure's parser).
+_CONNECTION_KEYS = {
+    key.lower(): key
+    for key in ("DefaultEndpointsProtocol", "AccountName", "AccountKey", "EndpointSuffix", "BlobEndpoint",
+                "QueueEndpoint", "TableEndpoint", "FileEndpoint", "SharedAccessSignature", "UseDevelopmentStorage",
+                "DevelopmentStorageProxyUri")
+}
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ENDPOINT_SUFFIX = re.compile(rf"^{_DNS_LABEL}(?:\.{_DNS_LABEL})+$")
+_KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def _storage_settings(env: Mapping[str, str], name: str) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The connection string, and the identity-based keys by lower-case key: (setting as spelled, value).
+
+    App settings are case-insensitive: any spelling of the name is found; two spellings with different values are
+    a ``ConfigError`` naming both.
+    """
+    prefix = name.lower() + "__"
+    values: dict[str, tuple[str, str]] = {}
+    for setting, raw in env.items():
+        lower = setting.lower()
+        if lower != name.lower() and not lower.startswith(prefix):
+            continue
+        text = (raw or "").strip()
+        if not text:
+            continue
+        if lower in values and values[lower][1] != text:
+            raise ConfigError(f"{values[lower][0]} and {setting} are the same setting (names are case-insensitive) "
+                              "with different values: keep one")
+        values.setdefault(lower, (setting, text))
+    connection = values.pop(name.lower(), None)
+    if connection is not None:
+        return connection[1], {}  # the host too reads a connection string when there is one
+    parts: dict[str, tuple[str, str]] = {}
+    for lower, (setting, text) in values.items():
+        key = lower[len(prefix):]
+        if key in _UNSUPPORTED_IDENTITY_KEYS:
+            raise ConfigError(
+                f"{setting} is not supported by the tracker: its own queue and table clients use "
+                f"{name}__credential=managedidentity with {name}__clientId (or the default credential chain)"
+            )
+        if key not in _IDENTITY_KEYS:
+            hint = _did_you_mean(key, _IDENTITY_KEYS.values(), f"{name}__")
+            raise ConfigError(
+                f"{setting} is not a setting of an identity-based connection{hint} (known: "
+                + ", ".join(f"__{k}" for k in _IDENTITY_KEYS.values()) + ")"
+            )
+        parts[key] = (setting, text)
+    return "", parts
+
+
+def _connection_string(name: str, value: str) -> str:
+    """The connection string, checked key by key; returned with blank parts and spaces around keys removed."""
+    if value[0] in "\"'" or value[-1] in "\"'":
+        raise ConfigError(f"{name} is in quotes: give the connection string without them")
+    pairs: dict[str, str] = {}
+    spelled: list[tuple[str, str]] = []
+    for index, segment in enumerate(value.split(";"), start=1):
+        if not segment.strip():
+            continue
+        key, eq, text = segment.partition("=")
+        key, text = key.strip(), text.strip()
+        if not eq:
+            raise ConfigError(f"{name} is not a storage connection string: part {index} has no '=' "
+                              "(expected Key=Value;... pairs)")
+        canonical = _CONNECTION_KEYS.get(key.lower())
+        if canonical is None:
+            shown = repr(key) if _KEY_NAME.match(key) else f"in part {index}"
+            hint = _did_you_mean(key, _CONNECTION_KEYS.values())
+            raise ConfigError(f"{name} has an unknown connection string key {shown}{hint} (known: "
+                              + ", ".join(_CONNECTION_KEYS.values()) + ")")
+        if canonical in pairs:
+            raise ConfigError(f"{name} gives {canonical} twice")
+        if not text:
+            raise ConfigError(f"{name} has an empty {canonical}")
+        pairs[canonical] = text
+        spelled.append((key, text))
+
+    if "UseDevelopmentStorage" in pairs:
+        if pairs["UseDevelopmentStorage"].lower() != "true":
+            shown = pairs["UseDevelopmentStorage"][:20]
+            raise ConfigError(f"{name} UseDevelopmentStorage must be 'true', got {shown!r}")
+        others = sorted(set(pairs) - {"UseDevelopmentStorage", "DevelopmentStorageProxyUri"})
+        if others:
+            raise ConfigError(f"{name} UseDevelopmentStorage=true cannot be combined with {', '.join(others)}")
+        return _development_storage(name, pairs.get("DevelopmentStorageProxyUri"))
+    if "DevelopmentStorageProxyUri" in pairs:
+        raise ConfigError(f"{name} has DevelopmentStorageProxyUri without UseDevelopmentStorage=true")
+
+    protocol = pairs.get("DefaultEndpointsProtocol", "https")
+    if protocol.lower() not in ("http", "https"):
+        raise ConfigError(f"{name} DefaultEndpointsProtocol must be 'https' or 'http', got {protocol[:20]!r}")
+    for key in ("BlobEndpoint", "QueueEndpoint", "TableEndpoint", "FileEndpoint"):
+        if key in pairs and not _is_url(pairs[key]):
+            raise ConfigError(f"{name} {key} {pairs[key].split('?', 1)[0][:200]!r} is not an absolute http(s) URL")
+    suffix = pairs.get("EndpointSuffix")
+    if suffix is not None and not _ENDPOINT_SUFFIX.match(suffix):
+        raise ConfigError(f"{name} EndpointSuffix {suffix[:100]!r} is not a DNS suffix such as core.windows.net")
+
+    account, key, sas = pairs.get("AccountName"), pairs.get("AccountKey"), pairs.get("SharedAccessSignature")
+    if key is not None and sas is not None:
+        raise ConfigError(f"{name} has both AccountKey and SharedAccessSignature: give one")
+    if key is not None:
+        if account is None:
+            raise ConfigError(f"{name} has an AccountKey but no AccountName")
+        try:
+            base64.b64decode(key, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{name} AccountKey is not base64 (cut short, quoted or mistyped?)") from None
+    elif sas is not None:
+        query = dict(part.partition("=")[::2] for part in sas.lstrip("?").split("&"))
+        if not query.get("sig"):
+            raise ConfigError(f"{name} SharedAccessSignature is not a SAS token (it has no sig=)")
+        services = query.get("ss")
+        if services is not None and not {"q", "t"} <= set(services):
+            raise ConfigError(f"{name} SharedAccessSignature is an account SAS without queue and table access "
+                              "(ss must include q and t)")
+    else:
+        raise ConfigError(f"{name} has no AccountKey or SharedAccessSignature: the tracker's queue and table "
+                          f"clients need one (or use identity-based {name}__accountName)")
+    for service, endpoint in (("queue", "QueueEndpoint"), ("table", "TableEndpoint")):
+        if endpoint in pairs:
+            continue
+        if account is None:
+            raise ConfigError(f"{name} cannot reach the {service} service: it has neither {endpoint} nor "
+                              "AccountName (with EndpointSuffix outside Azure's public cloud)")
+        if not _ACCOUNT_NAME.match(account):
+            raise ConfigError(f"{name} AccountName {account[:30]!r} is not a storage account name "
+                              f"(3-24 lower-case letters and digits), so it cannot name the {service} endpoint")
+    # The SDKs split on ';' and '=' as they are: no spaces around keys, no empty parts.
+    return ";".join(f"{k}={v}" for k, v in spelled) + (";" if value.rstrip().endswith(";") else "")
+
+
+def _development_storage(name: str, proxy: str | None) -> str:
+    """``UseDevelopmentStorage=true``: Azurite's well-known account, on loopback or behind
+    ``DevelopmentStorageProxyUri`` (its scheme and host, the emulator's ports), as the Azure storage libraries
+    expand it."""
+    if proxy is None:
+        return AZURITE_CONNECTION_STRING
+    parts = urlsplit(proxy)
+    if not _is_url(proxy):
+        raise ConfigError(f"{name} DevelopmentStorageProxyUri {proxy[:200]!r} is not an absolute http(s) URL")
+    host = f"[{parts.hostname}]" if ":" in str(parts.hostname) else parts.hostname
+    base = f"{parts.scheme}://{host}"
+    return (
+        f"DefaultEndpointsProtocol={parts.scheme};AccountName=devstoreaccount1;AccountKey={AZURITE_ACCOUNT_KEY};"
+        f"BlobEndpoint={base}:10000/devstoreaccount1;QueueEndpoint={base}:10001/devstoreaccount1;"
+        f"TableEndpoint={base}:10002/devstoreaccount1;"
+    )
+
+
+def _did_you_mean(key: str, known: Iterable[str], prefix: str = "") -> str:
+    if not _KEY_NAME.match(key):
+        return ""
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.75)
+    return f" (did you mean {prefix}{lowered[close[0]]}?)" if close else ""
+
+
+def _is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        return False
+    return parts.scheme in ("https", "http") and bool(parts.hostname)
 
 
 @dataclass(frozen=True)
@@ -89,9 +300,15 @@ class Settings:
     storage: StorageSettings
     intake_queue: str = "backup-jobs"
     results_queue: str | None = "backup-job-results"
+    # Named after the results queue (after the intake queue when results are off), so two trackers on one account
+    # never share it; JOBS_DEADLETTER_QUEUE names it outright.
+    deadletter_queue: str = "backup-job-results" + DEADLETTER_SUFFIX
     table: str = "backupjobs"
     webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # may carry keys or SAS signatures
     webhook_secret: str | None = field(default=None, repr=False)
+    # Set when JOBS_WEBHOOK_SECRET is a Key Vault reference the platform has not resolved (then no secret): one
+    # line saying so. Webhook deliveries are then retried, never sent unsigned; everything else works.
+    webhook_secret_problem: str | None = None
     callback_allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts)
     poll_seconds: int = 30
     max_tracking_hours: float = 72.0
@@ -123,12 +340,8 @@ class Settings:
     def deliver_queue(self) -> str:
         return f"{self.intake_queue}-deliver"
 
-    @property
-    def deadletter_queue(self) -> str:
-        return DEADLETTER_QUEUE
-
     def all_queues(self) -> list[str]:
-        names = [self.intake_queue, self.rejected_queue, self.poll_queue, self.deliver_queue, DEADLETTER_QUEUE]
+        names = [self.intake_queue, self.rejected_queue, self.poll_queue, self.deliver_queue, self.deadletter_queue]
         names += [f"{name}-poison" for name in (self.intake_queue, self.poll_queue, self.deliver_queue)]
         if self.results_queue:
             names.append(self.results_queue)
@@ -148,7 +361,13 @@ class Settings:
         results = (
             "backup-job-results"
             if results_raw is None
-            else (_queue_name("JOBS_RESULTS_QUEUE", results_raw.strip()) if results_raw.strip() else None)
+            else (
+                _queue_name("JOBS_RESULTS_QUEUE", results_raw.strip(), suffix_room=len(DEADLETTER_SUFFIX))
+                if results_raw.strip() else None
+            )
+        )
+        deadletter = _queue_name(
+            "JOBS_DEADLETTER_QUEUE", get("JOBS_DEADLETTER_QUEUE") or f"{results or intake}{DEADLETTER_SUFFIX}"
         )
         table = get("JOBS_TABLE") or "backupjobs"
         if not _TABLE_NAME.match(table):
@@ -160,7 +379,10 @@ class Settings:
         if not _API_VERSION.match(api_version):
             raise ConfigError(f"JOBS_ARM_API_VERSION {api_version!r} is not an api-version (YYYY-MM-DD)")
         secret = get("JOBS_WEBHOOK_SECRET")
-        if secret is not None:
+        secret_problem = _unresolved_key_vault_reference("JOBS_WEBHOOK_SECRET", secret)
+        if secret_problem is not None:
+            secret = None
+        elif secret is not None:
             _check_webhook_secret(secret)
         try:
             allowed = AllowedHosts.from_setting(get("JOBS_CALLBACK_ALLOWED_HOSTS"))
@@ -170,9 +392,11 @@ class Settings:
             storage=StorageSettings.from_env(env),
             intake_queue=intake,
             results_queue=results,
+            deadletter_queue=deadletter,
             table=table,
             webhook_urls=_webhook_urls(get("JOBS_WEBHOOK_URLS")),
             webhook_secret=secret,
+            webhook_secret_problem=secret_problem,
             callback_allowed_hosts=allowed,
             poll_seconds=int(_number("JOBS_POLL_SECONDS", get("JOBS_POLL_SECONDS"), 30, whole=True, minimum=1)),
             max_tracking_hours=_number("JOBS_MAX_TRACKING_HOURS", get("JOBS_MAX_TRACKING_HOURS"), 72, minimum=0.0001),
@@ -317,3 +541,37 @@ def _check_webhook_secret(secret: str) -> None:
         Webhook(secret)
     except Exception:
         raise ConfigError("JOBS_WEBHOOK_SECRET is not valid base64 after 'whsec_'") from None
+
+
+_KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\((?P<body>.*)\)$", re.IGNORECASE | re.DOTALL)
+_KEY_VAULT_NAME = re.compile(r"^[A-Za-z0-9-]{1,127}$")
+
+
+def _unresolved_key_vault_reference(setting: str, value: str | None) -> str | None:
+    """One line when ``value`` is still the literal ``@Microsoft.KeyVault(...)``, else None.
+
+    App Service puts the secret in place of a Key Vault reference only once the app's identity may read it; until
+    then (the role assignment is new, or missing) the app gets the reference text itself.
+    """
+    match = _KEY_VAULT_REFERENCE.match(value or "")
+    if match is None:
+        return None
+    params = {
+        key.strip().lower(): text.strip()
+        for key, _, text in (part.partition("=") for part in match["body"].split(";"))
+    }
+    vault, secret = params.get("vaultname", ""), params.get("secretname", "")
+    if params.get("secreturi"):
+        uri = urlsplit(params["secreturi"])
+        vault = (uri.hostname or "").split(".", 1)[0]
+        segments = [segment for segment in uri.path.split("/") if segment]
+        secret = segments[1] if len(segments) > 1 and segments[0].lower() == "secrets" else ""
+    where = (
+        f" (secret {secret} in vault {vault})"
+        if _KEY_VAULT_NAME.match(vault) and _KEY_VAULT_NAME.match(secret) else ""
+    )
+    return (
+        f"{setting} is an unresolved Key Vault reference{where}: the app's identity cannot read the secret (yet). "
+        "Check that the identity has the Key Vault Secrets User role on the vault (a new role assignment can take "
+        "minutes to apply), then restart the app. Until then webhook deliveries are retried, never sent unsigned"
+    )

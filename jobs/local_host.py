@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from azure.storage.queue import QueueClient, QueueMessage
 
+from jobs.storage.account import is_unreachable
 from jobs.tracker import Tracker
 
 __all__ = ["LocalHost"]
@@ -39,6 +41,8 @@ class LocalHost:
         visibility_seconds: int = 30,
         max_dequeue_count: int = 5,
         idle_sleep: float = 0.2,
+        heartbeat_seconds: float = 60.0,
+        outage_retry_seconds: float = 2.0,
     ) -> None:
         self.tracker = tracker
         settings = tracker.settings
@@ -51,34 +55,91 @@ class LocalHost:
         self._visibility = visibility_seconds
         self._max_dequeue = max_dequeue_count
         self._idle_sleep = idle_sleep
+        self._heartbeat_seconds = heartbeat_seconds
+        self._outage_retry = outage_retry_seconds
         self._inflight: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._outage_since: float | None = None
+        self._last_beat: tuple[float, tuple[object, ...]] | None = None
         self.stop_event = threading.Event()
 
     def run(self, *, until_idle: bool = False, timeout: float | None = None) -> int:
-        """Runs until stopped; with ``until_idle``, returns 0 once all is done, 1 at ``timeout``."""
+        """Runs until stopped; with ``until_idle``, returns 0 once all is done; returns 1 at ``timeout``.
+
+        Storage that cannot be reached is an outage, not a crash: one line when it starts, one when it ends, and
+        the loop keeps trying every ``outage_retry_seconds`` while honouring ``stop_event`` and ``timeout``.
+        """
         self.tracker.setup()
         started = time.monotonic()
         next_round = 0.0
+        next_sample = 0.0
         poll_seconds = self.tracker.settings.poll_seconds
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="jobs-worker") as pool:
-            try:
-                while not self.stop_event.is_set():
-                    now = time.monotonic()
-                    if timeout is not None and now - started > timeout:
-                        log.error("timed out after %.0f s with work left", timeout)
-                        return 1
+        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="jobs-worker")
+        try:
+            while not self.stop_event.is_set():
+                now = time.monotonic()
+                if timeout is not None and now - started > timeout:
+                    log.error("timed out after %.0f s with work left", timeout)
+                    return 1
+                try:
                     if now >= next_round:
-                        next_round = now + poll_seconds
                         self._guarded(self.tracker.run_poll_round)
+                        next_round = now + poll_seconds
                     received = self._receive(pool)
-                    if until_idle and not received and self._idle():
-                        return 0
-                    if not received:
-                        self.stop_event.wait(self._idle_sleep)
-            finally:
-                self.stop_event.set()
+                    if now >= next_sample:
+                        next_sample = now + min(5.0, self._heartbeat_seconds)
+                        self._heartbeat(now)
+                    idle = until_idle and not received and self._idle()
+                    self._storage_up()
+                except Exception as exc:
+                    if not is_unreachable(exc):
+                        raise
+                    self._storage_down(exc)
+                    wait = self._outage_retry
+                    if timeout is not None:
+                        wait = max(0.0, min(wait, started + timeout - time.monotonic()) + 0.01)
+                    self.stop_event.wait(wait)
+                    continue
+                if idle:
+                    return 0
+                if not received:
+                    self.stop_event.wait(self._idle_sleep)
+        finally:
+            self.stop_event.set()
+            # messages not started yet stay on their queue and come back after the visibility timeout
+            pool.shutdown(wait=True, cancel_futures=True)
         return 0
+
+    def _storage_down(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._outage_since is not None:
+                return
+            self._outage_since = time.monotonic()
+        log.warning("storage unreachable: %s; retrying every %g s, nothing is lost (messages stay on their queues)",
+                    self.tracker.storage.describe_unreachable(exc), self._outage_retry)
+
+    def _storage_up(self) -> None:
+        with self._lock:
+            since, self._outage_since = self._outage_since, None
+        if since is not None:
+            log.warning("storage reachable again after %.0f s; resuming", time.monotonic() - since)
+
+    def _heartbeat(self, now: float) -> None:
+        """One line a minute, or sooner when a number changes: running, due, deliveries waiting, failing reads."""
+        index = self.tracker.store.list_index()
+        wall = datetime.now(UTC)
+        due = sum(1 for entry in index if entry.next_poll_at <= wall)
+        deliveries = self.tracker.storage.queue(self.tracker.settings.deliver_queue).get_queue_properties()
+        failing = self.tracker.failing_subscriptions()
+        numbers = (len(index), due, deliveries.approximate_message_count or 0, tuple(sorted(failing.items())))
+        if self._last_beat is not None:
+            last_time, last_numbers = self._last_beat
+            if last_numbers == numbers and now - last_time < self._heartbeat_seconds:
+                return
+        self._last_beat = (now, numbers)
+        log.info("heartbeat: running jobs %d, due %d, deliveries waiting %d, failing subscriptions %d%s",
+                 numbers[0], numbers[1], numbers[2], len(failing),
+                 "".join(f"; {sub}: {why}" for sub, why in sorted(failing.items())))
 
     def _receive(self, pool: ThreadPoolExecutor) -> int:
         received = 0
@@ -92,7 +153,9 @@ class LocalHost:
                 messages = list(client.receive_messages(
                     messages_per_page=min(32, room), max_messages=min(32, room), visibility_timeout=self._visibility
                 ))
-            except Exception:
+            except Exception as exc:
+                if is_unreachable(exc):
+                    raise
                 log.exception("reading queue %s failed", binding.queue)
                 continue
             for message in messages:
@@ -110,18 +173,28 @@ class LocalHost:
     def _process(self, client: QueueClient, binding: _Binding, message: QueueMessage) -> None:
         try:
             binding.handler(message.content)
-        except Exception:
+        except Exception as exc:
+            if is_unreachable(exc):  # the outage line says it once; the message comes back after the outage
+                self._storage_down(exc)
+                return
             log.exception("handling a message from %s failed (attempt %d)", binding.queue, message.dequeue_count)
             if (message.dequeue_count or 0) >= self._max_dequeue:
                 self.tracker.storage.queue(f"{binding.queue}-poison").send_message(message.content)
                 client.delete_message(message)
             return
-        client.delete_message(message)
+        try:
+            client.delete_message(message)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self._storage_down(exc)  # handled but not deleted: it comes back once, and its effects are idempotent
 
     def _guarded(self, action: Callable[[], object]) -> None:
         try:
             action()
-        except Exception:
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise
             log.exception("poll round failed")
 
     def _idle(self) -> bool:

@@ -74,6 +74,11 @@ class Tracker:
     def handle_poll_message(self, text: str) -> PollReport:
         return self.poller.poll(PollWork.from_message(text))
 
+    def failing_subscriptions(self) -> dict[str, str]:
+        """Subscriptions (401: the credential) and vaults (403: the role) whose reads Azure refuses, by id: one
+        line each, for the ``run`` heartbeat and the health check. Empty when every read works."""
+        return self.poller.failures.snapshot()
+
     def handle_delivery_message(self, text: str) -> str:
         """One delivery attempt; returns what happened: delivered, retry, deadletter or dropped."""
         return self.delivery.attempt(DeliveryTask.from_message(text))

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,6 +167,18 @@ def run_host(tracker: Tracker) -> Iterator[Callable[..., Host]]:
         host.stop()
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
 def drain(queue: QueueClient) -> list[str]:
     """Every message on a queue (read and deleted)."""
     out = []
@@ -182,17 +196,16 @@ def results(tracker: Tracker) -> list[dict[str, Any]]:
     return [json.loads(text) for text in drain(tracker.storage.queue(tracker.settings.results_queue))]
 
 
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Waits on a condition with a deadline (no sleep-and-hope); returns whether it came true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
 @pytest.fixture
-def wait() -> Callable[[Callable[[], bool], float], bool]:
-    """Waits on a condition with a deadline (no sleep-and-hope)."""
-    import time
-
-    def until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return bool(predicate())
-
-    return until
+def wait() -> Callable[..., bool]:
+    return wait_until

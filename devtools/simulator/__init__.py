@@ -39,17 +39,22 @@ Control API (no auth), for a simulator in another process (``python -m jobs simu
 
 from __future__ import annotations
 
+import sys
 import time
+from typing import TextIO
 
 from ._model import FaultConfig, JobScript, TriggeredOperation
 from ._simulator import BackupSimulator
 
 __all__ = [
+    "DEMO_SCRIPTS",
     "DEMO_VAULT_ID",
     "BackupSimulator",
+    "ControlError",
     "FaultConfig",
     "JobScript",
     "TriggeredOperation",
+    "add_job_remote",
     "seed_demo_jobs",
     "serve",
 ]
@@ -60,17 +65,23 @@ DEMO_VAULT_ID = (
 )
 
 
+DEMO_SCRIPTS = [
+    JobScript("AzureIaaSVMJob", "Backup", "Completed", duration=20.0, entity_friendly_name="vm-web01"),
+    JobScript("AzureIaaSVMJob", "Backup", "Failed", duration=15.0, entity_friendly_name="vm-db01"),
+    JobScript("AzureWorkloadJob", "Backup", "CompletedWithWarnings", duration=25.0),
+    JobScript("AzureStorageJob", "Backup", "Completed", duration=10.0, not_found_for=5.0),
+    JobScript("MabJob", "Backup", "Cancelled", duration=30.0, cancelling_for=5.0),
+    JobScript("AzureIaaSVMJob", "Restore", "Completed", duration=40.0, entity_friendly_name="vm-web01"),
+]
+
+
+class ControlError(RuntimeError):
+    """The simulator's control API could not be reached or refused the request (one line)."""
+
+
 def seed_demo_jobs(sim: BackupSimulator, vault_id: str = DEMO_VAULT_ID) -> list[str]:
     """A handful of jobs of different types and outcomes in ``vault_id``; returns their ids (oldest first)."""
-    scripts = [
-        JobScript("AzureIaaSVMJob", "Backup", "Completed", duration=20.0, entity_friendly_name="vm-web01"),
-        JobScript("AzureIaaSVMJob", "Backup", "Failed", duration=15.0, entity_friendly_name="vm-db01"),
-        JobScript("AzureWorkloadJob", "Backup", "CompletedWithWarnings", duration=25.0),
-        JobScript("AzureStorageJob", "Backup", "Completed", duration=10.0, not_found_for=5.0),
-        JobScript("MabJob", "Backup", "Cancelled", duration=30.0, cancelling_for=5.0),
-        JobScript("AzureIaaSVMJob", "Restore", "Completed", duration=40.0, entity_friendly_name="vm-web01"),
-    ]
-    return [sim.add_job(vault_id, script) for script in scripts]
+    return [sim.add_job(vault_id, script) for script in DEMO_SCRIPTS]
 
 
 def serve(
@@ -78,23 +89,63 @@ def serve(
     port: int = 0,
     token: str | None = "sim-token",
     seed_demo_jobs: bool = False,
+    out: TextIO | None = None,
 ) -> None:
     """Run the simulator in the foreground (``python -m jobs simulate``) until Ctrl-C.
 
-    Prints one line: ``Backup REST API simulator listening on http://127.0.0.1:PORT``.
+    Prints where it listens, the demo vault (and each seeded job with its outcome), the settings to paste, and
+    ready commands: ``python -m jobs track ...`` and ``python -m jobs simulate add-job ...``.
     """
+    out = out or sys.stdout
     sim = BackupSimulator(token=token)
     sim.start(host, port)
     try:
-        if seed_demo_jobs:
-            _seed(sim)
-        print(f"Backup REST API simulator listening on {sim.base_url}", flush=True)
+        sim.add_vault(DEMO_VAULT_ID)
+        ids = _seed(sim) if seed_demo_jobs else []
+        lines = [f"Backup REST API simulator listening on {sim.base_url}",
+                 f"vault: {DEMO_VAULT_ID}"]
+        for job_id, script in zip(ids, DEMO_SCRIPTS, strict=True):
+            lines.append(f"  job {DEMO_VAULT_ID}/backupJobs/{job_id}  {script.job_type} {script.operation}: "
+                         f"ends {script.final_status} after {script.duration:g} s")
+        lines += ["settings for the tracker (paste into the shell that runs it):",
+                  f"  export ARM_ENDPOINT={sim.base_url} JOBS_ARM_TOKEN={token or 'none'}"]
+        if ids:
+            lines.append(f"track one: python -m jobs track {DEMO_VAULT_ID}/backupJobs/{ids[0]}")
+        port_option = "" if sim.base_url.endswith(":8765") else f" --url {sim.base_url}"
+        lines.append(f"make a job: python -m jobs simulate add-job{port_option} --outcome Failed --duration 30")
+        lines.append("Ctrl-C to stop.")
+        print("\n".join(lines), file=out, flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
         sim.stop()
+
+
+def add_job_remote(
+    url: str,
+    *,
+    vault_id: str | None = None,
+    final_status: str = "Completed",
+    duration: float = 30.0,
+    not_found_for: float = 0.0,
+    job_type: str = "AzureIaaSVMJob",
+    operation: str = "Backup",
+    timeout: float = 10.0,
+) -> dict[str, str]:
+    """``POST /_simulator/jobs`` on a simulator in another process; returns ``{"jobId", "id"}``."""
+    import requests
+
+    body = {"vaultId": vault_id or DEMO_VAULT_ID, "jobType": job_type, "operation": operation,
+            "finalStatus": final_status, "durationSeconds": duration, "notFoundSeconds": not_found_for}
+    try:
+        answer = requests.post(f"{url.rstrip('/')}/_simulator/jobs", json=body, timeout=timeout)
+    except requests.RequestException:
+        raise ControlError(f"cannot reach the simulator at {url}: is 'python -m jobs simulate' running?") from None
+    if answer.status_code != 201:
+        raise ControlError(f"the simulator at {url} refused the job: {answer.status_code} {answer.text[:200]}")
+    return dict(answer.json())
 
 
 _seed = seed_demo_jobs

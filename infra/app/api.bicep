@@ -64,12 +64,18 @@ param callbackAllowedHosts string = ''
 @description('JOBS_POLL_SECONDS.')
 param pollSeconds int = 30
 
-@minValue(1)
-@description('JOBS_MAX_TRACKING_HOURS.')
-param maxTrackingHours int = 72
+@minLength(1)
+@description('JOBS_MAX_TRACKING_HOURS, passed as is: decimals are allowed (0.5), which a Bicep int cannot hold.')
+param maxTrackingHours string = '72'
 
 @description('JOBS_ARM_API_VERSION.')
 param armApiVersion string = '2025-08-01'
+
+@description('More app settings, name -> value. They win over the tracker settings above but never replace the identity, storage or telemetry settings (platformAppSettingNames).')
+param extraAppSettings object = {}
+
+@description('More app settings as NAME=value entries separated by semicolons; an entry wins over the same name in extraAppSettings.')
+param extraAppSettingsText string = ''
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
   name: identityName
@@ -90,7 +96,8 @@ var armEndpoint = endsWith(environment().resourceManager, '/') ? substring(envir
 // identity named in keyVaultReferenceIdentity), else the secure parameter. Not set at all when neither is.
 var webhookSecretValue = empty(webhookSecretKeyVaultSecretUri) ? webhookSecret : '@Microsoft.KeyVault(SecretUri=${webhookSecretKeyVaultSecretUri})'
 
-var baseAppSettings = [
+// The platform wiring: host storage, the identity, telemetry. extraAppSettings cannot replace these.
+var platformAppSettings = [
   // Host and app storage, identity-based: no connection string, no key.
   {
     name: 'AzureWebJobsStorage__accountName'
@@ -130,7 +137,23 @@ var baseAppSettings = [
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
   }
-  // The tracker's own settings (CONTRACT.md).
+]
+// Their names, written out: a for-expression over platformAppSettings would need values (the storage endpoints)
+// that exist only once the deployment runs.
+var platformAppSettingNames = [
+  'AzureWebJobsStorage__accountName'
+  'AzureWebJobsStorage__blobServiceUri'
+  'AzureWebJobsStorage__queueServiceUri'
+  'AzureWebJobsStorage__tableServiceUri'
+  'AzureWebJobsStorage__credential'
+  'AzureWebJobsStorage__clientId'
+  'AZURE_CLIENT_ID'
+  'APPLICATIONINSIGHTS_CONNECTION_STRING'
+  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+]
+
+// The tracker's own settings (CONTRACT.md), from the parameters.
+var trackerAppSettings = [
   {
     name: 'JOBS_INTAKE_QUEUE'
     value: intakeQueueName
@@ -149,7 +172,7 @@ var baseAppSettings = [
   }
   {
     name: 'JOBS_MAX_TRACKING_HOURS'
-    value: string(maxTrackingHours)
+    value: maxTrackingHours
   }
   {
     name: 'ARM_ENDPOINT'
@@ -181,6 +204,29 @@ var webhookSecretSetting = empty(webhookSecretValue) ? [] : [
   }
 ]
 
+// Every other setting (the README's table): extraAppSettings as name/value pairs, and extraAppSettingsText's
+// NAME=value entries (trimmed, empty ones skipped; an entry without a name stops the deployment). fail() sits
+// inside an interpolation because checkov's pycep-parser 0.5.1 cannot read a bare fail() call.
+var extraAppSettingsFromObject = [for setting in items(extraAppSettings): {
+  name: setting.key
+  value: string(setting.value)
+}]
+var extraAppSettingsTextEntries = [for entry in split(extraAppSettingsText, ';'): trim(entry)]
+var extraAppSettingsTextPairs = filter(extraAppSettingsTextEntries, entry => !empty(entry))
+var extraAppSettingsFromText = [for entry in extraAppSettingsTextPairs: {
+  name: (indexOf(entry, '=') > 0) ? trim(substring(entry, 0, indexOf(entry, '='))) : '${fail('JOBS_EXTRA_APP_SETTINGS / extraAppSettingsText: "${entry}" is not NAME=value (entries are separated by semicolons).')}'
+  value: trim(substring(entry, indexOf(entry, '=') + 1))
+}]
+var extraAppSettingsFromTextNames = [for setting in extraAppSettingsFromText: setting.name]
+var extraAppSettingsList = concat(filter(extraAppSettingsFromObject, setting => !contains(extraAppSettingsFromTextNames, setting.name)), extraAppSettingsFromText)
+var extraAppSettingNames = [for setting in extraAppSettingsList: setting.name]
+
+// What the app gets: the platform wiring; the tracker settings that extraAppSettings does not name (so an extra
+// value wins, and JOBS_RESULTS_QUEUE: '' switches the results queue off); the extra settings, less any that
+// would replace the platform wiring. An optional setting left empty is not set at all.
+var keptTrackerAppSettings = filter(concat(trackerAppSettings, webhookUrlsSetting, callbackAllowedHostsSetting, webhookSecretSetting), setting => !contains(extraAppSettingNames, setting.name))
+var keptExtraAppSettings = filter(extraAppSettingsList, setting => !contains(platformAppSettingNames, setting.name))
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   #checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) scales from zero on demand and zone redundancy for it is offered in some regions only, so a default that works in every Flex region leaves it off.
   name: planName
@@ -197,10 +243,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  #checkov:skip=CKV_AZURE_17:The HTTP API (POST/GET/DELETE /api/jobs) is called by Logic Apps and scripts with function keys; requiring client certificates (mutual TLS) would lock those callers out.
+  #checkov:skip=CKV_AZURE_17:The app has only queue and timer triggers and serves no HTTP function, so no client ever calls the site and client certificates (mutual TLS) would protect nothing; revisit if an HTTP trigger is added.
+  #checkov:skip=CKV_AZURE_78:Flex Consumption does not support siteConfig.ftpsState (newer regions reject a site that sets it, ARM error 51021), so the template leaves it out; FTP is off through basicPublishingCredentialsPolicies (ftp and scm, allow false) below.
   #checkov:skip=CKV_AZURE_212:Flex Consumption has no fixed worker count (siteConfig.numberOfWorkers): it scales instances from zero up to maximumInstanceCount by itself.
-  #checkov:skip=CKV_AZURE_213:Platform health check probes call the path without a function key, so the function-key protected /api/health would answer them 401 and every instance would look unhealthy; /api/health is for monitors that hold a key.
-  #checkov:skip=CKV_AZURE_222:The HTTP API and its callers (Logic Apps, webhooks' subscribe calls) are on the internet and authenticate with function keys; private endpoints are out of this template's scope.
+  #checkov:skip=CKV_AZURE_213:The app has only queue and timer triggers: there is no HTTP endpoint for a health check path to probe, and the Functions host scales and restarts instances from its triggers on Flex Consumption.
+  #checkov:skip=CKV_AZURE_222:The app has only queue and timer triggers and takes no inbound request; the public endpoint stays on because azd deploys the package through it (OneDeploy, Entra ID, basic auth off). Private endpoints and VNet integration are out of this template's scope.
   name: name
   location: location
   tags: union(tags, {
@@ -222,12 +269,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption does not support it (ARM error 51021 in newer regions). FTP is off through
+      // the basicPublishingCredentialsPolicies below.
       http20Enabled: true
       cors: {
         allowedOrigins: []
       }
-      appSettings: concat(baseAppSettings, webhookUrlsSetting, callbackAllowedHostsSetting, webhookSecretSetting)
+      appSettings: concat(platformAppSettings, keptTrackerAppSettings, keptExtraAppSettings)
     }
     functionAppConfig: {
       deployment: {

@@ -20,8 +20,8 @@ param tags object = {}
   'Standard_RAGRS'
   'Standard_RAGZRS'
 ])
-@description('Replication.')
-param skuName string = 'Standard_ZRS'
+@description('Replication. Standard_LRS is offered in every region; Standard_ZRS only in regions with availability zones.')
+param skuName string = 'Standard_LRS'
 
 @description('Blob container that Flex Consumption deploys the app package from.')
 param deploymentContainerName string
@@ -35,7 +35,7 @@ param tableName string
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   #checkov:skip=CKV_AZURE_35:The Flex app reaches this account over its public endpoint (no VNet in this template); every request must carry an Entra ID token (shared keys off), so a deny-by-default firewall would only lock the app out.
   #checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: without VNet integration and private endpoints the public endpoint is how the app gets in; access is Entra ID only.
-  #checkov:skip=CKV_AZURE_206:Replication is the storageSkuName parameter. The default, Standard_ZRS, survives a zone loss and is offered where Flex runs with zones; geo-replication (Standard_GZRS/GRS) is opt-in because it is not offered in every region and job state is short-lived.
+  #checkov:skip=CKV_AZURE_206:Replication is the storageSkuName parameter. The default, Standard_LRS, is offered in every region, so the first azd up works anywhere; Standard_ZRS (zone-redundant) and the geo-redundant SKUs are opt-in, because regions without availability zones reject ZRS and job state is short-lived.
   name: name
   location: location
   tags: tags

@@ -10,7 +10,7 @@ What to read (URLs, api-version, filters) is each provider's business (``jobs.pr
 """
 
 from jobs.arm.client import ArmClient
-from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnavailable
+from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
 from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, TokenProvider, parse_retry_after
 
@@ -21,6 +21,7 @@ __all__ = [
     "ArmNotFound",
     "ArmThrottled",
     "ArmTransport",
+    "ArmUnauthorized",
     "ArmUnavailable",
     "CredentialToken",
     "ReadBudget",

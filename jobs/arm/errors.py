@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ArmError", "ArmForbidden", "ArmNotFound", "ArmThrottled", "ArmUnavailable"]
+__all__ = ["ArmError", "ArmForbidden", "ArmNotFound", "ArmThrottled", "ArmUnauthorized", "ArmUnavailable"]
 
 
 @dataclass
@@ -28,7 +28,12 @@ class ArmNotFound(ArmError):
 
 
 class ArmForbidden(ArmError):
-    """401/403: the identity may not read it (for example, it lacks Backup Reader on the vault)."""
+    """403: the identity may not read it (for example, it lacks Backup Reader on the vault)."""
+
+
+class ArmUnauthorized(ArmError):
+    """401: the token itself was refused (a wrong token, ``AZURE_CLIENT_ID`` or managed identity): nothing about a
+    job, and nothing any read of this subscription will get past until the credential is fixed."""
 
 
 @dataclass

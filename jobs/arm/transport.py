@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import requests
 
-from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmUnavailable
+from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmUnauthorized, ArmUnavailable
 
 __all__ = ["ArmTransport", "CredentialToken", "StaticToken", "TokenProvider", "parse_retry_after"]
 
@@ -107,7 +107,9 @@ class ArmTransport:
             return Throttle(code, message, retry_after)
         if status == 404:
             raise ArmNotFound(status, code, message)
-        if status in (401, 403):
+        if status == 401:
+            raise ArmUnauthorized(status, code, message)
+        if status == 403:
             raise ArmForbidden(status, code, message)
         if status == 408 or status >= 500:
             raise TransientFailure(ArmUnavailable(status, code, message), retry_after)

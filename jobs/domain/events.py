@@ -41,6 +41,7 @@ def build_event(
     subscriber_key: str,
     job_id: str | None,
     job_resource_id: str | None,
+    operation_id: str | None = None,
     job: dict[str, Any] | None,
     job_fields: dict[str, Any],
     errors: list[dict[str, Any]] | None = None,
@@ -64,7 +65,8 @@ def build_event(
         data["context"] = context
     data.update(extra or {})
     data["job"] = job
-    subject = f"backupJobs/{job_id}" if job_id else f"backupOperations/{tracking_id}"
+    # A job's subject is its jobId; an operation that never named a job is Azure's operation id.
+    subject = f"backupJobs/{job_id}" if job_id else f"backupOperations/{operation_id or tracking_id}"
     return CloudEvent(
         attributes={
             "specversion": "1.0",

@@ -8,7 +8,11 @@ Storage, identical on every attempt (same ``webhook-id``).
 ``Delivery.attempt`` makes one attempt (``jobs.webhooks.sender`` sends and classifies) and decides what follows:
 a retry after the schedule's delay (or the receiver's ``Retry-After``, when longer), with growing, jittered
 delays for ``JOBS_DELIVERY_RETRY_HOURS`` (24), the last attempt made as the window closes; or, after a permanent
-failure or at the window's end, the dead-letter queue ``backup-job-results-deadletter`` with the URL and reason.
+failure or at the window's end, the dead-letter queue (``<JOBS_RESULTS_QUEUE>-deadletter``) with the URL and reason.
+
+While ``JOBS_WEBHOOK_SECRET`` is a Key Vault reference the platform has not resolved, no request is made: each
+attempt is a retryable failure saying so (logged once as an ERROR when the tracker is built), so nothing is sent
+unsigned and nothing is lost while the role assignment takes effect and the app restarts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from jobs.config import Settings
 from jobs.flows.result_events import event_bytes
@@ -30,6 +35,7 @@ from jobs.webhooks.sender import DeliveryOutcome, WebhookSender, redact_url
 
 __all__ = [
     "CALLBACK_TARGET",
+    "UNRESOLVED_SECRET",
     "Delivery",
     "DeliveryTask",
     "deadletter_message",
@@ -41,9 +47,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CALLBACK_TARGET = "callback"
+UNRESOLVED_SECRET = "not sent: JOBS_WEBHOOK_SECRET is an unresolved Key Vault reference (it would go unsigned)"
 # Multiples of JOBS_DELIVERY_FIRST_RETRY_SECONDS (10 s): 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
 # then every 12 h — Event Grid's schedule.
 _SCHEDULE = (1, 3, 6, 30, 60, 180, 360, 1080, 2160, 4320)
+
+
+def target_host(url: str) -> str:
+    """What logs say of a webhook target: its scheme and host only (paths and queries may carry secrets)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}"
 
 
 def webhook_target(url: str) -> str:
@@ -111,6 +124,11 @@ class Delivery:
     sender: WebhookSender
     clock: Callable[[], datetime]
 
+    def __post_init__(self) -> None:
+        # Built once with the tracker: the one line at start-up for a secret the platform has not resolved.
+        if self.settings.webhook_secret_problem:
+            log.error("%s", self.settings.webhook_secret_problem)
+
     def attempt(self, task: DeliveryTask) -> str:
         """One attempt; returns what happened: delivered, retry, deadletter or dropped."""
         item = self.store.get(task.tracking_id)
@@ -127,7 +145,11 @@ class Delivery:
             return "dropped"
         body = event_bytes(item, record)
         event = json.loads(body)
-        outcome = self.sender.send(url, event["id"], body, callback=callback)
+        if self.settings.webhook_secret_problem:
+            # The secret exists but cannot be read yet: never send unsigned, retry on the usual schedule.
+            outcome = DeliveryOutcome(False, 0.0, UNRESOLVED_SECRET)
+        else:
+            outcome = self.sender.send(url, event["id"], body, callback=callback)
         if outcome.delivered:
             return "delivered"
         return self._after_failure(task, url, event, outcome)
@@ -144,12 +166,12 @@ class Delivery:
                 self.storage.queue(settings.deliver_queue).send_message(
                     task.next_attempt().to_message(), visibility_timeout=max(1, math.ceil(delay))
                 )
-                log.info("delivery attempt %d for %s failed (%s); next in %.0f s", task.attempt,
-                         task.tracking_id, outcome.reason, delay)
+                log.info("delivery attempt %d of event %s to %s failed (%s); next in %.0f s", task.attempt,
+                         event["id"], target_host(url), outcome.reason, delay)
                 return "retry"
             reason = f"not delivered within {settings.delivery_retry_hours:g} hours; last: {outcome.reason}"
         else:
             reason = outcome.reason
         self.storage.queue(settings.deadletter_queue).send_message(deadletter_message(task, url, reason, event, now))
-        log.warning("event %s dead-lettered: %s", event["id"], reason)
+        log.warning("event %s to %s dead-lettered: %s", event["id"], target_host(url), reason)
         return "deadletter"

@@ -10,18 +10,20 @@ A worker (``Poller.poll``) asks Azure, through the vault's provider, about its g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobs.arm import ArmClient, ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnavailable
+from jobs.arm import ArmClient, ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
 from jobs.config import Settings
 from jobs.domain.references import VaultRef
 from jobs.domain.tracked_item import TrackedItem
 from jobs.domain.tracking import next_poll_at, observe_job, observe_missing, observe_operation
 from jobs.flows.poll_round import PollWork
+from jobs.flows.read_failures import ReadFailures
 from jobs.providers import Provider, Providers
 from jobs.storage import ConcurrencyConflict, JobStore
 
@@ -52,6 +54,7 @@ class Poller:
     conclude: Callable[[TrackedItem], int]
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
+    failures: ReadFailures = field(default_factory=ReadFailures)
 
     def poll(self, work: PollWork) -> PollReport:
         report = PollReport()
@@ -76,7 +79,7 @@ class Poller:
                 try:
                     since = min(item.created_at for item in jobs)
                     summaries = provider.list_running_jobs(self.arm, vault, since, self.clock())
-                except ArmThrottled:
+                except (ArmThrottled, ArmUnauthorized):
                     raise
                 except ArmError as exc:
                     log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
@@ -90,9 +93,14 @@ class Poller:
                     self._reschedule(items[index:], self._wall(exc.retry_at), report)
                     report.throttled = True
                     break
+                except ArmUnauthorized as exc:  # the rest of the batch would be refused the same way
+                    self._credential_refused(vault, items[index:], exc, report)
+                    break
         except ArmThrottled as exc:  # the list call itself
             self._reschedule(items, self._wall(exc.retry_at), report)
             report.throttled = True
+        except ArmUnauthorized as exc:
+            self._credential_refused(vault, items, exc, report)
         self.store.set_next_poll(report.schedule.items())
         return report
 
@@ -114,14 +122,20 @@ class Poller:
                     changed = observe_job(item, provider.job_state(summary, detailed=False), now)
                 else:
                     changed = observe_job(item, provider.job_state(provider.get_job(self.arm, item.job_ref())), now)
-        except (ArmNotFound, ArmForbidden) as exc:
+        except ArmForbidden as exc:
+            self._vault_refused(item, exc, now)
             changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
-        except ArmThrottled:
+        except ArmNotFound as exc:
+            self.failures.clear(item.vault.subscription_id, item.vault.key)
+            changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
+        except (ArmThrottled, ArmUnauthorized):
             raise
         except (ArmUnavailable, ArmError) as exc:
             log.warning("polling %s failed: %s; trying again next round", item.tracking_id, exc)
             report.schedule[item.tracking_id] = now + timedelta(seconds=max(2 * settings.poll_seconds, 5))
             return
+        else:
+            self.failures.clear(item.vault.subscription_id, item.vault.key)
         report.polled += 1
         if changed:
             try:
@@ -138,6 +152,41 @@ class Poller:
         else:
             report.schedule[item.tracking_id] = next_poll_at(
                 item, now, settings.poll_seconds, settings.max_poll_interval_seconds
+            )
+
+    def _credential_refused(self, vault: VaultRef, items: list[TrackedItem], error: ArmError,
+                            report: PollReport) -> None:
+        """A 401: the token was refused. No job ends over it: each keeps its place, with its last error on record,
+        and is asked about again after a backoff that doubles while the credential stays wrong."""
+        now = self.clock()
+        subscription = vault.subscription_id
+        _, due = self.failures.record(subscription, error.status, error.code, error.message, now)
+        if due:
+            log.error(
+                "Azure refused the tracker's credential for subscription %s (%s %s: %s). No job ends over this; "
+                "they are retried with backoff. Check the token: AZURE_CLIENT_ID names the managed identity the "
+                "app runs as (and JOBS_ARM_TOKEN, if set, must be valid for ARM_ENDPOINT)",
+                subscription, error.status, error.code, error.message or "no message",
+            )
+        delay = self.failures.backoff_seconds(subscription, self.settings.poll_seconds,
+                                              max(self.settings.poll_seconds, self.settings.max_poll_interval_seconds))
+        last_error = {"status": error.status, "code": error.code, "message": error.message}
+        for item in items:
+            if item.last_error != last_error:
+                item.last_error = last_error
+                with contextlib.suppress(ConcurrencyConflict):  # then someone else's state stands
+                    self.store.save(item)
+            report.schedule[item.tracking_id] = now + timedelta(seconds=delay)
+
+    def _vault_refused(self, item: TrackedItem, error: ArmError, now: datetime) -> None:
+        """A 403 on a vault: logged as a WARNING from its first occurrence (then every few minutes)."""
+        vault = item.vault
+        _, due = self.failures.record(vault.key, error.status, error.code, error.message, now)
+        if due:
+            log.warning(
+                "the tracker's identity may not read vault %s (%s %s). Grant it the Backup Reader role on the vault, "
+                "its resource group or its subscription; until then its jobs end as BackupJob.NotFound after %.0f s",
+                vault.id, error.status, error.code, self.settings.not_found_grace_seconds,
             )
 
     def _reschedule(self, items: list[TrackedItem], at: datetime, report: PollReport) -> None:

@@ -76,6 +76,6 @@ class Publisher:
             task = DeliveryTask(item.tracking_id, record.key, str(item.result_status), target, 1, first)
             deliver.send_message(task.to_message())
         self.store.mark_published(item.tracking_id, record.key, str(item.result_status))
-        log.info("published %s for %s to subscriber %s (%d webhook targets)", item.result_status,
-                 item.tracking_id, record.key, len(targets))
+        log.info("published %s for %s to subscriber %s (correlationId %s, %d webhook targets)", item.result_status,
+                 item.tracking_id, record.key, record.subscriber.correlation_id or "-", len(targets))
         return 1

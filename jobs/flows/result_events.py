@@ -41,6 +41,7 @@ def event_bytes(item: TrackedItem, record: SubscriberRecord) -> bytes:
         subscriber_key=record.key,
         job_id=item.job_id,
         job_resource_id=item.job_resource_id,
+        operation_id=item.operation_id,
         job=job,
         job_fields=provider.event_fields(job),
         errors=item.errors,

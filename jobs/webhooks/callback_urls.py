@@ -1,6 +1,6 @@
 """SSRF guard for the per-job ``callbackUrl`` that arrives inside untrusted intake messages.
 
-Rules (CONTRACT.md, "Security"): a ``callbackUrl`` must be ``https`` and its host must be listed in
+Rules (docs/reference.md, "Security"): a ``callbackUrl`` must be ``https`` and its host must be listed in
 ``JOBS_CALLBACK_ALLOWED_HOSTS``. Addresses in loopback, private, link-local and other non-public ranges are refused
 unless their host is listed exactly, also when a public-looking name resolves to them.
 

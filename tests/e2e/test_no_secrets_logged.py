@@ -1,4 +1,4 @@
-"""No secret is logged, stored in the table or put in an event (CONTRACT.md, "Security").
+"""No secret is logged, stored in the table or put in an event (docs/reference.md, "Security").
 
 One realistic run with every secret the tracker handles set to a distinctive value: the ARM token, the webhook
 secret, the Azurite AccountKey in AzureWebJobsStorage, a SAS-like ``sig`` in a per-job callbackUrl and a function

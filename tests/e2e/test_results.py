@@ -52,6 +52,7 @@ def test_each_terminal_status_gives_its_type_and_errors(simulator, tracker, rece
         assert event["data"]["errors"][0]["code"]
     immediate = next(e for e in operation_events if "correlationId" not in e["data"])
     assert immediate["data"]["errors"][0]["code"] == "UserErrorBackupOperationInProgress"
+    assert immediate["subject"] == f"backupOperations/{failed_operation['name']}"  # Azure's id, not ours
 
 
 def test_same_job_three_ways_is_polled_once_and_each_subscriber_served_once(simulator, tracker, receiver, run_host):

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from devtools.simulator import FaultConfig, JobScript
-from jobs.arm import ArmClient, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnavailable, StaticToken
+from jobs.arm import (
+    ArmClient,
+    ArmForbidden,
+    ArmNotFound,
+    ArmThrottled,
+    ArmUnauthorized,
+    ArmUnavailable,
+    StaticToken,
+)
 from jobs.domain.references import JobRef, OperationRef, VaultRef
 from jobs.providers import parse_operation_url, parse_vault_id
 from jobs.providers.recovery_services import RecoveryServices
@@ -108,7 +116,7 @@ def test_5xx_resets_and_truncated_bodies_are_retried(simulator, arm):
 
 def test_requests_carry_the_token_and_a_wrong_token_is_refused(simulator):
     job = JobRef.create(parse_vault_id(VAULT), simulator.add_job(VAULT, JobScript(duration=60)))
-    with pytest.raises(ArmForbidden) as refused:
+    with pytest.raises(ArmUnauthorized) as refused:
         Reads(simulator.base_url, StaticToken("wrong")).get_job(job)
     assert refused.value.status == 401
 

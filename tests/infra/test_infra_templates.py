@@ -33,6 +33,7 @@ EXPECTED_FILES = {
     "app/backup-reader-subscription.bicep",
     "app/backup-reader-resource-group.bicep",
     "app/backup-reader-vault.bicep",
+    "app/backup-reader-backup-vault.bicep",
     "app/keyvault-secrets-user.bicep",
 }
 
@@ -189,21 +190,44 @@ def module(rel: str, name: str) -> dict[str, Any]:
     return modules[name]
 
 
+def setting_items(expr: Any) -> Iterator[dict[str, Any]]:
+    """The {name, value} items an app settings expression is made of: variables, concat(...), filter(...) and
+    `cond ? [...] : [...]` are followed; the extra settings (a for-expression, names known only at deployment) are
+    left out."""
+    if isinstance(expr, str):
+        yield from setting_items(variable("app/api.bicep", expr))
+    elif isinstance(expr, list):
+        for item in expr:
+            assert isinstance(item, dict) and "name" in item, f"not an app setting: {item}"
+            yield item
+    elif isinstance(expr, dict) and "function" in expr:
+        func = expr["function"]
+        if func["type"] == "concat":
+            for arg in func["parameters"].values():
+                yield from setting_items(arg)
+        elif func["type"] == "filter":
+            yield from setting_items(func["parameters"]["input_array"])
+        else:
+            raise AssertionError(f"unexpected function in app settings: {func['type']}")
+    elif isinstance(expr, dict) and expr.get("operator", {}).get("type") == "conditional":
+        operands = expr["operator"]["operands"]
+        yield from setting_items(operands["true_value"])
+        yield from setting_items(operands["false_value"])
+    elif isinstance(expr, dict) and "loop_type" in expr:
+        return  # extraAppSettings: checked in test_infra_first_deploy.py
+    else:
+        raise AssertionError(f"unexpected app settings expression: {str(expr)[:200]}")
+
+
 def app_settings() -> dict[str, Any]:
     """name -> value expression of every app setting the site can get (optional ones included)."""
     _, site = only_resource("app/api.bicep", "Microsoft.Web/sites")
     expr = body(site)["properties"]["siteConfig"]["appSettings"]
-    assert expr["function"]["type"] == "concat", "appSettings should be concat(base, optional...)"
+    assert expr["function"]["type"] == "concat", "appSettings should be concat(platform, tracker, extra)"
     settings: dict[str, Any] = {}
-    for arg in expr["function"]["parameters"].values():
-        value = variable("app/api.bicep", arg)
-        if isinstance(value, dict) and value.get("operator", {}).get("type") == "conditional":
-            operands = value["operator"]["operands"]
-            value = [*operands["true_value"], *operands["false_value"]]
-        assert isinstance(value, list), f"app settings variable {arg} is not a list"
-        for item in value:
-            assert item["name"] not in settings, f"app setting {item['name']} set twice"
-            settings[item["name"]] = item["value"]
+    for item in setting_items(expr):
+        assert item["name"] not in settings, f"app setting {item['name']} set twice"
+        settings[item["name"]] = item["value"]
     return settings
 
 
@@ -318,7 +342,7 @@ def test_site_is_https_only_with_tls12_and_no_ftp_or_basic_auth() -> None:
     assert props["httpsOnly"] is True
     site_config = props["siteConfig"]
     assert site_config["minTlsVersion"] == "1.2"
-    assert site_config["ftpsState"] == "Disabled"
+    # no ftpsState: Flex Consumption does not support it (test_infra_first_deploy.py); FTP is off by policy below
     assert "*" not in strings(site_config.get("cors", {}))
     policies = resources_of("app/api.bicep", "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
     assert {body(p)["name"]: body(p)["properties"]["allow"] for p in policies.values()} == {"ftp": False, "scm": False}
@@ -395,7 +419,7 @@ def test_setting_values_follow_the_contract() -> None:
         ("JOBS_CALLBACK_ALLOWED_HOSTS", "callbackAllowedHosts", "callbackAllowedHosts", ""),
         ("JOBS_ARM_API_VERSION", "armApiVersion", "armApiVersion", "2025-08-01"),
         ("JOBS_POLL_SECONDS", "pollSeconds", "pollSeconds", 30),
-        ("JOBS_MAX_TRACKING_HOURS", "maxTrackingHours", "maxTrackingHours", 72),
+        ("JOBS_MAX_TRACKING_HOURS", "maxTrackingHours", "maxTrackingHours", "72"),
     ):
         value = settings[setting]
         if isinstance(default, int):
@@ -590,8 +614,10 @@ def test_backup_reader_modules_assign_the_role_at_their_scope() -> None:
 def test_backup_reader_is_deployed_to_every_listed_scope() -> None:
     assert param("main.bicep", "backupReaderScopes")["type"] == "array"
     assert param("main.bicep", "backupReaderScopes")["default"] == []
-    scope_list = variable("main.bicep", "backupReaderScopeList")
-    assert {"backupReaderScopes", "backupReaderScopesCsv"} <= strings(scope_list)
+    # both parameters feed the entries that become the (cleaned) scope list
+    entries = variable("main.bicep", "backupReaderScopeEntries")
+    assert {"backupReaderScopes", "backupReaderScopesCsv"} <= strings(entries["loop_type"])
+    assert "backupReaderScopeTrimmed" in strings(variable("main.bicep", "backupReaderScopeList"))
     targets = parsed("main.bicep")["variables"]["backupReaderTargets"]["value"]
     assert targets["loop_type"]["detail"]["array_name"] == "backupReaderScopeList"
     assert {"kind", "subscriptionId", "resourceGroupSubscriptionId", "resourceGroupName", "vaultName"} <= set(
@@ -602,6 +628,7 @@ def test_backup_reader_is_deployed_to_every_listed_scope() -> None:
         "backupReaderOnSubscription": ("app/backup-reader-subscription.bicep", "subscription", "subscription"),
         "backupReaderOnResourceGroup": ("app/backup-reader-resource-group.bicep", "resource_group", "resourceGroup"),
         "backupReaderOnVault": ("app/backup-reader-vault.bicep", "resource_group", "vault"),
+        "backupReaderOnBackupVault": ("app/backup-reader-backup-vault.bicep", "resource_group", "backupVault"),
     }
     for name, (path, scope_function, kind) in expected.items():
         mod = module("main.bicep", name)
@@ -712,6 +739,6 @@ def test_funcignore_keeps_tooling_out_of_the_package() -> None:
         "package*.json",
         "devtools",
     ):
-        assert entry in lines, f".funcignore misses {entry}"
+        assert entry.rstrip("/") in lines, f".funcignore misses {entry}"
     for kept in ("function_app.py", "host.json", "requirements.txt", "jobs"):
         assert kept not in lines, f".funcignore drops {kept}, which the app needs"

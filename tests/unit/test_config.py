@@ -53,6 +53,15 @@ def test_defaults() -> None:
     )
 
 
+def test_the_dead_letter_queue_is_named_after_the_results_queue_so_trackers_never_share_it() -> None:
+    assert load(JOBS_RESULTS_QUEUE="team-a-results").deadletter_queue == "team-a-results-deadletter"
+    assert load(JOBS_INTAKE_QUEUE="team-b-jobs", JOBS_RESULTS_QUEUE="").deadletter_queue == "team-b-jobs-deadletter"
+    assert load(JOBS_DEADLETTER_QUEUE="undeliverable").deadletter_queue == "undeliverable"
+    assert "undeliverable" in load(JOBS_DEADLETTER_QUEUE="undeliverable").all_queues()
+    assert "JOBS_DEADLETTER_QUEUE" in config_error({**STORAGE, "JOBS_DEADLETTER_QUEUE": "Bad_Name"})
+    assert "JOBS_RESULTS_QUEUE" in config_error({**STORAGE, "JOBS_RESULTS_QUEUE": "r" * 53})  # no room left
+
+
 def test_blank_values_mean_the_default() -> None:
     s = load(JOBS_INTAKE_QUEUE="  ", JOBS_TABLE="", JOBS_POLL_SECONDS=" ", ARM_ENDPOINT="", JOBS_WEBHOOK_SECRET="")
     assert (s.intake_queue, s.table, s.poll_seconds, s.arm_endpoint, s.webhook_secret) == (
@@ -310,6 +319,204 @@ def test_identity_based_storage_without_credential_uses_the_default_chain() -> N
 )
 def test_wrong_identity_based_storage_names_the_setting(env: dict[str, str], name: str) -> None:
     assert name in config_error(env)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# AzureWebJobsStorage: connection strings checked key by key, as the Functions host and the SDK read them
+
+AZURE_CONN = (
+    f"DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.windows.net"
+)
+SAS = "sv=2022-11-02&ss=qt&srt=sco&sp=rwdlacup&se=2030-01-01T00:00:00Z&sig=c2lnbmF0dXJl"
+
+
+def storage_error(env: dict[str, str]) -> str:
+    message = config_error(env)
+    assert "AzureWebJobsStorage" in message, message
+    assert ACCOUNT_KEY not in message and "c2lnbmF0dXJl" not in message, message  # secrets are never echoed
+    return message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("UseDevelopmentStorage=ture", "UseDevelopmentStorage"),
+        ("UseDevelopmentStorage=false", "UseDevelopmentStorage"),
+        (f"DefaultEndpointsProtocol=https;AccountName=prodstore;AcountKey={ACCOUNT_KEY}", "AcountKey"),
+        (f"DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={ACCOUNT_KEY};Foo=bar", "Foo"),
+        (f"DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={ACCOUNT_KEY};QueueEndPoint", "'='"),
+        ("DefaultEndpointsProtocol=https;AccountName=prodstore", "AccountKey"),
+        ("DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey=", "AccountKey"),
+        (f"DefaultEndpointsProtocol=https;AccountKey={ACCOUNT_KEY}", "AccountName"),
+        ("DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey=not base64!", "AccountKey"),
+        (f"DefaultEndpointsProtocol=ftp;AccountName=prodstore;AccountKey={ACCOUNT_KEY}", "DefaultEndpointsProtocol"),
+        (f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};AccountName=other", "AccountName"),
+        (f"AccountName=Prod_Store;AccountKey={ACCOUNT_KEY}", "AccountName"),
+        (f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};EndpointSuffix=https://core.windows.net", "EndpointSuffix"),
+        (f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};SharedAccessSignature={SAS}", "SharedAccessSignature"),
+        # explicit endpoints must reach both services the tracker uses
+        (f"QueueEndpoint=https://q.example.net;SharedAccessSignature={SAS}", "TableEndpoint"),
+        (f"TableEndpoint=https://t.example.net;SharedAccessSignature={SAS}", "QueueEndpoint"),
+        (f"BlobEndpoint=https://b.example.net;SharedAccessSignature={SAS}", "QueueEndpoint"),
+        ("QueueEndpoint=https://q.example.net;TableEndpoint=https://t.example.net", "SharedAccessSignature"),
+        (f"QueueEndpoint=q.example.net;TableEndpoint=https://t.example.net;SharedAccessSignature={SAS}",
+         "QueueEndpoint"),
+        ("QueueEndpoint=https://q.example.net;TableEndpoint=https://t.example.net;SharedAccessSignature=sv=1",
+         "SharedAccessSignature"),
+        ("QueueEndpoint=https://q.example.net;TableEndpoint=https://t.example.net;"
+         "SharedAccessSignature=sv=2022-11-02&ss=b&srt=sco&sp=r&sig=c2lnbmF0dXJl", "SharedAccessSignature"),
+        (f"UseDevelopmentStorage=true;AccountName=prodstore;AccountKey={ACCOUNT_KEY}", "UseDevelopmentStorage"),
+        ("DevelopmentStorageProxyUri=http://127.0.0.1", "DevelopmentStorageProxyUri"),
+        (f'"AccountName=prodstore;AccountKey={ACCOUNT_KEY}"', "quotes"),
+        ("UseDevelopmentStorage=true;UseDevelopmentStorage=true", "twice"),
+    ],
+)
+def test_a_wrong_connection_string_is_one_line_naming_the_setting_and_the_key(value: str, expected: str) -> None:
+    message = storage_error({"AzureWebJobsStorage": value})
+    assert expected in message, message
+
+
+def test_a_mistyped_key_suggests_the_right_one() -> None:
+    message = storage_error(
+        {"AzureWebJobsStorage": f"DefaultEndpointsProtocol=https;AccountName=prodstore;AcountKey={ACCOUNT_KEY}"}
+    )
+    assert "AccountKey" in message.replace("AcountKey", "")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        AZURE_CONN,
+        AZURE_CONN + ";",
+        f"accountname=prodstore;ACCOUNTKEY={ACCOUNT_KEY}",  # key names are case-insensitive
+        f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.usgovcloudapi.net",
+        f"AccountName=prodstore;SharedAccessSignature={SAS}",
+        f"QueueEndpoint=https://q.example.net/acct;TableEndpoint=https://t.example.net/acct;SharedAccessSignature={SAS}",
+        f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};QueueEndpoint=https://q.example.net/prodstore",
+        f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};BlobEndpoint=https://b;FileEndpoint=https://f",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+        "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
+    ],
+)
+def test_a_valid_connection_string_is_accepted(value: str) -> None:
+    storage = Settings.from_env({"AzureWebJobsStorage": value}).storage
+    assert storage.connection_string
+
+
+def test_a_valid_connection_string_reaches_queue_and_table_through_the_sdk() -> None:
+    from azure.data.tables import TableClient
+    from azure.storage.queue import QueueClient
+
+    for value in (
+        f"accountname=prodstore;ACCOUNTKEY={ACCOUNT_KEY}",
+        f" AccountName = prodstore ; AccountKey = {ACCOUNT_KEY} ;; EndpointSuffix=core.chinacloudapi.cn",
+    ):
+        text = Settings.from_env({"AzureWebJobsStorage": value}).storage.connection_string or ""
+        queue = QueueClient.from_connection_string(text, "q")
+        table = TableClient.from_connection_string(text, "t")
+        assert queue.account_name == "prodstore" and queue.url.startswith("https://prodstore.queue.")
+        assert table.account_name == "prodstore" and table.url.startswith("https://prodstore.table.")
+
+
+def test_development_storage_through_a_proxy() -> None:
+    storage = Settings.from_env(
+        {"AzureWebJobsStorage": "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite.local"}
+    ).storage
+    text = storage.connection_string or ""
+    assert "QueueEndpoint=http://azurite.local:10001/devstoreaccount1" in text
+    assert "TableEndpoint=http://azurite.local:10002/devstoreaccount1" in text
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"AzureWebJobsStorage__blobServiceUri": "https://s.blob.core.windows.net"},
+         ["AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__accountName"]),
+        ({"AzureWebJobsStorage__acountName": "prodstore"}, ["AzureWebJobsStorage__acountName", "accountName"]),
+        ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__clientID": "not-a-guid"},
+         ["AzureWebJobsStorage__clientID"]),
+        ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__ACCOUNTNAME": "otherstore"},
+         ["AzureWebJobsStorage__accountName", "AzureWebJobsStorage__ACCOUNTNAME"]),
+    ],
+)
+def test_half_or_mistyped_identity_based_storage_names_the_settings(env: dict[str, str], names: list[str]) -> None:
+    message = config_error(env)
+    for name in names:
+        assert name in message, message
+
+
+@pytest.mark.parametrize(("given", "missing"), [("queueServiceUri", "tableServiceUri"),
+                                                 ("tableServiceUri", "queueServiceUri")])
+def test_half_of_an_identity_based_pair_says_which_half_is_missing(given: str, missing: str) -> None:
+    message = config_error({f"AzureWebJobsStorage__{given}": "https://s.queue.core.windows.net"})
+    assert f"AzureWebJobsStorage__{given} is set but AzureWebJobsStorage__{missing} is not" in message, message
+
+
+def test_identity_based_setting_names_are_case_insensitive_like_the_host() -> None:
+    storage = StorageSettings.from_env(
+        {
+            "AzureWebJobsStorage__accountname": "prodstore01",
+            "azurewebjobsstorage__CREDENTIAL": "managedidentity",
+            "AzureWebJobsStorage__clientid": "9a8b7c6d-0000-1111-2222-333344445555",
+        }
+    )
+    assert storage.queue_service_uri == "https://prodstore01.queue.core.windows.net"
+    assert storage.table_service_uri == "https://prodstore01.table.core.windows.net"
+    assert storage.credential == "managedidentity"
+    assert storage.client_id == "9a8b7c6d-0000-1111-2222-333344445555"
+    uris = StorageSettings.from_env(
+        {
+            "AZUREWEBJOBSSTORAGE__QUEUESERVICEURI": "https://s.queue.core.windows.net",
+            "AzureWebJobsStorage__TableServiceUri": "https://s.table.core.windows.net",
+        }
+    )
+    assert (uris.queue_service_uri, uris.table_service_uri) == (
+        "https://s.queue.core.windows.net", "https://s.table.core.windows.net"
+    )
+
+
+def test_the_infra_templates_identity_settings_are_accepted() -> None:
+    """infra/ sets __blobServiceUri too (the host's own blob leases): it is known, not an unknown key."""
+    storage = StorageSettings.from_env(
+        {
+            "AzureWebJobsStorage__accountName": "prodstore01",
+            "AzureWebJobsStorage__blobServiceUri": "https://prodstore01.blob.core.windows.net",
+            "AzureWebJobsStorage__queueServiceUri": "https://prodstore01.queue.core.windows.net",
+            "AzureWebJobsStorage__tableServiceUri": "https://prodstore01.table.core.windows.net",
+            "AzureWebJobsStorage__credential": "managedidentity",
+            "AzureWebJobsStorage__clientId": "9a8b7c6d-0000-1111-2222-333344445555",
+        }
+    )
+    assert storage.queue_service_uri == "https://prodstore01.queue.core.windows.net"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# JOBS_WEBHOOK_SECRET as a Key Vault reference the platform has not resolved (yet)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "@Microsoft.KeyVault(SecretUri=https://prod-kv.vault.azure.net/secrets/webhook-secret/)",
+        "@Microsoft.KeyVault(SecretUri=https://prod-kv.vault.azure.net/secrets/webhook-secret/0123456789abcdef)",
+        "@Microsoft.KeyVault(VaultName=prod-kv;SecretName=webhook-secret)",
+        " @Microsoft.KeyVault(VaultName=prod-kv;SecretName=webhook-secret;SecretVersion=abc) ",
+    ],
+)
+def test_an_unresolved_key_vault_reference_is_a_recorded_problem_not_a_config_error(reference: str) -> None:
+    s = load(JOBS_WEBHOOK_SECRET=reference)
+    assert s.webhook_secret is None  # never used as a key, never sent unsigned in its place
+    problem = s.webhook_secret_problem or ""
+    assert "JOBS_WEBHOOK_SECRET" in problem and "Key Vault reference" in problem and "unresolved" in problem
+    assert "Key Vault Secrets User" in problem and "restart" in problem
+    assert "\n" not in problem
+
+
+def test_a_resolved_or_absent_secret_has_no_problem() -> None:
+    assert load(JOBS_WEBHOOK_SECRET=SECRET).webhook_secret_problem is None
+    assert load().webhook_secret_problem is None
 
 
 # ---------------------------------------------------------------------------------------------------------------

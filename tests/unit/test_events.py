@@ -141,12 +141,14 @@ def test_given_errors_replace_the_jobs_own() -> None:
 
 
 def test_operation_failed_event_without_a_job_id() -> None:
-    tracking = f"op-{uuid.uuid4()}-abcdef12"
+    operation_id = str(uuid.uuid4())
+    tracking = f"op-{operation_id}-abcdef12"
     event = event_json(tracking_id=tracking, status="OperationFailed", job_id=None, job_resource_id=None, job=None,
+                       operation_id=operation_id,
                        errors=[{"code": "UserErrorVmNotFound", "message": "m", "recommendations": []}])
     assert event["type"] == "BackupJob.OperationFailed"
     assert event["data"]["jobId"] is None
-    assert tracking in event["subject"]
+    assert event["subject"] == f"backupOperations/{operation_id}"  # Azure's operation id, not the tracking id
     assert event["data"]["errors"][0]["code"] == "UserErrorVmNotFound"
 
 
