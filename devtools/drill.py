@@ -5,17 +5,26 @@ resets, truncated JSON, slow answers, plus ARM's token bucket) and a webhook rec
 and outcome; runs the tracker (in this process, or as ``python -m jobs run`` subprocesses killed with SIGKILL at
 random moments and restarted, one or two at once on the same storage); then compares every result event with what
 the simulator says each job ended as, and prints a table: jobs, faults, kills, lost, wrong, duplicated ids,
-Retry-After violations.
+Retry-After violations, and the ARM reads per job.
+
+``hold_poll_queue`` (``--hold-poll-queue SECONDS``) runs the runners as ``python -m devtools.drill runner``: the
+same ``LocalHost`` and ``Tracker`` as ``python -m jobs run``, except that the first poll message a runner's round
+sends for a job is put on the poll queue invisible for SECONDS, as if the queue trigger picked it up that late
+(a cold or busy instance). With SECONDS longer than the poll round's lease, a later round hands the job out again
+while the held message still waits: the reads per job show what the late message costs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -25,9 +34,11 @@ from typing import Any
 from devtools.azurite import Azurite
 from devtools.simulator import BackupSimulator, FaultConfig, JobScript
 from devtools.webhook_receiver import WebhookReceiver
-from jobs.config import Settings
+from jobs.config import Settings, StorageSettings
+from jobs.flows.poll_round import lease_seconds
 from jobs.local_host import LocalHost
 from jobs.providers.recovery_services import JOB_TYPES
+from jobs.storage import StorageAccount
 from jobs.tracker import Tracker
 
 __all__ = ["DrillReport", "run_drill"]
@@ -43,7 +54,11 @@ class DrillReport:
     fault_rate: float
     kills: int = 0
     runners: int = 1
+    hold_poll_queue: float = 0.0
+    lease_seconds: float = 0.0
+    held_messages: int = 0
     arm_requests: int = 0
+    most_gets_of_one_job: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     expected_events: int = 0
     results_queue_events: int = 0
@@ -58,6 +73,11 @@ class DrillReport:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def arm_reads_per_job(self) -> float:
+        """ARM requests served (every GET, list page and operation read, faulted or not) per job tracked."""
+        return self.arm_requests / self.jobs if self.jobs else 0.0
+
+    @property
     def ok(self) -> bool:
         return not (self.lost or self.wrong or self.conflicting_ids or self.retry_after_violations or self.stuck)
 
@@ -69,7 +89,11 @@ class DrillReport:
             ["jobs tracked", self.jobs],
             ["subscribers per job", self.subscribers],
             ["runners at once", self.runners],
+            *([["poll messages held back", f"{self.held_messages}, for {self.hold_poll_queue:g} s each "
+                                          f"(the lease is {self.lease_seconds:g} s)"]]
+              if self.hold_poll_queue else []),
             ["ARM requests served", self.arm_requests],
+            ["ARM reads per job", f"{self.arm_reads_per_job:.2f} (at most {self.most_gets_of_one_job} GETs of one)"],
             ["faults injected", f"{sum(self.faults.values())} ({faults})"],
             ["runner kills (SIGKILL)", self.kills],
             ["events expected", self.expected_events],
@@ -96,10 +120,12 @@ def run_drill(
     seed: int = 7,
     timeout: float = 600.0,
     quiet: bool = False,
+    hold_poll_queue: float = 0.0,
 ) -> DrillReport:
     rng = random.Random(seed)
     started = time.monotonic()
-    report = DrillReport(jobs=jobs, subscribers=subscribers, fault_rate=fault_rate, runners=runners)
+    report = DrillReport(jobs=jobs, subscribers=subscribers, fault_rate=fault_rate, runners=runners,
+                         hold_poll_queue=hold_poll_queue)
     say = (lambda *_: None) if quiet else (lambda line: print(line, flush=True))
     with Azurite() as azurite, BackupSimulator(token="drill-token", seed=seed) as simulator, \
             WebhookReceiver() as receiver:
@@ -114,20 +140,29 @@ def run_drill(
             "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "1",
         }
         settings = Settings.from_env(env)
+        report.lease_seconds = lease_seconds(settings.poll_seconds)
         tracker = Tracker(settings)
         tracker.setup()
-        expected = _feed(tracker, simulator, rng, jobs, subscribers)
+        # Held back, a job must still run when its late message comes, or the late read would cost nothing.
+        durations = (hold_poll_queue + 2, hold_poll_queue + 6) if hold_poll_queue else (1, 8)
+        expected = _feed(tracker, simulator, rng, jobs, subscribers, durations)
         report.expected_events = len(expected)
         simulator.set_faults(_faults(fault_rate))
-        say(f"drill: {jobs} jobs, {fault_rate:.0%} of ARM answers faulted, {kills} kills, {runners} runner(s)")
-        if kills or runners > 1:
-            done = _run_subprocesses(env, kills, runners, rng, timeout, say)
-            report.kills = done
+        say(f"drill: {jobs} jobs, {fault_rate:.0%} of ARM answers faulted, {kills} kills, {runners} runner(s)"
+            + (f", poll messages held back {hold_poll_queue:g} s (lease {report.lease_seconds:g} s)"
+               if hold_poll_queue else ""))
+        if kills or runners > 1 or hold_poll_queue:
+            with tempfile.TemporaryDirectory(prefix="drill-") as folder:
+                held_log = Path(folder) / "held.log"  # one line per held message, appended by the runners
+                report.kills = _run_subprocesses(env, kills, runners, rng, timeout, say, hold_poll_queue, held_log)
+                if held_log.exists():
+                    report.held_messages = len(held_log.read_text().splitlines())
         else:
             LocalHost(tracker).run(until_idle=True, timeout=timeout)
         simulator.set_faults(FaultConfig())
         stats = simulator.stats()
         report.arm_requests = stats["arm_requests"]
+        report.most_gets_of_one_job = max(stats["job_gets"].values(), default=0)
         report.faults = {**{k: v for k, v in stats["faults"].items()}, "429 (token bucket)": 0}
         report.faults["429 (token bucket)"] = max(0, stats["throttled"] - stats["faults"].get("429", 0))
         report.retry_after_violations = stats["retry_after_violations"]
@@ -138,7 +173,7 @@ def run_drill(
 
 
 def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs: int,
-          subscribers: int) -> dict[tuple[str, str], str]:
+          subscribers: int, durations: tuple[float, float] = (1, 8)) -> dict[tuple[str, str], str]:
     """Creates jobs across vaults and subscriptions; returns {(jobId, correlationId): expected event type}."""
     vaults = [
         f"/subscriptions/{sub}/resourceGroups/rg-{v}/providers/Microsoft.RecoveryServices/vaults/vault-{v}"
@@ -153,7 +188,7 @@ def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs
         vault = vaults[index % len(vaults)]
         outcome = rng.choice(_OUTCOMES)
         script = JobScript(
-            job_type=rng.choice(JOB_TYPES), final_status=outcome, duration=rng.uniform(1, 8),
+            job_type=rng.choice(JOB_TYPES), final_status=outcome, duration=rng.uniform(*durations),
             not_found_for=rng.choice((0, 0, 0, 1.5)), cancelling_for=1 if outcome == "Cancelled" else 0,
         )
         job_id = simulator.add_job(vault, script)
@@ -182,17 +217,26 @@ def _faults(rate: float) -> FaultConfig:
 
 
 def _run_subprocesses(env: dict[str, str], kills: int, runners: int, rng: random.Random, timeout: float,
-                      say: Any) -> int:
-    """Runs ``python -m jobs run`` (``runners`` at once), SIGKILLs one at random moments ``kills`` times,
-    restarting it each time, then lets them finish with ``--until-idle``."""
+                      say: Any, hold_poll_queue: float = 0.0, held_log: Path | None = None) -> int:
+    """Runs ``python -m jobs run`` (``runners`` at once; ``python -m devtools.drill runner`` when poll messages are
+    held back), SIGKILLs one at random moments ``kills`` times, restarting it each time, then lets them finish
+    with ``--until-idle``."""
     full_env = {**os.environ, **env, "JOBS_LOG_LEVEL": "ERROR"}
 
     def start(until_idle: bool) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "jobs", "run"]
+        if hold_poll_queue:
+            args = [sys.executable, "-m", "devtools.drill", "runner", "--hold-poll-queue", str(hold_poll_queue),
+                    "--held-log", str(held_log)]
         if until_idle:
             args += ["--until-idle", "--timeout", str(timeout)]
         return subprocess.Popen(args, cwd=_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    if not kills:  # nothing to kill: the runners work until all is done
+        finishers = [start(True) for _ in range(runners)]
+        for process in finishers:
+            process.wait(timeout + 30)
+        return 0
     processes = [start(False) for _ in range(runners)]
     done = 0
     for _ in range(kills):
@@ -249,3 +293,61 @@ def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimul
         if not ids & webhook_ids:
             report.lost += 1
             report.problems.append(f"webhook never got the event of job {key[0]} subscriber {key[1]}")
+
+
+class _HoldingStorage(StorageAccount):
+    """The storage account of a drill runner: the first poll message its rounds send for a job is held back."""
+
+    def __init__(self, settings: StorageSettings, options: Any, poll_queue: str, hold: float, held_log: Path) -> None:
+        super().__init__(settings, options)
+        self.poll_queue = poll_queue
+        self.hold = hold
+        self.held_log = held_log
+        self.held: set[str] = set()
+
+    def queue(self, name: str) -> Any:
+        client = super().queue(name)
+        return _HoldingQueue(client, self) if name == self.poll_queue else client
+
+
+class _HoldingQueue:
+    def __init__(self, client: Any, storage: _HoldingStorage) -> None:
+        self._client = client
+        self._storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def send_message(self, content: str, **kwargs: Any) -> Any:
+        storage = self._storage
+        try:
+            tracking_ids = set(json.loads(content).get("trackingIds") or ())
+        except (ValueError, AttributeError):
+            tracking_ids = set()
+        if tracking_ids - storage.held:
+            storage.held |= tracking_ids
+            kwargs["visibility_timeout"] = max(1, round(storage.hold))
+            with storage.held_log.open("a") as log_file:
+                log_file.write(f"{len(tracking_ids)}\n")
+        return self._client.send_message(content, **kwargs)
+
+
+def _runner(argv: list[str]) -> int:
+    """``python -m devtools.drill runner``: ``python -m jobs run`` whose first poll message per job is held back."""
+    from jobs.cli import load_settings
+    from jobs.storage.account import LOCAL_HOST
+
+    parser = argparse.ArgumentParser(prog="python -m devtools.drill runner")
+    parser.add_argument("--hold-poll-queue", type=float, required=True)
+    parser.add_argument("--held-log", type=Path, required=True)
+    parser.add_argument("--until-idle", action="store_true")
+    parser.add_argument("--timeout", type=float)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("JOBS_LOG_LEVEL", "ERROR").upper())
+    settings = load_settings()
+    storage = _HoldingStorage(settings.storage, LOCAL_HOST, settings.poll_queue, args.hold_poll_queue, args.held_log)
+    return LocalHost(Tracker(settings, storage=storage)).run(until_idle=args.until_idle, timeout=args.timeout)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["runner"]:
+    sys.exit(_runner(sys.argv[2:]))

@@ -209,6 +209,9 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("--runners", type=int, default=1, help="runners at once on the same storage")
     drill.add_argument("--subscribers", type=int, default=1, help="subscribers per job")
     drill.add_argument("--seed", type=int, default=7, help="random seed (the same seed, the same drill)")
+    drill.add_argument("--hold-poll-queue", type=float, default=0.0, metavar="SECONDS",
+                       help="hold each runner's first poll message for a job this long (longer than the lease: "
+                            "the job is handed out again meanwhile); 0: off")
     drill.set_defaults(command=_drill)
 
     demo = verb("demo", "the whole loop on this machine: Azurite, simulator, webhook receiver")
@@ -349,6 +352,8 @@ def _list(args: argparse.Namespace) -> int:
              _short_time(item.created_at), _short_time(item.ended_at)]
             for item in sorted(items, key=lambda i: i.created_at)]
     print(tabulate(rows, headers=["tracking id", "vault", "status", "since", "ended"]))
+    if args.state != "running":
+        print(f"(ended jobs are kept for {_days(tracker.settings.retention_days)}, JOBS_RETENTION_DAYS)")
     if note:
         print(note)
     return 0
@@ -366,6 +371,10 @@ def _status_cell(item: Any) -> str:
     if item.status and item.status != item.result_status:
         return f"{item.result_status} (Azure {item.status})"
     return str(item.result_status)
+
+
+def _days(days: float) -> str:
+    return f"{days:g} day" if days == 1 else f"{days:g} days"
 
 
 def _cut(text: str, width: int) -> str:
@@ -411,7 +420,8 @@ def _status(args: argparse.Namespace) -> int:
               "('python -m jobs run' or 'track' creates it)", file=sys.stderr)
         return 1
     if item is None:
-        print(f"error: no job {args.id!r} in table {tracker.settings.table}", file=sys.stderr)
+        print(f"error: no job {args.id!r} in table {tracker.settings.table} (ended jobs are kept for "
+              f"{_days(tracker.settings.retention_days)}, JOBS_RETENTION_DAYS, then removed)", file=sys.stderr)
         return 1
     properties = (item.resource or {}).get("properties") or {}
     rows = [
@@ -487,7 +497,7 @@ def _simulate_add_job(args: argparse.Namespace) -> int:
 def _drill(args: argparse.Namespace) -> int:
     report = _tooling("drill").run_drill(
         jobs=args.jobs, fault_rate=args.fault_rate, kills=args.kills, runners=args.runners,
-        subscribers=args.subscribers, seed=args.seed,
+        subscribers=args.subscribers, seed=args.seed, hold_poll_queue=args.hold_poll_queue,
     )
     print(report.table())
     for problem in report.problems[:20]:

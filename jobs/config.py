@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from jobs.providers.recovery_services import DEFAULT_API_VERSION as DEFAULT_ARM_API_VERSION
 from jobs.webhooks.callback_urls import AllowedHosts
+from jobs.webhooks.sender import describe_url
 
 __all__ = ["ConfigError", "Settings", "StorageSettings", "timer_schedule"]
 
@@ -322,6 +323,7 @@ class Settings:
     delivery_retry_hours: float = 24.0
     delivery_first_retry_seconds: float = 10.0
     webhook_timeout_seconds: float = 15.0
+    retention_days: float = 30.0  # ended jobs stay in the table this long, then the poll round sweeps them
 
     # Queues derived from the intake queue.
     @property
@@ -421,6 +423,7 @@ class Settings:
             webhook_timeout_seconds=_number(
                 "JOBS_WEBHOOK_TIMEOUT_SECONDS", get("JOBS_WEBHOOK_TIMEOUT_SECONDS"), 15, minimum=0.1
             ),
+            retention_days=_retention_days(get("JOBS_RETENTION_DAYS"), get("JOBS_DELIVERY_RETRY_HOURS")),
         )
 
 
@@ -480,6 +483,18 @@ def _number(name: str, raw: str | None, default: float, *, whole: bool = False, 
     return float(value)
 
 
+def _retention_days(raw: str | None, retry_hours_raw: str | None) -> float:
+    """``JOBS_RETENTION_DAYS``: at least as long as a webhook delivery is retried, or a job could be swept while
+    its delivery still waits (the retry would then find nothing to deliver)."""
+    days = _number("JOBS_RETENTION_DAYS", raw, 30, minimum=0.0001)
+    retry_hours = _number("JOBS_DELIVERY_RETRY_HOURS", retry_hours_raw, 24, minimum=0.0001)
+    if days * 24 < retry_hours:
+        raise ConfigError(f"JOBS_RETENTION_DAYS must be at least JOBS_DELIVERY_RETRY_HOURS ({retry_hours:g} h = "
+                          f"{retry_hours / 24:g} days), or an ended job may be removed while its webhook delivery "
+                          f"is still retried; got {raw!r}")
+    return days
+
+
 def _queue_name(name: str, value: str, suffix_room: int = 0) -> str:
     if not _QUEUE_NAME.match(value) or len(value) > 63 - suffix_room:
         raise ConfigError(
@@ -517,19 +532,22 @@ def _webhook_urls(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
     urls = []
-    for item in raw.split(","):
+    for position, item in enumerate(raw.split(","), start=1):
         url = item.strip()
         if not url:
             continue
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            parts = urlsplit("")
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ConfigError(f"JOBS_WEBHOOK_URLS entry {_redacted(url)!r} is not an absolute http(s) URL")
+            # Slack and Teams URLs carry their secret in the path, Logic Apps in the query: show neither.
+            raise ConfigError(
+                f"JOBS_WEBHOOK_URLS entry {position} ({describe_url(url)}) is not an absolute http(s) URL"
+            )
         urls.append(url)
     return tuple(urls)
-
-
-def _redacted(url: str) -> str:
-    return url.split("?", 1)[0]
 
 
 def _check_webhook_secret(secret: str) -> None:

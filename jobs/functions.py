@@ -56,7 +56,8 @@ def intake(msg: func.QueueMessage) -> None:
 def poll_round(timer: func.TimerRequest) -> None:
     """Finds the running jobs that are due and hands them, vault by vault, to the poll queue."""
     report = get_tracker().run_poll_round()
-    logging.info("poll round: %d running, %d due, %d messages", report.running, report.due, report.messages)
+    logging.info("poll round: %d due rows read, %d leased, %d messages, %d swept", report.running, report.due,
+                 report.messages, report.swept)
 
 
 @blueprint.function_name("poll_vault")

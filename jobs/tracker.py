@@ -68,8 +68,10 @@ class Tracker:
         return self.intake.accept_message(body)
 
     def run_poll_round(self) -> RoundReport:
-        send = self.storage.queue(self.settings.poll_queue).send_message
-        return run_round(self.store, self.throttle_board, send, self.clock(), self.settings.poll_seconds)
+        queue = self.storage.queue(self.settings.poll_queue)
+        backlog = queue.get_queue_properties().approximate_message_count or 0
+        return run_round(self.store, self.throttle_board, queue.send_message, self.clock(), self.settings.poll_seconds,
+                         retention_days=self.settings.retention_days, backlog=backlog)
 
     def handle_poll_message(self, text: str) -> PollReport:
         return self.poller.poll(PollWork.from_message(text))

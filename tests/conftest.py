@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,39 @@ def make_tracker(env: dict[str, str]) -> Callable[..., Tracker]:
 @pytest.fixture
 def tracker(make_tracker: Callable[..., Tracker]) -> Tracker:
     return make_tracker()
+
+
+class ManualClock:
+    """A clock the test moves: the tracker's ``clock`` for decisions that take minutes (grace, backoff, leases)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def tracker_with_clock(env: dict[str, str], clock: ManualClock, **overrides: str) -> Tracker:
+    tracker = Tracker(Settings.from_env({**env, **overrides}), clock=clock)
+    tracker.setup()
+    return tracker
+
+
+def poll_once(tracker: Tracker) -> int:
+    """One timer round and every poll message it sent, handled as the poll-queue trigger would; returns how many."""
+    tracker.run_poll_round()
+    messages = drain(tracker.storage.queue(tracker.settings.poll_queue))
+    for message in messages:
+        tracker.handle_poll_message(message)
+    return len(messages)
 
 
 class Host:

@@ -23,7 +23,8 @@ ARM endpoints served (paths case-insensitive, ``api-version`` required, ``Author
 Control API (no auth), for a simulator in another process (``python -m jobs simulate``):
     POST /_simulator/vaults        {"vaultId"}                                                   -> 204
     POST /_simulator/jobs          {"vaultId", "jobType", "operation", "finalStatus", "durationSeconds",
-                                    "notFoundSeconds", "cancellingSeconds", "entityFriendlyName", "jobId"}
+                                    "notFoundSeconds", "cancellingSeconds", "entityFriendlyName", "jobId",
+                                    "propertyBag"}
                                    -> 201 {"jobId", "id"}
     POST /_simulator/trigger       same + "operationDelaySeconds", "operationOutcome", "containerName",
                                    "protectedItemName" -> 201 {"operationId", "azureAsyncOperation", "location",

@@ -88,6 +88,8 @@ class JobScript:
     entity_friendly_name: str | None = None
     job_id: str | None = None
     cancelling_for: float = 0.0
+    # Entries added to ``extendedInfo.propertyBag`` (e.g. one very large value, for the queue size limits).
+    property_bag: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.job_type not in cat.JOB_TYPES:
@@ -104,6 +106,10 @@ class JobScript:
                 raise ValueError(f"{name} must be a number >= 0, not {value!r}")
         if self.job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", self.job_id):
             raise ValueError(f"job_id {self.job_id!r} is not usable in a URL path segment")
+        if not isinstance(self.property_bag, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.property_bag.items()
+        ):
+            raise ValueError("property_bag must map strings to strings")
 
 
 @dataclass
@@ -355,6 +361,7 @@ class Job:
         bag = cat.property_bag(
             self.job_type, self.operation, self.traits, status in ("Completed", "CompletedWithWarnings")
         )
+        bag.update(self.script.property_bag)
         if self.job_type == "VaultJob":
             return {"propertyBag": bag}
         info: dict[str, Any] = {"propertyBag": bag, "tasksList": self._tasks_list(now)}

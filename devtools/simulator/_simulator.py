@@ -707,6 +707,7 @@ def _script_from(data: Mapping[str, Any]) -> JobScript:
         "entityFriendlyName": "entity_friendly_name",
         "jobId": "job_id",
         "cancellingSeconds": "cancelling_for",
+        "propertyBag": "property_bag",
     }
     for key, attr in mapping.items():
         if key in data and data[key] is not None:

@@ -17,6 +17,7 @@ class ResultStatus(StrEnum):
     TIMED_OUT = "TimedOut"
     NOT_FOUND = "NotFound"
     OPERATION_FAILED = "OperationFailed"
+    TRACKING_FAILED = "TrackingFailed"  # the tracker itself could not record or publish the job for too long
 
 
 @dataclass(frozen=True)

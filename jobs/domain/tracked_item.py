@@ -51,6 +51,7 @@ class TrackedItem:
     last_polled_at: datetime | None = None
     unknown_since: datetime | None = None
     last_error: dict[str, Any] | None = None
+    failing_since: datetime | None = None  # the tracker's own failures (Table, queue, event), not Azure's answers
     resource: dict[str, Any] | None = None
     errors: list[dict[str, Any]] | None = None
     named_jobs: list[str] | None = None
@@ -104,3 +105,4 @@ class IndexEntry:
     vault_id: str
     subscription_id: str
     next_poll_at: datetime
+    lease: str = ""  # the token of the round that handed it out, until a worker has polled it

@@ -19,6 +19,7 @@ from jobs.domain.tracked_item import TrackedItem
 __all__ = [
     "OPERATION_SUCCEEDED",
     "end_failed_operation",
+    "end_tracking_failed",
     "next_poll_at",
     "observe_job",
     "observe_missing",
@@ -101,6 +102,22 @@ def end_failed_operation(item: TrackedItem, state: OperationState, now: datetime
         "recommendations": [],
     }]
     _end(item, ResultStatus.OPERATION_FAILED.value, now)
+
+
+def end_tracking_failed(item: TrackedItem, error: Exception, failing_for: float, now: datetime) -> None:
+    """Ends an item the tracker could not record or publish for longer than the grace period, saying why.
+
+    The last resource Azure returned is dropped when the failure may be its size (the result must fit where it goes);
+    the event then carries ``job: null`` and the error.
+    """
+    item.errors = [{
+        "code": "TrackingFailed",
+        "message": f"the tracker could not record this job for {failing_for:.0f} s: {type(error).__name__}: "
+                   f"{str(error)[:500]}",
+        "recommendations": ["Check the job in the vault; the tracker's log names the error for this tracking id."],
+    }]
+    item.resource = None
+    _end(item, ResultStatus.TRACKING_FAILED.value, now)
 
 
 def next_poll_at(item: TrackedItem, now: datetime, poll_seconds: float, max_interval: float) -> datetime:

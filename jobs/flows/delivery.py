@@ -26,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from jobs.config import Settings
-from jobs.flows.result_events import event_bytes
+from jobs.flows.result_events import event_bytes, pointer_event
 from jobs.storage import JobStore, StorageAccount
-from jobs.webhooks.sender import DeliveryOutcome, WebhookSender, redact_url
+from jobs.storage.queue_messages import fit_record, fits, send_output, send_task
+from jobs.webhooks.sender import DeliveryOutcome, WebhookSender, describe_url
 
 __all__ = [
     "CALLBACK_TARGET",
@@ -51,12 +51,6 @@ UNRESOLVED_SECRET = "not sent: JOBS_WEBHOOK_SECRET is an unresolved Key Vault re
 # Multiples of JOBS_DELIVERY_FIRST_RETRY_SECONDS (10 s): 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
 # then every 12 h — Event Grid's schedule.
 _SCHEDULE = (1, 3, 6, 30, 60, 180, 360, 1080, 2160, 4320)
-
-
-def target_host(url: str) -> str:
-    """What logs say of a webhook target: its scheme and host only (paths and queries may carry secrets)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}"
 
 
 def webhook_target(url: str) -> str:
@@ -94,19 +88,25 @@ class DeliveryTask:
 
 def deadletter_message(task: DeliveryTask, url: str, reason: str, event: dict[str, Any] | None,
                        now: datetime) -> str:
-    return json.dumps(
-        {
-            "reason": reason,
-            "target": redact_url(url),
-            "trackingId": task.tracking_id,
-            "subscriber": task.subscriber,
-            "attempts": task.attempt,
-            "firstAttemptAt": task.first_attempt_at,
-            "deadLetteredAt": now.isoformat(),
-            "event": event,
-        },
-        separators=(",", ":"),
-    )
+    """The dead-letter record, within a queue message: an event too large goes in as its pointer form
+    (``result_events.pointer_event``); a record still too large has its reason, then its target, cut."""
+    record: dict[str, Any] = {
+        "reason": reason,
+        "target": describe_url(url),  # scheme and host: Slack and Teams URLs carry their secret in the path
+        "trackingId": task.tracking_id,
+        "subscriber": task.subscriber,
+        "attempts": task.attempt,
+        "firstAttemptAt": task.first_attempt_at,
+        "deadLetteredAt": now.isoformat(),
+        "event": event,
+    }
+    if event is not None:
+        record["event"] = pointer_event(event, lambda candidate: fits(_compact({**record, "event": candidate})))
+    return fit_record(record, ("reason", "target"), _compact)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def retry_deadline(task: DeliveryTask, window_hours: float, now: datetime) -> datetime:
@@ -163,15 +163,15 @@ class Delivery:
             delay = min(left, max(retry_delay(task.attempt, settings.delivery_first_retry_seconds),
                                   outcome.retry_in))
             if left > 0:
-                self.storage.queue(settings.deliver_queue).send_message(
-                    task.next_attempt().to_message(), visibility_timeout=max(1, math.ceil(delay))
-                )
+                send_task(self.storage.queue(settings.deliver_queue), task.next_attempt().to_message(),
+                          work_seconds=settings.delivery_retry_hours * 3600,
+                          visibility_timeout=max(1, math.ceil(delay)))
                 log.info("delivery attempt %d of event %s to %s failed (%s); next in %.0f s", task.attempt,
-                         event["id"], target_host(url), outcome.reason, delay)
+                         event["id"], describe_url(url), outcome.reason, delay)
                 return "retry"
             reason = f"not delivered within {settings.delivery_retry_hours:g} hours; last: {outcome.reason}"
         else:
             reason = outcome.reason
-        self.storage.queue(settings.deadletter_queue).send_message(deadletter_message(task, url, reason, event, now))
-        log.warning("event %s to %s dead-lettered: %s", event["id"], target_host(url), reason)
+        send_output(self.storage.queue(settings.deadletter_queue), deadletter_message(task, url, reason, event, now))
+        log.warning("event %s to %s dead-lettered: %s", event["id"], describe_url(url), reason)
         return "deadletter"

@@ -28,6 +28,7 @@ from jobs.domain.tracking import end_failed_operation
 from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import named_its_jobs
 from jobs.storage import JobStore, StorageAccount
+from jobs.storage.queue_messages import fit_record, send_output
 from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, check_callback_url
 
 __all__ = [
@@ -240,12 +241,6 @@ def _timeout(value: dict[str, Any]) -> float | None:
     return float(timeout)
 
 
-MAX_REJECTED_ORIGINAL = 48 * 1024
-# A queue message holds 64 KB of request body; the record's JSON escapes (\u00e9, \") and the XML around it
-# (&amp;) can make a 48 KB original several times larger, so the record is cut to this size on the wire.
-MAX_REJECTED_RECORD = 60 * 1024
-
-
 @dataclass
 class Acceptance:
     tracking_ids: list[str] = field(default_factory=list)
@@ -281,16 +276,9 @@ class Intake:
         except UnicodeDecodeError:
             record["message"] = base64.b64encode(raw).decode("ascii")
             record["messageEncoding"] = "base64"
-        if len(raw) > MAX_REJECTED_ORIGINAL:
-            record["message"] = str(record["message"])[:MAX_REJECTED_ORIGINAL]
-            record["truncated"] = True
-        text = json.dumps(record)
-        while (size := _wire_size(text)) > MAX_REJECTED_RECORD:
-            message = str(record["message"])
-            record["message"] = message[: int(len(message) * MAX_REJECTED_RECORD / size * 0.95)]
-            record["truncated"] = True
-            text = json.dumps(record)
-        self.storage.queue(self.settings.rejected_queue).send_message(text)
+        # Within a queue message (JSON escapes such as \u00e9 and the XML's &amp; count): the original is cut.
+        text = fit_record(record, ("message", "reason"))
+        send_output(self.storage.queue(self.settings.rejected_queue), text)
         log.warning("rejected an intake message: %s", reason)
 
     def track(self, request: TrackRequest) -> Acceptance:
@@ -349,9 +337,3 @@ class Intake:
             if job.ended:
                 published += self.publisher.finish(job)
         return published
-
-
-def _wire_size(text: str) -> int:
-    """Bytes ``text`` takes in a queue request body (XML-escaped UTF-8)."""
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    return len(escaped.replace("'", "&apos;").encode("utf-8"))

@@ -20,8 +20,9 @@ from typing import Any
 from jobs.arm import ArmClient, ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
 from jobs.config import Settings
 from jobs.domain.references import VaultRef
+from jobs.domain.results import ResultStatus
 from jobs.domain.tracked_item import TrackedItem
-from jobs.domain.tracking import next_poll_at, observe_job, observe_missing, observe_operation
+from jobs.domain.tracking import end_tracking_failed, next_poll_at, observe_job, observe_missing, observe_operation
 from jobs.flows.poll_round import PollWork
 from jobs.flows.read_failures import ReadFailures
 from jobs.providers import Provider, Providers
@@ -38,6 +39,7 @@ class PollReport:
     ended: int = 0
     published: int = 0
     throttled: bool = False
+    skipped: int = 0  # items whose lease had passed to another round
     strategy: str = ""
     schedule: dict[str, datetime] = field(default_factory=dict)
 
@@ -61,15 +63,27 @@ class Poller:
         vault = VaultRef.from_resource_id(work.vault_id)
         provider = self.providers.for_vault(vault)
         items: list[TrackedItem] = []
-        for tracking_id in work.tracking_ids:
-            item = self.store.get(tracking_id)
-            if item is None:
-                self.store.delete_index(tracking_id)
-            elif item.ended:  # ended earlier; a crash may have cut its publishing short
-                report.published += self.conclude(item)
-            else:
-                items.append(item)
+        tracking_ids = work.tracking_ids
+        if work.lease:  # only the items whose lease this message still holds: a later round's copy polls the rest
+            leases = self.store.get_leases(tracking_ids)
+            tracking_ids = tuple(t for t in tracking_ids if leases.get(t) == work.lease)
+            report.skipped = len(work.tracking_ids) - len(tracking_ids)
+            if report.skipped:
+                log.info("%d of %d jobs of %s skipped: their lease passed to another round", report.skipped,
+                         len(work.tracking_ids), vault.name)
+        for tracking_id in tracking_ids:
+            try:
+                item = self.store.get(tracking_id)
+                if item is None:
+                    self.store.delete_index(tracking_id)
+                elif item.ended:  # ended earlier; a crash may have cut its publishing short
+                    report.published += self.conclude(item)
+                else:
+                    items.append(item)
+            except Exception as exc:  # one bad item never holds up the others
+                self._item_failed(tracking_id, exc, report)
         if not items:
+            self.store.set_next_poll(report.schedule.items())
             return report
         try:
             jobs = [item for item in items if item.kind == "job"]
@@ -96,6 +110,8 @@ class Poller:
                 except ArmUnauthorized as exc:  # the rest of the batch would be refused the same way
                     self._credential_refused(vault, items[index:], exc, report)
                     break
+                except Exception as exc:  # a Table, queue or event failure of this item alone
+                    self._item_failed(item.tracking_id, exc, report)
         except ArmThrottled as exc:  # the list call itself
             self._reschedule(items, self._wall(exc.retry_at), report)
             report.throttled = True
@@ -137,6 +153,9 @@ class Poller:
         else:
             self.failures.clear(item.vault.subscription_id, item.vault.key)
         report.polled += 1
+        if item.failing_since is not None:  # it came through: its own backoff is over
+            item.failing_since = None
+            changed = True
         if changed:
             try:
                 self.store.save(item)
@@ -144,6 +163,8 @@ class Poller:
                 fresh = self.store.get(item.tracking_id)
                 if fresh is not None and fresh.ended:
                     report.published += self.conclude(fresh)
+                else:  # someone else moved it on: ask again next round, with the lease given back
+                    report.schedule[item.tracking_id] = now + timedelta(seconds=settings.poll_seconds)
                 return
         if item.ended:
             report.ended += 1
@@ -153,6 +174,41 @@ class Poller:
             report.schedule[item.tracking_id] = next_poll_at(
                 item, now, settings.poll_seconds, settings.max_poll_interval_seconds
             )
+
+    def _item_failed(self, tracking_id: str, error: Exception, report: PollReport) -> None:
+        """Something other than ARM failed for one item (a Table or queue error, an event that cannot be built).
+
+        The item backs off on its own while the others go on. One that keeps failing for longer than the grace
+        period ends as ``TrackingFailed`` with the error, and its subscribers hear of it: never silence.
+        """
+        now = self.clock()
+        log.warning("tracking %s failed: %s: %s; it backs off on its own", tracking_id, type(error).__name__,
+                    str(error)[:300])
+        delay = self.settings.poll_seconds
+        try:
+            item = self.store.get(tracking_id)
+            if item is None:
+                return
+            item.failing_since = item.failing_since or now
+            failing_for = (now - item.failing_since).total_seconds()
+            delay = min(max(self.settings.poll_seconds, failing_for),
+                        max(self.settings.poll_seconds, self.settings.max_poll_interval_seconds))
+            if not item.ended:
+                item.last_error = {"code": type(error).__name__, "message": str(error)[:1000]}
+                if failing_for >= self.settings.not_found_grace_seconds:
+                    end_tracking_failed(item, error, failing_for, now)
+                    log.error("tracking %s ended as %s after failing for %.0f s: %s", tracking_id,
+                              item.result_status, failing_for, error)
+            self.store.save(item)
+            if item.ended and item.result_status == ResultStatus.TRACKING_FAILED:
+                report.ended += 1
+                report.published += self.conclude(item)
+                report.schedule.pop(tracking_id, None)
+                return
+        except Exception as again:  # the store itself is failing: the schedule below still applies, if it can
+            log.warning("recording the failure of %s failed too: %s: %s", tracking_id, type(again).__name__,
+                        str(again)[:300])
+        report.schedule[tracking_id] = now + timedelta(seconds=delay)
 
     def _credential_refused(self, vault: VaultRef, items: list[TrackedItem], error: ArmError,
                             report: PollReport) -> None:

@@ -5,11 +5,14 @@ the item's result are skipped; the others get the event on the results queue and
 target; then the item leaves the running index. An operation that named its jobs has no event of its own (the
 intake hands its subscribers on to the jobs before it is finished). The event's job fields and ``type`` come from
 the job's provider.
+
+The results queue gets the event whole, or, when it is larger than a queue message holds, as a pointer
+(``result_events.pointer_event``: ``data.job`` null, ``data.truncated`` true); it never expires there. A delivery
+task lives longer than the retry window (``jobs.storage.queue_messages``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +21,13 @@ from datetime import datetime
 from jobs.config import Settings
 from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.delivery import CALLBACK_TARGET, DeliveryTask, webhook_target
-from jobs.flows.result_events import event_bytes, named_its_jobs
+from jobs.flows.result_events import event_bytes, named_its_jobs, queue_event_text
 from jobs.storage import JobStore, StorageAccount
+from jobs.storage.queue_messages import send_output, send_task
 
 __all__ = ["Publisher"]
 
 log = logging.getLogger(__name__)
-
-MAX_QUEUE_MESSAGE = 64 * 1024
 
 
 @dataclass
@@ -58,15 +60,11 @@ class Publisher:
     def _publish(self, item: TrackedItem, record: SubscriberRecord) -> int:
         body = event_bytes(item, record)
         if self.settings.results_queue:
-            if len(body) > MAX_QUEUE_MESSAGE:
-                self.storage.queue(self.settings.deadletter_queue).send_message(json.dumps({
-                    "reason": f"the event is {len(body)} bytes, more than a queue message holds",
-                    "target": f"queue:{self.settings.results_queue}",
-                    "trackingId": item.tracking_id,
-                    "subscriber": record.key,
-                }))
-            else:
-                self.storage.queue(self.settings.results_queue).send_message(body.decode("utf-8"))
+            text = queue_event_text(body)
+            if text.encode("utf-8") != body:
+                log.info("the event of %s for subscriber %s is too large for a queue message: the results queue "
+                         "gets it without the job (data.truncated)", item.tracking_id, record.key)
+            send_output(self.storage.queue(self.settings.results_queue), text)
         targets = [webhook_target(url) for url in self.settings.webhook_urls]
         if record.subscriber.callback_url:
             targets.append(CALLBACK_TARGET)
@@ -74,7 +72,7 @@ class Publisher:
         deliver = self.storage.queue(self.settings.deliver_queue)
         for target in targets:
             task = DeliveryTask(item.tracking_id, record.key, str(item.result_status), target, 1, first)
-            deliver.send_message(task.to_message())
+            send_task(deliver, task.to_message(), work_seconds=self.settings.delivery_retry_hours * 3600)
         self.store.mark_published(item.tracking_id, record.key, str(item.result_status))
         log.info("published %s for %s to subscriber %s (correlationId %s, %d webhook targets)", item.result_status,
                  item.tracking_id, record.key, record.subscriber.correlation_id or "-", len(targets))

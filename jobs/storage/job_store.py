@@ -4,9 +4,17 @@ Layout of the one table (``JOBS_TABLE``):
 
 - Partition ``<trackingId>``: row ``state`` (what the tracker knows of the job or operation) and one row
   ``sub-<key>`` per subscriber (correlationId, context, callbackUrl, and which result it was published for).
-- Partition ``index-running``: one small row per job or operation still running, with its vault and
-  ``NextPollAt``. The poll round reads only this partition, so its cost grows with running jobs, never with
-  ended history. A row is removed after the job's result has been published.
+- Partitions ``index-running-<n>`` (``n`` from 0 to 15, a stable hash of the tracking id): one small row per job or
+  operation still running, with its vault and ``NextPollAt``. The poll round asks each of them for the due rows
+  only (``NextPollAt le now``, filtered in the table), so its cost grows with due jobs, never with ended history,
+  and 50,000 running jobs spread over 16 partitions instead of loading one. A row is removed after the job's
+  result has been published. Rows of the single ``index-running`` partition of earlier versions are still read,
+  and move to their own partition when they fall due.
+- Partitions ``index-ended-<yyyymmdd>`` (the UTC day the job ended): one row per ended item, RowKey
+  ``<hhmmssffffff>-<trackingId>``, written *before* the state row is saved as ended (so a crash leaves at worst a
+  row the sweep discards, never an ended job without one). The poll round's sweep reads only the days older than
+  ``JOBS_RETENTION_DAYS`` and removes up to 100 jobs per round (state and subscriber rows), never one still in
+  the running index (its results are not out yet).
 
 Every change of a ``state`` row is conditional on its ETag (optimistic concurrency): of two instances that saw the
 same transition, one wins and the other re-reads, so no transition is published twice under different ids.
@@ -15,6 +23,7 @@ same transition, one wins and the other re-reads, so no transition is published 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -25,10 +34,17 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableClient, UpdateMode
 
 from jobs.domain.tracked_item import IndexEntry, Subscriber, SubscriberRecord, TrackedItem
+from jobs.storage.entity_size import check_entity
 
-__all__ = ["INDEX_PARTITION", "ConcurrencyConflict", "JobStore"]
+__all__ = [
+    "ENDED_PREFIX", "INDEX_PARTITION", "RUNNING_PARTITIONS", "SWEEP_LIMIT", "ConcurrencyConflict", "JobStore",
+    "index_partition",
+]
 
-INDEX_PARTITION = "index-running"
+INDEX_PARTITION = "index-running"  # the running index's prefix, and its one partition before it was spread
+RUNNING_PARTITIONS = 16
+ENDED_PREFIX = "index-ended-"
+SWEEP_LIMIT = 100  # ended jobs removed per poll round at most
 STATE_ROW = "state"
 SUBSCRIBER_PREFIX = "sub-"
 _CHUNK = 30_000  # characters per string property (Table Storage allows 64 KiB, i.e. 32K UTF-16 units)
@@ -54,6 +70,7 @@ class JobStore:
 
     def create(self, item: TrackedItem) -> tuple[TrackedItem, bool]:
         """Inserts the item unless it exists; returns the stored item and whether it was created now."""
+        self._record_ended(item)
         try:
             metadata = self._table.create_entity(_entity_from_item(item))
         except ResourceExistsError:
@@ -66,6 +83,7 @@ class JobStore:
 
     def save(self, item: TrackedItem) -> TrackedItem:
         """Replaces the state row if nobody changed it since it was read; raises ``ConcurrencyConflict``."""
+        self._record_ended(item)
         try:
             metadata = self._table.update_entity(
                 _entity_from_item(item), mode=UpdateMode.REPLACE, etag=item.etag,
@@ -137,7 +155,7 @@ class JobStore:
     # -- the running index -------------------------------------------------------------------------------------
     def ensure_index(self, item: TrackedItem, next_poll_at: datetime) -> None:
         entity = {
-            "PartitionKey": INDEX_PARTITION,
+            "PartitionKey": index_partition(item.tracking_id),
             "RowKey": item.tracking_id,
             "Kind": item.kind,
             "VaultId": item.vault_id,
@@ -148,34 +166,166 @@ class JobStore:
             self._table.create_entity(entity)
 
     def list_index(self) -> list[IndexEntry]:
-        entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION})
-        return [
-            IndexEntry(
-                tracking_id=e["RowKey"], kind=e.get("Kind", "job"), vault_id=e["VaultId"],
-                subscription_id=e["SubscriptionId"], next_poll_at=e["NextPollAt"],
-            )
-            for e in entities
-        ]
+        """Every running item (one range query over the index partitions): for the command line, the heartbeat and
+        the idle check. The poll round asks ``list_due`` instead."""
+        entities = self._table.query_entities(
+            "PartitionKey ge @lo and PartitionKey lt @hi",
+            parameters={"lo": INDEX_PARTITION, "hi": INDEX_PARTITION + "."},  # index-running and index-running-<n>
+        )
+        entries: dict[str, IndexEntry] = {}
+        for entity in entities:
+            if entity["PartitionKey"] == INDEX_PARTITION and entity["RowKey"] in entries:
+                continue  # moved meanwhile: its own partition's row counts
+            entries[entity["RowKey"]] = _index_entry(entity)
+        return list(entries.values())
 
-    def set_next_poll(self, schedule: Iterable[tuple[str, datetime]]) -> None:
-        """Sets ``NextPollAt`` of index rows, in transactions of up to 100 (one partition)."""
-        operations = [
-            ("update", {"PartitionKey": INDEX_PARTITION, "RowKey": tracking_id, "NextPollAt": at}, {"mode": "merge"})
-            for tracking_id, at in schedule
-        ]
-        for start in range(0, len(operations), 100):
-            batch = operations[start : start + 100]
+    def list_due(self, now: datetime) -> list[IndexEntry]:
+        """The running items due at ``now``: each index partition is asked for its due rows only (the filter runs
+        in the table). Due rows of the old single partition move to their own partition on the way."""
+        due: dict[str, IndexEntry] = {}
+        for partition in (*_RUNNING_PARTITION_NAMES, INDEX_PARTITION):
+            entities = self._table.query_entities(
+                "PartitionKey eq @pk and NextPollAt le @now", parameters={"pk": partition, "now": now}
+            )
+            for entity in entities:
+                if partition == INDEX_PARTITION:
+                    self._move_legacy_row(entity)
+                due.setdefault(entity["RowKey"], _index_entry(entity))
+        return list(due.values())
+
+    def _move_legacy_row(self, entity: dict[str, Any]) -> None:
+        moved = {key: value for key, value in entity.items() if key not in ("PartitionKey", "Timestamp")}
+        moved["PartitionKey"] = index_partition(entity["RowKey"])
+        with contextlib.suppress(ResourceExistsError):  # already there: that row stands
+            self._table.create_entity(moved)
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity(INDEX_PARTITION, entity["RowKey"])
+
+    def set_next_poll(self, schedule: Iterable[tuple[str, datetime]], lease: str = "") -> None:
+        """Sets ``NextPollAt`` of index rows, in transactions of up to 100 rows of one partition each, and their
+        ``Lease``: the round's token when it hands them out, "" when a worker has polled them."""
+        by_partition: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {}
+        for tracking_id, at in schedule:
+            partition = index_partition(tracking_id)
+            entity = {"PartitionKey": partition, "RowKey": tracking_id, "NextPollAt": at, "Lease": lease}
+            by_partition.setdefault(partition, []).append(("update", entity, {"mode": "merge"}))
+        for operations in by_partition.values():
+            for start in range(0, len(operations), 100):
+                batch = operations[start : start + 100]
+                try:
+                    self._table.submit_transaction(batch)
+                except Exception:
+                    # A row removed meanwhile (its job ended) fails the whole batch: fall back to one by one.
+                    for _, entity, _ in batch:
+                        with contextlib.suppress(ResourceNotFoundError):
+                            self._table.update_entity(entity, mode=UpdateMode.MERGE)
+
+    def get_leases(self, tracking_ids: Iterable[str]) -> dict[str, str]:
+        """The lease token each item's index row holds ("" when none); items no longer running are left out."""
+        leases = {}
+        for tracking_id in tracking_ids:
             try:
-                self._table.submit_transaction(batch)
-            except Exception:
-                # A row removed meanwhile (its job ended) fails the whole batch: fall back to one by one.
-                for _, entity, _ in batch:
-                    with contextlib.suppress(ResourceNotFoundError):
-                        self._table.update_entity(entity, mode=UpdateMode.MERGE)
+                entity = self._table.get_entity(index_partition(tracking_id), tracking_id, select=["Lease"])
+            except ResourceNotFoundError:
+                continue
+            leases[tracking_id] = str(entity.get("Lease") or "")
+        return leases
 
     def delete_index(self, tracking_id: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
-            self._table.delete_entity(INDEX_PARTITION, tracking_id)
+            self._table.delete_entity(index_partition(tracking_id), tracking_id)
+
+    def in_index(self, tracking_id: str) -> bool:
+        try:
+            self._table.get_entity(index_partition(tracking_id), tracking_id, select=["RowKey"])
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    # -- retention: the ended index and its sweep --------------------------------------------------------------
+    def _record_ended(self, item: TrackedItem) -> None:
+        """The item's row in the ended index, written before its state row says it ended (idempotent)."""
+        if not item.ended:
+            return
+        partition, row = _ended_keys(item.ended_at or self._clock(), item.tracking_id)
+        self._table.upsert_entity({"PartitionKey": partition, "RowKey": row, "TrackingId": item.tracking_id},
+                                  mode=UpdateMode.REPLACE)
+
+    def sweep_ended(self, ended_before: datetime, limit: int = SWEEP_LIMIT) -> int:
+        """Removes up to ``limit`` items that ended before ``ended_before`` (state and subscriber rows of their
+        partition); returns how many. Reads only the ended index's days up to ``ended_before``, never running jobs
+        (an ended item still in the running index has results to publish and is left for a later round)."""
+        day, cutoff_row = _ended_keys(ended_before, "")
+        rows = list(_first(self._table.query_entities(
+            "PartitionKey ge @lo and PartitionKey lt @day", parameters={"lo": ENDED_PREFIX, "day": day},
+            results_per_page=limit,
+        ), limit))
+        if len(rows) < limit:
+            rows += _first(self._table.query_entities(
+                "PartitionKey eq @day and RowKey lt @row", parameters={"day": day, "row": cutoff_row},
+                results_per_page=limit - len(rows),
+            ), limit - len(rows))
+        swept = 0
+        for row in rows:
+            swept += self._sweep_one(row, ended_before)
+        return swept
+
+    def _sweep_one(self, row: dict[str, Any], ended_before: datetime) -> int:
+        tracking_id = row.get("TrackingId") or row["RowKey"].split("-", 1)[1]
+        entities = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": tracking_id}))
+        state = next((e for e in entities if e["RowKey"] == STATE_ROW), None)
+        item = _item_from_entity(state) if state is not None else None
+        removed = 0
+        if item is not None and item.ended and item.ended_at is not None and item.ended_at <= ended_before:
+            if self.in_index(tracking_id):
+                return 0  # its results are not out yet: the poll round hands it out again; swept later
+            # Subscriber rows first, the state row last: a crash in between leaves a job the next sweep finishes.
+            entities.sort(key=lambda e: e["RowKey"] == STATE_ROW)
+            for start in range(0, len(entities), 100):
+                batch = entities[start : start + 100]
+                try:
+                    self._table.submit_transaction([("delete", e) for e in batch])
+                except Exception:  # a row went meanwhile: one by one
+                    for entity in batch:
+                        with contextlib.suppress(ResourceNotFoundError):
+                            self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+            removed = 1
+        # else: a stale row (the state is gone, running again, or ended later under a row of its own: that of the
+        # writer that won the state row, written before its save)
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity(row["PartitionKey"], row["RowKey"])
+        return removed
+
+
+def index_partition(tracking_id: str) -> str:
+    """The running-index partition of an item: a stable hash of its tracking id, 16 partitions."""
+    digest = hashlib.sha256(tracking_id.encode("utf-8")).digest()
+    return f"{INDEX_PARTITION}-{int.from_bytes(digest[:4], 'big') % RUNNING_PARTITIONS}"
+
+
+_RUNNING_PARTITION_NAMES = tuple(f"{INDEX_PARTITION}-{n}" for n in range(RUNNING_PARTITIONS))
+
+
+def _ended_keys(ended_at: datetime, tracking_id: str) -> tuple[str, str]:
+    moment = ended_at.astimezone(UTC) if ended_at.tzinfo else ended_at.replace(tzinfo=UTC)
+    return f"{ENDED_PREFIX}{moment:%Y%m%d}", f"{moment:%H%M%S%f}-{tracking_id}"
+
+
+def _first(entities: Iterable[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
+    """At most ``count`` entities, without asking the table for a further page."""
+    if count <= 0:
+        return
+    for number, entity in enumerate(entities, start=1):
+        yield entity
+        if number >= count:
+            return
+
+
+def _index_entry(entity: dict[str, Any]) -> IndexEntry:
+    return IndexEntry(
+        tracking_id=entity["RowKey"], kind=entity.get("Kind", "job"), vault_id=entity["VaultId"],
+        subscription_id=entity["SubscriptionId"], next_poll_at=entity["NextPollAt"], lease=entity.get("Lease") or "",
+    )
 
 
 # -- entity mapping ----------------------------------------------------------------------------------------------
@@ -183,7 +333,7 @@ _SCALARS = {
     "tracking_id": None, "kind": "Kind", "vault_id": "VaultId", "created_at": "CreatedAt", "deadline_at": "DeadlineAt",
     "job_id": "JobId", "operation_id": "OperationId", "operation_path": "OperationPath",
     "status": "Status", "result_status": "ResultStatus", "ended_at": "EndedAt", "last_polled_at": "LastPolledAt",
-    "unknown_since": "UnknownSince", "poll_count": "PollCount",
+    "unknown_since": "UnknownSince", "failing_since": "FailingSince", "poll_count": "PollCount",
 }
 _JSON = {"last_error": "LastError", "resource": "Resource", "errors": "Errors", "named_jobs": "NamedJobs"}
 
@@ -196,7 +346,9 @@ def _entity_from_item(item: TrackedItem) -> dict[str, Any]:
     entity["Ended"] = item.ended
     for attribute, name in _JSON.items():
         _put_json(entity, name, getattr(item, attribute))
-    return _without_none(entity)
+    entity = _without_none(entity)
+    check_entity(entity)  # Azure refuses more than 1 MiB (Azurite does not): fail here, as there
+    return entity
 
 
 def _item_from_entity(entity: dict[str, Any]) -> TrackedItem:

@@ -44,6 +44,7 @@ __all__ = [
     "AllowedHost",
     "AllowedHosts",
     "CallbackUrlRejected",
+    "CallbackUrlUnverified",
     "Resolver",
     "address_problem",
     "check_callback_url",
@@ -76,6 +77,18 @@ class CallbackUrlRejected(ValueError):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class CallbackUrlUnverified(OSError):
+    """The callback URL could not be checked just now (a DNS server that timed out or failed): no verdict on the
+    URL, so the message is tried again later instead of being rejected for good."""
+
+
+# getaddrinfo's answers that say the name has no address: a verdict. Anything else (EAI_AGAIN, EAI_FAIL, a timeout)
+# says the resolver could not answer now.
+_NO_SUCH_NAME = {
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY") if hasattr(socket, name)
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -329,8 +342,14 @@ def _resolve_host(label: str, host: str, port: int, resolve: Resolver) -> list[s
     """Resolve ``host`` at intake; a name that does not resolve is refused."""
     try:
         addresses = resolve(host, port)
-    except (OSError, UnicodeError, ValueError) as exc:
+    except socket.gaierror as exc:
+        if exc.errno in _NO_SUCH_NAME:
+            raise CallbackUrlRejected(f"{label} host {host!r} does not resolve ({exc})") from None
+        raise CallbackUrlUnverified(f"{label} host {host!r} could not be resolved just now ({exc})") from None
+    except (UnicodeError, ValueError) as exc:
         raise CallbackUrlRejected(f"{label} host {host!r} does not resolve ({exc})") from None
+    except OSError as exc:  # a timeout or a network error on the way to the DNS server
+        raise CallbackUrlUnverified(f"{label} host {host!r} could not be resolved just now ({exc})") from None
     if not addresses:
         raise CallbackUrlRejected(f"{label} host {host!r} does not resolve")
     return addresses

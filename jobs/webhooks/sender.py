@@ -7,11 +7,13 @@ callback URL refused by the SSRF guard a permanent failure.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import requests
 from standardwebhooks.webhooks import Webhook
@@ -19,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from jobs.arm import parse_retry_after
 from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, guarded_session
 
-__all__ = ["CONTENT_TYPE", "DeliveryOutcome", "WebhookSender", "redact_url"]
+__all__ = ["CONTENT_TYPE", "DeliveryOutcome", "WebhookSender", "describe_url", "redact_url"]
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 _SECRET_QUERY_KEYS = {"sig", "signature", "code", "token", "access_token", "key", "sv", "se", "sp"}
@@ -37,17 +39,44 @@ def redact_url(url: str) -> str:
     return base + "?" + "&".join(parts)
 
 
-class _RedactRequestUrls(logging.Filter):
-    """urllib3 logs every request's path and query at DEBUG (``"POST /hook?sig=..."``): redact secret values.
+def describe_url(url: str) -> str:
+    """How logs, records and the command line show a webhook URL: its scheme and host, and a short hash of the
+    whole URL that tells two targets on one host apart.
 
-    Webhook and callback URLs carry SAS signatures and function keys in their query; without this filter anyone
-    who turns on DEBUG logging (``logging.basicConfig(level=logging.DEBUG)``, a Functions host at Trace) would
-    write them to the logs.
+    Slack (``/services/T/B/<secret>``) and Teams webhooks carry their secret in the path, Logic Apps (``sig=``) and
+    Functions (``code=``) in the query: neither the path nor the query is ever shown.
+    """
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return f"<unparsable URL>#{_short_hash(url)}"
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}/…#{_short_hash(url)}"
+
+
+def _describe_path(path: str) -> str:
+    """A request path as urllib3 logs it (``/services/T/B/secret?x=y``): its first segment and a short hash."""
+    first = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+    return f"/{first}/…#{_short_hash(path)}"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+class _RedactRequestUrls(logging.Filter):
+    """urllib3 logs every request's path and query at DEBUG (``"POST /services/T/B/secret"``): hide them.
+
+    Webhook and callback URLs carry secrets in their path (Slack, Teams) or query (SAS ``sig``, function ``code``);
+    without this filter anyone who turns on DEBUG logging (``logging.basicConfig(level=logging.DEBUG)``, a
+    Functions host at Trace) would write them to the logs.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(redact_url(a) if isinstance(a, str) and "?" in a else a for a in record.args)
+            record.args = tuple(
+                _describe_path(a) if isinstance(a, str) and a.startswith("/") else a for a in record.args
+            )
         return True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from devtools.drill import run_drill
 
 
@@ -35,3 +37,20 @@ def test_two_runners_on_the_same_storage_never_publish_a_transition_under_two_id
     assert report.wrong == 0
     assert report.conflicting_ids == 0
     assert report.stuck == 0
+
+
+def test_poll_messages_held_back_longer_than_the_lease_lose_nothing_and_reads_per_job_are_reported():
+    """Four runners, and each runner's first poll message for a job reaches the poll queue only after the lease
+    passed (it may be handed out again meanwhile): nothing lost, wrong or stuck, and the ARM reads per job show
+    what the held messages cost."""
+    report = run_drill(jobs=8, fault_rate=0.0, runners=4, hold_poll_queue=12, seed=13, timeout=50, quiet=True)
+    print(report.table())
+    assert report.hold_poll_queue == 12 and report.hold_poll_queue > report.lease_seconds
+    assert report.held_messages > 0  # the hold really happened
+    assert report.lost == 0, report.problems[:10]
+    assert report.wrong == 0, report.problems[:10]
+    assert report.stuck == 0
+    assert report.conflicting_ids == 0
+    assert report.arm_reads_per_job == pytest.approx(report.arm_requests / report.jobs)
+    assert report.arm_reads_per_job >= 1
+    assert "ARM reads per job" in report.table()

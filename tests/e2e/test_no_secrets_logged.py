@@ -22,6 +22,7 @@ import pytest
 from devtools.simulator import FaultConfig, JobScript
 from devtools.webhook_receiver import WebhookReceiver
 from jobs.config import AZURITE_ACCOUNT_KEY
+from jobs.webhooks.sender import describe_url
 from tests.conftest import VAULT, drain
 
 SUB, RG, NAME = "11111111-2222-3333-4444-555555555555", "backup-rg", "prod-vault"
@@ -102,7 +103,8 @@ def test_a_whole_run_logs_stores_and_publishes_no_secret(
 
         operation = simulator.trigger_backup(VAULT, JobScript(duration=0.5), operation_delay=0.3)
         callback_url = f"{callback.url}?sv=2024-05-04&se=2030-01-01&sp=w&sig={sig}"
-        gone_url = f"{gone.url}?sig={sig}-gone&code={code}"
+        # Slack and Teams webhooks carry their secret in the path: this one does too
+        gone_url = f"{gone.url}/services/T000/B000/PATHSECRET{uuid.uuid4().hex}?sig={sig}-gone&code={code}"
         messages = [
             {"jobId": job(), "vaultId": VAULT, "callbackUrl": callback_url, "correlationId": "shape-1"},
             {"jobId": job(final_status="Failed"), "subscriptionId": SUB, "resourceGroup": RG, "vaultName": NAME,
@@ -136,7 +138,7 @@ def test_a_whole_run_logs_stores_and_publishes_no_secret(
         deadletters = [r for r in (json.loads(t) for t in drain(tracker.storage.queue(
             tracker.settings.deadletter_queue))) if r["trackingId"] in tracking_ids]
         assert len(deadletters) == 1 and "410" in deadletters[0]["reason"]
-        assert deadletters[0]["target"] == f"{gone.url}?sig=REDACTED&code=REDACTED"
+        assert deadletters[0]["target"] == describe_url(gone_url)
         table_entities = list(tracker.storage.table(tracker.settings.table).list_entities())
         rejected = drain(tracker.storage.queue(tracker.settings.rejected_queue))
         poison = drain(tracker.storage.queue(f"{tracker.settings.intake_queue}-poison"))
@@ -157,6 +159,7 @@ def test_a_whole_run_logs_stores_and_publishes_no_secret(
         "Azurite AccountKey": AZURITE_ACCOUNT_KEY,
         "SAS sig": "SECRETSIG",
         "function key": "FUNCTIONKEY",
+        "secret in a URL path": "PATHSECRET",
     }
     for where, text in (("logs", logged), ("stdout", out), ("stderr", err)):
         leaked = [name for name, value in secrets.items() if value in text]

@@ -9,53 +9,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from devtools.simulator import JobScript
-from jobs.config import Settings
 from jobs.tracker import Tracker
-from tests.conftest import VAULT, drain, results
+from tests.conftest import VAULT, ManualClock, poll_once, results, tracker_with_clock
 
 SUBSCRIPTION = VAULT.split("/")[2]
 GRACE = 30
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def tracker_on(env: dict[str, str], clock: Clock) -> Callable[..., Tracker]:
+def tracker_on(env: dict[str, str], clock: ManualClock) -> Callable[..., Tracker]:
     def make(**overrides: str) -> Tracker:
-        settings = Settings.from_env({**env, "JOBS_NOT_FOUND_GRACE_SECONDS": str(GRACE), **overrides})
-        tracker = Tracker(settings, clock=clock)
-        tracker.setup()
-        return tracker
+        return tracker_with_clock(env, clock, JOBS_NOT_FOUND_GRACE_SECONDS=str(GRACE), **overrides)
 
     return make
-
-
-def poll_once(tracker: Tracker) -> int:
-    """One timer round and every poll message it sent, handled as the poll-queue trigger would."""
-    tracker.run_poll_round()
-    messages = drain(tracker.storage.queue(tracker.settings.poll_queue))
-    for message in messages:
-        tracker.handle_poll_message(message)
-    return len(messages)
 
 
 def test_a_refused_token_never_ends_a_job_and_is_logged_once_naming_the_subscription(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,4 +68,61 @@ def test_the_running_index_lists_only_running_items(tracker):
     assert entry.tracking_id == JOB.key and entry.next_poll_at > now
     tracker.store.delete_index(item.tracking_id)
     tracker.store.set_next_poll([(item.tracking_id, now)])  # a row gone meanwhile is not brought back
+    assert tracker.store.list_index() == []
+
+
+def test_the_due_query_returns_only_due_rows_and_the_rows_spread_over_partitions(tracker):
+    now = datetime.now(UTC)
+    vault = parse_vault_id(VAULT)
+    items = [TrackedItem.for_job(JobRef.create(vault, f"0f3c2b1a-0000-4000-8000-{n:012d}"), now, now)
+             for n in range(64)]
+    for item in items:
+        tracker.store.ensure_index(item, now)
+    due = {item.tracking_id for item in items[::2]}
+    tracker.store.set_next_poll(
+        (item.tracking_id, now - timedelta(seconds=5) if item.tracking_id in due else now + timedelta(minutes=5))
+        for item in items
+    )
+    table = tracker.store.table
+    query, update = table.query_entities, table.update_entity
+    read: list[dict] = []
+    updated: list[dict] = []
+
+    def counted_query(*args, **kwargs):
+        for entity in query(*args, **kwargs):
+            read.append(entity)
+            yield entity
+
+    table.query_entities = counted_query
+    table.update_entity = lambda entity, **kwargs: updated.append(entity) or update(entity, **kwargs)
+    assert {entry.tracking_id for entry in tracker.store.list_due(now)} == due
+    assert {e["RowKey"] for e in read} == due  # the filter runs in the table: only due rows come back
+    tracker.store.set_next_poll((tracking_id, now + timedelta(seconds=30)) for tracking_id in due)
+    assert updated == []  # every transaction stayed within one partition (none fell back to one by one)
+    assert tracker.store.list_due(now) == []
+    table.query_entities, table.update_entity = query, update
+
+    partitions = Counter(e["PartitionKey"] for e in table.query_entities(
+        "PartitionKey ge 'index-running' and PartitionKey lt 'index-running.'"))
+    assert sum(partitions.values()) == 64
+    assert len(partitions) >= 12 and max(partitions.values()) <= 12, partitions
+    assert all(p.startswith("index-running-") for p in partitions)
+    assert len(tracker.store.list_index()) == 64
+
+
+def test_rows_of_the_old_single_index_partition_are_still_polled_and_move_to_their_partition(tracker):
+    now = datetime.now(UTC)
+    item, _ = tracker.store.create(_item(now))
+    tracker.store.table.create_entity({  # as the tracker before the spread index wrote it
+        "PartitionKey": "index-running", "RowKey": item.tracking_id, "Kind": "job", "VaultId": item.vault_id,
+        "SubscriptionId": item.vault.subscription_id, "NextPollAt": now - timedelta(seconds=1),
+    })
+    assert [e.tracking_id for e in tracker.store.list_index()] == [item.tracking_id]
+    assert [e.tracking_id for e in tracker.store.list_due(now)] == [item.tracking_id]
+    assert [e.tracking_id for e in tracker.store.list_index()] == [item.tracking_id]  # moved, not doubled
+    old = list(tracker.store.table.query_entities("PartitionKey eq 'index-running'"))
+    assert old == []
+    tracker.store.set_next_poll([(item.tracking_id, now + timedelta(seconds=30))])
+    assert tracker.store.list_due(now) == []
+    tracker.store.delete_index(item.tracking_id)
     assert tracker.store.list_index() == []

@@ -216,6 +216,9 @@ def test_wrong_secret_is_not_echoed() -> None:
 def test_wrong_webhook_url_does_not_echo_its_query() -> None:
     message = config_error({**STORAGE, "JOBS_WEBHOOK_URLS": "ftp://files.example.com/x?sig=SASSIGNATURE"})
     assert "JOBS_WEBHOOK_URLS" in message and "SASSIGNATURE" not in message
+    # Slack and Teams webhooks carry their secret in the path
+    message = config_error({**STORAGE, "JOBS_WEBHOOK_URLS": "hooks.slack.com/services/T000/B000/PATHSECRET"})
+    assert "JOBS_WEBHOOK_URLS entry 1" in message and "PATHSECRET" not in message
 
 
 def test_every_queue_derived_from_an_accepted_intake_queue_is_a_valid_queue_name() -> None:

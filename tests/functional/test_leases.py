@@ -1,0 +1,86 @@
+"""A lease means one poll: a poll message read later than its lease never makes a job be read twice.
+
+Two trackers (two instances) share Azurite and the simulator and run on one clock the test moves. The poll queue
+is held back (its messages are not read) for longer than the lease, the way a backlog behind a slow or throttled
+subscription holds them, and the ARM reads of each job are counted by the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+
+from devtools.simulator import JobScript
+from jobs.flows.poll_round import PollWork, lease_seconds
+from tests.conftest import VAULT, ManualClock, drain, tracker_with_clock
+
+JOBS = 4
+
+
+def _reads_per_job(simulator, job_ids: list[str]) -> dict[str, int]:
+    gets = simulator.stats()["job_gets"]
+    return {job_id: gets.get(job_id, 0) for job_id in job_ids}
+
+
+def _setup(simulator, env, clock):
+    first = tracker_with_clock(env, clock, JOBS_POLL_SECONDS="5", JOBS_LIST_THRESHOLD="100")
+    second = tracker_with_clock(env, clock, JOBS_POLL_SECONDS="5", JOBS_LIST_THRESHOLD="100")
+    job_ids = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(JOBS)]
+    for job_id in job_ids:
+        first.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))
+    simulator.reset_stats()
+    return first, second, job_ids
+
+
+def test_a_poll_queue_held_back_past_the_lease_reads_each_job_once_with_two_instances(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    first, second, job_ids = _setup(simulator, env, clock)
+    lease = lease_seconds(first.settings.poll_seconds)
+    poll_queue = first.storage.queue(first.settings.poll_queue)
+
+    clock.advance(1)
+    first.run_poll_round()  # the message waits in the queue: nobody reads it yet
+    for _ in range(3):  # rounds of both instances while the message is held, each past the lease
+        clock.advance(lease + 1)
+        second.run_poll_round()
+        first.run_poll_round()
+    messages = drain(poll_queue)
+    for index, message in enumerate(messages):  # then the backlog clears, on both instances
+        (first if index % 2 else second).handle_poll_message(message)
+
+    assert all(reads == 1 for reads in _reads_per_job(simulator, job_ids).values()), (
+        len(messages), _reads_per_job(simulator, job_ids))
+    leases = first.store.get_leases(e.tracking_id for e in first.store.list_index())
+    assert set(leases.values()) == {""}  # every lease given back with the next poll
+
+
+def test_a_copy_handed_out_anyway_is_skipped_by_the_worker_that_reads_the_older_one(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    first, second, job_ids = _setup(simulator, env, clock)
+    poll_queue = first.storage.queue(first.settings.poll_queue)
+    clock.advance(1)
+    first.run_poll_round()
+    [old] = drain(poll_queue)  # taken off the queue (a worker that crashed holding it, say): no backlog left
+    clock.advance(lease_seconds(first.settings.poll_seconds) + 1)
+    second.run_poll_round()  # the expired lease is handed out again
+    [new] = drain(poll_queue)
+    assert PollWork.from_message(new).lease != PollWork.from_message(old).lease
+
+    report = first.handle_poll_message(old)  # the older copy arrives after all
+    assert report.skipped == JOBS and report.polled == 0
+    assert second.handle_poll_message(new).polled == JOBS
+    assert all(reads == 1 for reads in _reads_per_job(simulator, job_ids).values())
+
+
+def test_a_lease_whose_message_is_lost_is_handed_out_again(simulator, env: dict[str, str], clock: ManualClock) -> None:
+    first, _, job_ids = _setup(simulator, env, clock)
+    poll_queue = first.storage.queue(first.settings.poll_queue)
+    clock.advance(1)
+    first.run_poll_round()
+    drain(poll_queue)  # lost: poisoned, say
+    clock.advance(lease_seconds(first.settings.poll_seconds) + 1)
+    assert first.run_poll_round().due == JOBS  # with no backlog, the expired lease is handed out again
+    for message in drain(poll_queue):
+        first.handle_poll_message(message)
+    assert all(reads == 1 for reads in _reads_per_job(simulator, job_ids).values())
