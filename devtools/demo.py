@@ -8,12 +8,14 @@ paths as the Functions app, shows progress while the jobs run and prints each re
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from devtools.azurite import Azurite
@@ -44,7 +46,9 @@ def _print(line: str = "") -> None:
         print(line, flush=True)
 
 
-def run_demo(timeout: float = 120.0) -> int:
+def run_demo(timeout: float = 120.0, storage: Mapping[str, str] | None = None) -> int:
+    """``storage``: settings naming storage that already runs (``AzureWebJobsStorage``, and queue and table names
+    if they must be the demo's own), used instead of starting Azurite: the tests pass their session's Azurite."""
     started = time.monotonic()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     received: list[dict[str, Any]] = []
@@ -67,13 +71,15 @@ def run_demo(timeout: float = 120.0) -> int:
             _print(f"             errors: {errors}")
 
     _print("Backup Job Tracker demo: Azurite + Backup REST API simulator + local webhook receiver\n")
-    with Azurite() as azurite, BackupSimulator(token="demo-token") as simulator, \
+    azurite_or_none = contextlib.nullcontext() if storage else Azurite()
+    with azurite_or_none as azurite, BackupSimulator(token="demo-token") as simulator, \
             WebhookReceiver(secret=secret, on_request=on_request) as receiver:
-        _print(f"  Azurite        queue :{azurite.ports['queue']}  table :{azurite.ports['table']}")
+        if azurite is not None:
+            _print(f"  Azurite        queue :{azurite.ports['queue']}  table :{azurite.ports['table']}")
         _print(f"  ARM simulator  {simulator.base_url}")
         _print(f"  webhook        {receiver.url}\n")
         settings = Settings.from_env({
-            "AzureWebJobsStorage": azurite.connection_string,
+            "AzureWebJobsStorage": azurite.connection_string if azurite is not None else "",
             "JOBS_WEBHOOK_URLS": receiver.url,
             "JOBS_WEBHOOK_SECRET": secret,
             "JOBS_POLL_SECONDS": "2",
@@ -81,6 +87,7 @@ def run_demo(timeout: float = 120.0) -> int:
             "JOBS_ARM_TOKEN": "demo-token",
             "JOBS_NOT_FOUND_GRACE_SECONDS": "60",
             "JOBS_LOG_LEVEL": os.environ.get("JOBS_LOG_LEVEL", "WARNING"),
+            **(storage or {}),
         })
         tracker = Tracker(settings)
         tracker.setup()

@@ -41,7 +41,7 @@ from jobs.providers.recovery_services import JOB_TYPES
 from jobs.storage import StorageAccount
 from jobs.tracker import Tracker
 
-__all__ = ["DrillReport", "run_drill"]
+__all__ = ["DrillReport", "compare_events", "run_drill"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 _OUTCOMES = ("Completed", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
@@ -65,10 +65,15 @@ class DrillReport:
     webhook_deliveries: int = 0
     lost: int = 0
     wrong: int = 0
+    unexpected: int = 0
     repeated_deliveries: int = 0
     conflicting_ids: int = 0
     retry_after_violations: int = 0
     stuck: int = 0
+    # From the runners' phase records: kills that landed inside each phase, and time two runners worked at once.
+    kills_inside: dict[str, int] = field(default_factory=dict)
+    overlaps: int = 0
+    overlap_seconds: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -79,7 +84,8 @@ class DrillReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.wrong or self.conflicting_ids or self.retry_after_violations or self.stuck)
+        return not (self.lost or self.wrong or self.unexpected or self.conflicting_ids or self.retry_after_violations
+                    or self.stuck)
 
     def table(self) -> str:
         from tabulate import tabulate
@@ -96,11 +102,16 @@ class DrillReport:
             ["ARM reads per job", f"{self.arm_reads_per_job:.2f} (at most {self.most_gets_of_one_job} GETs of one)"],
             ["faults injected", f"{sum(self.faults.values())} ({faults})"],
             ["runner kills (SIGKILL)", self.kills],
+            *([["kills that landed inside", ", ".join(f"{phase} {self.kills_inside.get(phase, 0)}"
+                                                     for phase in PHASES)]] if self.kills else []),
+            *([["runners inside work at once", f"{self.overlaps} times, {self.overlap_seconds:.1f} s"]]
+              if self.runners > 1 else []),
             ["events expected", self.expected_events],
             ["events on the results queue", self.results_queue_events],
             ["webhook deliveries", self.webhook_deliveries],
             ["lost (no event for a job+subscriber)", self.lost],
             ["wrong (type differs from the job's end)", self.wrong],
+            ["unexpected (an event for no job+subscriber fed)", self.unexpected],
             ["repeated deliveries (same id again)", self.repeated_deliveries],
             ["conflicting ids (two ids, one job+subscriber)", self.conflicting_ids],
             ["Retry-After violations", self.retry_after_violations],
@@ -154,7 +165,8 @@ def run_drill(
         if kills or runners > 1 or hold_poll_queue:
             with tempfile.TemporaryDirectory(prefix="drill-") as folder:
                 held_log = Path(folder) / "held.log"  # one line per held message, appended by the runners
-                report.kills = _run_subprocesses(env, kills, runners, rng, timeout, say, hold_poll_queue, held_log)
+                report.kills = _run_subprocesses(env, kills, runners, rng, timeout, say, hold_poll_queue, held_log,
+                                                 Path(folder), report)
                 if held_log.exists():
                     report.held_messages = len(held_log.read_text().splitlines())
         else:
@@ -217,67 +229,190 @@ def _faults(rate: float) -> FaultConfig:
 
 
 def _run_subprocesses(env: dict[str, str], kills: int, runners: int, rng: random.Random, timeout: float,
-                      say: Any, hold_poll_queue: float = 0.0, held_log: Path | None = None) -> int:
-    """Runs ``python -m jobs run`` (``runners`` at once; ``python -m devtools.drill runner`` when poll messages are
-    held back), SIGKILLs one at random moments ``kills`` times, restarting it each time, then lets them finish
-    with ``--until-idle``."""
+                      say: Any, hold_poll_queue: float = 0.0, held_log: Path | None = None,
+                      folder: Path | None = None, report: DrillReport | None = None) -> int:
+    """Runs ``python -m devtools.drill runner`` (``runners`` at once): the tracker of ``python -m jobs run``, each
+    runner writing when it enters and leaves a phase (intake, poll, publish, deliver) to its own record. Kills a
+    runner ``kills`` times, each time once one is inside the next target phase (poll, publish, deliver in turn;
+    at a random runner after ``PHASE_WAIT`` seconds without one), restarting it; then lets them finish with
+    ``--until-idle``. Into ``report``: the kills that landed inside each phase (read from the killed runner's
+    record after it died) and how often and how long two runners were inside work at once."""
     full_env = {**os.environ, **env, "JOBS_LOG_LEVEL": "ERROR"}
+    folder = folder or Path(tempfile.mkdtemp(prefix="drill-"))
+    records: list[_PhaseRecord] = []
 
-    def start(until_idle: bool) -> subprocess.Popen[bytes]:
-        args = [sys.executable, "-m", "jobs", "run"]
+    def start(until_idle: bool) -> tuple[subprocess.Popen[bytes], _PhaseRecord]:
+        record = _PhaseRecord(folder / f"phases-{len(records)}.log")
+        records.append(record)
+        args = [sys.executable, "-m", "devtools.drill", "runner", "--phase-log", str(record.path)]
         if hold_poll_queue:
-            args = [sys.executable, "-m", "devtools.drill", "runner", "--hold-poll-queue", str(hold_poll_queue),
-                    "--held-log", str(held_log)]
+            args += ["--hold-poll-queue", str(hold_poll_queue), "--held-log", str(held_log)]
         if until_idle:
             args += ["--until-idle", "--timeout", str(timeout)]
-        return subprocess.Popen(args, cwd=_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(args, cwd=_ROOT, env=full_env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        return process, record
 
-    if not kills:  # nothing to kill: the runners work until all is done
-        finishers = [start(True) for _ in range(runners)]
-        for process in finishers:
-            process.wait(timeout + 30)
-        return 0
-    processes = [start(False) for _ in range(runners)]
     done = 0
-    for _ in range(kills):
-        time.sleep(rng.uniform(0.5, 2.5))
-        victim = rng.randrange(len(processes))
-        processes[victim].send_signal(signal.SIGKILL)
-        processes[victim].wait()
-        done += 1
-        processes[victim] = start(False)
-    for process in processes:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    inside: Counter[str] = Counter()
+    if kills:
+        running = [start(False) for _ in range(runners)]
+        for number in range(kills):
+            target = PHASES[number % len(PHASES)]
+            victim = _wait_inside(running, target, PHASE_WAIT)
+            if victim is None:
+                victim = rng.randrange(len(running))
+            process, record = running[victim]
+            process.send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            process.wait()
+            record.read()
+            inside.update(record.open_phases())
+            record.close_at(killed_at)
+            done += 1
+            running[victim] = start(False)
+        for process, record in running:
+            process.send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            process.wait()
+            record.read()
+            record.close_at(killed_at)
     finishers = [start(True) for _ in range(runners)]
-    for process in finishers:
+    for process, record in finishers:
         process.wait(timeout + 30)
-    say(f"drill: {done} kills done")
+        record.read()
+        record.close_at(time.monotonic())
+    if report is not None:
+        report.kills_inside = {phase: inside.get(phase, 0) for phase in (*PHASES, "intake")}
+        report.overlaps, report.overlap_seconds = _overlap([record.intervals for record in records])
+    if kills:
+        say(f"drill: {done} kills done, inside " + ", ".join(f"{p} {inside.get(p, 0)}" for p in PHASES))
     return done
+
+
+PHASES = ("poll", "publish", "deliver")
+PHASE_WAIT = 6.0  # seconds a kill waits for a runner inside its target phase
+
+
+def _wait_inside(running: list[tuple[subprocess.Popen[bytes], _PhaseRecord]], phase: str,
+                 seconds: float) -> int | None:
+    """The index of a runner inside ``phase`` as soon as one is (its record says so), or None after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for index, (_, record) in enumerate(running):
+            record.read()
+            if record.inside(phase):
+                return index
+        time.sleep(0.002)
+    return None
+
+
+def _overlap(runs: list[list[tuple[float, float]]]) -> tuple[int, float]:
+    """From each runner process's intervals of work (inside any phase): how many times two or more were inside
+    work at once, and for how many seconds in all."""
+    events = sorted((moment, change, index) for index, intervals in enumerate(runs)
+                    for start, end in intervals for moment, change in ((start, 1), (end, -1)))
+    active: Counter[int] = Counter()
+    times, seconds, since = 0, 0.0, 0.0
+    for moment, change, index in events:
+        before = sum(1 for count in active.values() if count > 0)
+        active[index] += change
+        after = sum(1 for count in active.values() if count > 0)
+        if before < 2 <= after:
+            times, since = times + 1, moment
+        elif after < 2 <= before:
+            seconds += moment - since
+    return times, seconds
+
+
+class _PhaseRecord:
+    """The drill's reading of one runner's phase record (``<monotonic> enter|leave <phase> <n>`` lines)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._rest = b""
+        self._open: dict[tuple[str, str], float] = {}  # (phase, n) -> entered at
+        self._work_since: float | None = None
+        self.intervals: list[tuple[float, float]] = []
+
+    def read(self) -> None:
+        try:
+            with self.path.open("rb") as file:
+                file.seek(self._offset)
+                data = file.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(data)
+        *lines, self._rest = (self._rest + data).split(b"\n")
+        for line in lines:
+            moment, what, phase, number = line.decode().split()
+            key = (phase, number)
+            if what == "enter":
+                if not self._open:
+                    self._work_since = float(moment)
+                self._open[key] = float(moment)
+            else:
+                self._open.pop(key, None)
+                if not self._open and self._work_since is not None:
+                    self.intervals.append((self._work_since, float(moment)))
+                    self._work_since = None
+
+    def inside(self, phase: str) -> bool:
+        return any(open_phase == phase for open_phase, _ in self._open)
+
+    def open_phases(self) -> set[str]:
+        return {phase for phase, _ in self._open}
+
+    def close_at(self, moment: float) -> None:
+        """The process is gone: work it was inside ended at ``moment``."""
+        if self._open and self._work_since is not None:
+            self.intervals.append((self._work_since, moment))
+        self._open.clear()
+        self._work_since = None
 
 
 def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimulator,
              expected: dict[tuple[str, str], str], report: DrillReport) -> None:
     assert tracker.settings.results_queue
     queue = tracker.storage.queue(tracker.settings.results_queue)
-    seen_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
-    types: dict[tuple[str, str], str] = {}
+    events: list[dict[str, Any]] = []
     while True:
         batch = list(queue.receive_messages(max_messages=32, messages_per_page=32))
         if not batch:
             break
         for message in batch:
-            event = json.loads(message.content)
-            key = (event["data"]["jobId"], event["data"].get("correlationId"))
-            seen_ids[key].add(event["id"])
-            types[key] = event["type"]
-            report.results_queue_events += 1
+            events.append(json.loads(message.content))
             queue.delete_message(message)
-    delivered = Counter(request.headers.get("webhook-id") for request in receiver.delivered())
+    delivered = [request.headers.get("webhook-id") or "" for request in receiver.delivered()]
+    compare_events(events, delivered, expected, report)
+
+
+def compare_events(events: list[dict[str, Any]], delivered_ids: list[str],
+                   expected: dict[tuple[str, str], str], report: DrillReport) -> None:
+    """Counts into ``report`` what the results queue (``events``) and the webhook (``delivered_ids``, one per
+    delivery) got against ``expected`` ({(jobId, correlationId): event type}): lost, wrong (any event of a
+    job+subscriber whose type differs, not only the last), unexpected (an event for no job+subscriber fed),
+    repeated deliveries and conflicting ids."""
+    seen_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    types: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for event in events:
+        key = (event["data"]["jobId"], event["data"].get("correlationId"))
+        seen_ids[key].add(event["id"])
+        types[key].add(event["type"])
+        report.results_queue_events += 1
+    delivered = Counter(delivered_ids)
     report.webhook_deliveries = sum(delivered.values())
     report.repeated_deliveries = sum(count - 1 for count in delivered.values()) + (
-        report.results_queue_events - len(seen_ids)
+        report.results_queue_events - sum(len(ids) for ids in seen_ids.values())
     )
+    for key in seen_ids.keys() - expected.keys():
+        report.unexpected += 1
+        report.problems.append(f"unexpected event for job {key[0]} subscriber {key[1]}: {sorted(types[key])}")
+    all_ids = {event_id for ids in seen_ids.values() for event_id in ids}
+    for event_id in delivered.keys() - all_ids:
+        report.unexpected += 1
+        report.problems.append(f"webhook got event {event_id}, which the results queue never had")
     webhook_ids = set(delivered)
     for key, want in expected.items():
         ids = seen_ids.get(key)
@@ -287,9 +422,9 @@ def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimul
             continue
         if len(ids) > 1:
             report.conflicting_ids += 1
-        if types[key] != want:
+        if types[key] != {want}:
             report.wrong += 1
-            report.problems.append(f"job {key[0]}: {types[key]}, expected {want}")
+            report.problems.append(f"job {key[0]}: {sorted(types[key])}, expected {want}")
         if not ids & webhook_ids:
             report.lost += 1
             report.problems.append(f"webhook never got the event of job {key[0]} subscriber {key[1]}")
@@ -332,21 +467,63 @@ class _HoldingQueue:
         return self._client.send_message(content, **kwargs)
 
 
+class _PhaseLog:
+    """A runner's record of its phases: one line per entry and exit, appended with one unbuffered write (a few
+    microseconds), so the drill sees at once which phase a runner is in, and after a kill which it died in."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._count = 0
+
+    def wrap(self, phase: str, method: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self._count += 1
+            number = self._count
+            os.write(self._fd, f"{time.monotonic():.6f} enter {phase} {number}\n".encode())
+            try:
+                return method(*args, **kwargs)
+            finally:
+                os.write(self._fd, f"{time.monotonic():.6f} leave {phase} {number}\n".encode())
+
+        return wrapped
+
+    def watch(self, tracker: Tracker) -> Tracker:
+        """The tracker with its entry points wrapped (instance attributes: its code and behaviour are unchanged)."""
+        tracker.accept_message = self.wrap("intake", tracker.accept_message)  # type: ignore[method-assign]
+        tracker.handle_poll_message = self.wrap("poll", tracker.handle_poll_message)  # type: ignore[method-assign]
+        tracker.handle_delivery_message = self.wrap(  # type: ignore[method-assign]
+            "deliver", tracker.handle_delivery_message)
+        publisher = tracker.publisher
+        publisher.finish = self.wrap("publish", publisher.finish)  # type: ignore[method-assign]
+        publisher.publish_one = self.wrap("publish", publisher.publish_one)  # type: ignore[method-assign]
+        return tracker
+
+
 def _runner(argv: list[str]) -> int:
-    """``python -m devtools.drill runner``: ``python -m jobs run`` whose first poll message per job is held back."""
+    """``python -m devtools.drill runner``: ``python -m jobs run`` that records its phases (``--phase-log``) and,
+    with ``--hold-poll-queue``, holds back its first poll message per job."""
     from jobs.cli import load_settings
     from jobs.storage.account import LOCAL_HOST
 
     parser = argparse.ArgumentParser(prog="python -m devtools.drill runner")
-    parser.add_argument("--hold-poll-queue", type=float, required=True)
-    parser.add_argument("--held-log", type=Path, required=True)
+    parser.add_argument("--hold-poll-queue", type=float, default=0.0)
+    parser.add_argument("--held-log", type=Path)
+    parser.add_argument("--phase-log", type=Path)
     parser.add_argument("--until-idle", action="store_true")
     parser.add_argument("--timeout", type=float)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("JOBS_LOG_LEVEL", "ERROR").upper())
     settings = load_settings()
-    storage = _HoldingStorage(settings.storage, LOCAL_HOST, settings.poll_queue, args.hold_poll_queue, args.held_log)
-    return LocalHost(Tracker(settings, storage=storage)).run(until_idle=args.until_idle, timeout=args.timeout)
+    storage = StorageAccount(settings.storage, LOCAL_HOST)  # as ``python -m jobs run`` has it
+    if args.hold_poll_queue:
+        storage = _HoldingStorage(settings.storage, LOCAL_HOST, settings.poll_queue, args.hold_poll_queue,
+                                  args.held_log)
+    tracker = Tracker(settings, storage=storage)
+    if args.phase_log:
+        tracker = _PhaseLog(args.phase_log).watch(tracker)
+    # A killed runner's messages come back after 10 s rather than the host's 30: the drill kills on purpose, and
+    # waits for what they held.
+    return LocalHost(tracker, visibility_seconds=10).run(until_idle=args.until_idle, timeout=args.timeout)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["runner"]:

@@ -4,6 +4,8 @@ It listens on loopback (http, or https with a certificate), accepts any method a
 with the status it answered, and checks Standard Webhooks signatures with the reference ``standardwebhooks``
 library when it has the secret. It can be scripted to fail (``respond_with``), go down and come back on the same
 port (``set_down``) and hold requests (``set_hang``), so delivery retries can be tested against real sockets.
+A held request whose client gave up (closed its connection) while it was held is recorded as not answered
+(``answered`` 0, ``abandoned`` True): the client never saw the status, so it is no delivery.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
+import select
 import socket
 import ssl
 import threading
@@ -45,6 +48,7 @@ class ReceivedRequest:
     received_at: float
     verified: bool | None  # Standard Webhooks signature check; None when the receiver has no secret
     answered: int = 0
+    abandoned: bool = False  # the client closed its connection while the request was held: no answer reached it
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -149,11 +153,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
+        extra: dict[str, str] = {}
         if body is None:
             status, retry_after = 413, None
             body = b""
         else:
-            status, retry_after = receiver._next_status()
+            status, retry_after, extra = receiver._next_status()
         request = ReceivedRequest(
             method=self.command,
             path=self.path,
@@ -162,8 +167,14 @@ class _Handler(BaseHTTPRequestHandler):
             received_at=time.time(),
             verified=_verify(receiver.secret, body, headers),
         )
-        if not receiver._hold():
+        held = receiver._hold()
+        if held is None:
             receiver._record(request)  # released by stop(): recorded with answered = 0
+            self.close_connection = True
+            return
+        if held and _client_gone(self.connection):
+            request.abandoned = True  # the client timed out and left: what we would answer now reaches nobody
+            receiver._record(request)
             self.close_connection = True
             return
         # Recorded before the answer is written, so a client that has its answer always finds its request here.
@@ -177,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
             if retry_after is not None and status >= 300:
                 self.send_header("Retry-After", str(retry_after))
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(payload)
@@ -186,6 +199,22 @@ class _Handler(BaseHTTPRequestHandler):
         receiver._notify(request)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_OPTIONS = _handle
+
+
+def _client_gone(sock: Any) -> bool:
+    """Whether the client closed its side of the connection (it sends nothing more after its request)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False
+    if isinstance(sock, ssl.SSLSocket):
+        return True  # readable after the whole request was read: a close_notify or the end of the stream
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class WebhookReceiver:
@@ -209,7 +238,8 @@ class WebhookReceiver:
         self.connections = 0
         self._cond = threading.Condition()
         self._script: deque[int] = deque()
-        self._retry_after: int | None = None
+        self._retry_after: int | str | None = None
+        self._extra_headers: dict[str, str] = {}
         self._hang = 0.0
         self._released = threading.Event()
         self._active = 0
@@ -284,14 +314,21 @@ class WebhookReceiver:
 
     # -- scripting -------------------------------------------------------------------------------------------
 
-    def respond_with(self, *statuses: int, retry_after: int | None = None) -> None:
-        """Answer the next requests with these statuses, in order, then 200 again (``Retry-After`` on non-2xx)."""
+    def respond_with(self, *statuses: int, retry_after: int | str | None = None,
+                     headers: dict[str, str] | None = None) -> None:
+        """Answer the next requests with these statuses, in order, then 200 again (``Retry-After`` on non-2xx,
+        as given: a string is sent as is, so a malformed one can be tested; ``headers`` on each scripted answer,
+        such as a ``Location``)."""
         for status in statuses:
             if not 200 <= status <= 599:
                 raise ValueError(f"respond_with: {status} is not an HTTP status from 200 to 599")
+        for name, value in (headers or {}).items():
+            if any(c in name + value for c in "\r\n"):
+                raise ValueError("respond_with: a header name or value holds a line break")
         with self._cond:
             self._script.extend(statuses)
             self._retry_after = retry_after
+            self._extra_headers = dict(headers or {})
 
     def set_down(self, down: bool) -> None:
         """Down: close the listening socket so connections are refused. Up: listen again on the same port."""
@@ -354,19 +391,22 @@ class WebhookReceiver:
             else:
                 self._sockets.discard(sock)
 
-    def _next_status(self) -> tuple[int, int | None]:
+    def _next_status(self) -> tuple[int, int | str | None, dict[str, str]]:
         with self._cond:
             if self._script:
-                return self._script.popleft(), self._retry_after
-            return 200, None
+                return self._script.popleft(), self._retry_after, dict(self._extra_headers)
+            return 200, None, {}
 
-    def _hold(self) -> bool:
-        """Hang if asked to; False when stop() released the request (it is then not answered)."""
+    def _hold(self) -> bool | None:
+        """Hang if asked to: True when the request was held, False when not, None when stop() released it (it is
+        then not answered)."""
         with self._cond:
             hang = self._hang
         if hang > 0 and self._released.wait(hang):
-            return False
-        return not self._released.is_set()
+            return None
+        if self._released.is_set():
+            return None
+        return hang > 0
 
     def _record(self, request: ReceivedRequest) -> None:
         with self._cond:

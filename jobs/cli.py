@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from jobs.config import ConfigError, Settings
+from jobs.webhooks.callback_urls import CallbackUrlUnverified
 
 __all__ = ["CommandError", "ToolingMissing", "load_settings", "main"]
 
@@ -51,7 +52,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    default_level = "ERROR" if args.command in (_demo, _simulate, _drill, _azurite, _simulate_add_job) else "INFO"
+    default_level = (
+        "ERROR" if args.command in (_demo, _simulate, _drill, _azurite, _simulate_add_job, _bench) else "INFO"
+    )
     logging.basicConfig(
         level=os.environ.get("JOBS_LOG_LEVEL", default_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -73,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except CallbackUrlUnverified as exc:  # the DNS server could not answer now: no verdict, try again
+        print(f"error: {exc}; try again", file=sys.stderr)
+        return 3
     except Exception as exc:  # the storage account's answers and failures: one line, never a traceback
         line = _storage_problem(exc)
         if line is None:
@@ -213,6 +219,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="hold each runner's first poll message for a job this long (longer than the lease: "
                             "the job is handed out again meanwhile); 0: off")
     drill.set_defaults(command=_drill)
+
+    bench = verb("bench", "the benchmark: the tracker's polling beside the fixed 30 s loop, on a virtual clock")
+    bench.add_argument("--workload", choices=("spread", "burst", "all"), default="all", help="which standard workload")
+    bench.add_argument("--seed", type=int, default=1, help="random seed (the same seed, the same jobs)")
+    bench.add_argument("--poll-seconds", type=int, default=30, help="the poll period of both strategies")
+    bench.add_argument("--hop-seconds", type=float, default=5.0,
+                       help="how long a queue hop waits on an idle Functions queue (host.json maxPollingInterval)")
+    bench.add_argument("--plot", metavar="PNG", help="also draw latency and reads over time into this file")
+    bench.set_defaults(command=_bench)
 
     demo = verb("demo", "the whole loop on this machine: Azurite, simulator, webhook receiver")
     demo.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="give up after this long")
@@ -503,6 +518,13 @@ def _drill(args: argparse.Namespace) -> int:
     for problem in report.problems[:20]:
         print(f"  {problem}")
     return 0 if report.ok else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    workloads = ["spread", "burst"] if args.workload == "all" else [args.workload]
+    _tooling("bench").run_bench(workloads, seed=args.seed, poll_seconds=args.poll_seconds,
+                                hop_seconds=args.hop_seconds, plot=Path(args.plot) if args.plot else None)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -46,6 +46,57 @@ def missing_api_version() -> Response:
     )
 
 
+# api-versions of the Recovery Services backup surface (the stable/ and preview/ folders of
+# specification/recoveryservicesbackup/resource-manager/Microsoft.RecoveryServices in Azure/azure-rest-api-specs,
+# plus the versions the real examples put in their URLs: 2016-12-01 TriggerBackup_Post.json, 2017-07-01
+# ListJobsWithStartTimeAndEndTimeFilters.json's nextLink, 2020-09-01
+# TriggerRestore_RestoreDisks_IaasVMRestoreRequest.json).
+# Not every folder was checked one by one: see the README's Fidelity section.
+SUPPORTED_API_VERSIONS = (
+    "2026-11-01", "2026-10-01", "2026-08-01", "2026-05-01", "2026-02-01", "2026-01-01", "2025-08-01", "2025-02-01",
+    "2025-01-01", "2024-10-01", "2024-07-30-preview", "2024-04-01", "2024-02-01", "2024-01-01", "2023-08-01",
+    "2023-06-01", "2023-04-01", "2023-02-01", "2023-01-01", "2022-10-01", "2022-09-01-preview", "2022-09-30-preview",
+    "2022-06-01-preview", "2022-04-01", "2022-03-01", "2022-02-01", "2022-01-01", "2021-12-01", "2021-11-15",
+    "2021-10-01", "2021-08-01", "2021-07-01", "2021-06-01", "2021-04-01", "2021-03-01", "2021-02-10",
+    "2021-02-01", "2021-01-01", "2020-12-01", "2020-10-01", "2020-09-01", "2020-02-02", "2019-06-15",
+    "2019-05-13", "2017-07-01", "2016-12-01", "2016-08-10", "2016-06-01",
+)
+_SUPPORTED_LOWER = frozenset(v.lower() for v in SUPPORTED_API_VERSIONS)
+
+
+def api_version_supported(value: str) -> bool:
+    return value.lower() in _SUPPORTED_LOWER
+
+
+def no_registered_provider(value: str, resource_type: str = "vaults") -> Response:
+    """ARM's answer to a well-formed api-version the resource provider does not register for the type."""
+    return error_response(
+        400,
+        "NoRegisteredProviderFound",
+        f"No registered resource provider found for location 'westeurope' and API version '{value}' for type "
+        f"'{resource_type}'. The supported api-versions are '{', '.join(SUPPORTED_API_VERSIONS)}'. The supported "
+        "locations are 'westeurope, northeurope, eastus, westus'.",
+    )
+
+
+def cloud_internal_error() -> Response:
+    """The 500 a fresh job's GET may answer before it is visible (observed; body shape as ARM's errors)."""
+    return error_response(500, "CloudInternalError", "An internal error occurred. Please retry the operation.")
+
+
+# BackupRequest and RestoreRequest ``objectType`` values of bms.json (2026-11-01) that a trigger may carry.
+BACKUP_REQUEST_TYPES = frozenset({"AzureFileShareBackupRequest", "AzureWorkloadBackupRequest", "IaasVMBackupRequest"})
+RESTORE_REQUEST_TYPES = frozenset({
+    "AzureFileShareRestoreRequest", "AzureWorkloadPointInTimeRestoreRequest", "AzureWorkloadRestoreRequest",
+    "AzureWorkloadSAPHanaPointInTimeRestoreRequest", "AzureWorkloadSAPHanaRestoreRequest",
+    "AzureWorkloadSAPHanaRestoreWithRehydrateRequest", "AzureWorkloadSQLPointInTimeRestoreRequest",
+    "AzureWorkloadSQLRestoreRequest", "AzureWorkloadSQLRestoreWithRehydrateRequest", "IaasVMRestoreRequest",
+    "IaasVMRestoreWithRehydrationRequest", "AzureWorkloadSAPAsePointInTimeRestoreRequest",
+    "AzureWorkloadSAPAseRestoreRequest", "AzureWorkloadSQLPointInTimeRestoreWithRehydrateRequest",
+    "AzureWorkloadSAPHanaPointInTimeRestoreWithRehydrateRequest",
+})
+
+
 def invalid_api_version(value: str) -> Response:
     return error_response(
         400,

@@ -263,13 +263,22 @@ def pick_issue(job_type: str, final_status: str, rng: random.Random) -> Issue | 
     return None
 
 
-def render_issue(job_type: str, issue: Issue) -> dict[str, Any]:
-    """One ``errorDetails`` item in the shape of the jobType (AzureIaaSVMErrorInfo, DpmErrorInfo, ...)."""
+def dynamic_message(issue: Issue, entity: str) -> str:
+    """``extendedInfo.dynamicErrorMessage``: the non-localised failure text (plausible, not verified)."""
+    name = issue.title or "Error"
+    return f"{name}: {issue.message} ({entity})"
+
+
+def render_issue(job_type: str, issue: Issue, entity: str = "") -> dict[str, Any]:
+    """One ``errorDetails`` item in the shape of the jobType (AzureIaaSVMErrorInfo, DpmErrorInfo, ...).
+
+    ``errorCode`` is the int32; ``errorTitle`` is "typically, the entity that the error pertains to" (bms.json
+    AzureIaaSVMErrorInfo / AzureWorkloadErrorInfo): the job's entity name, not the code's name."""
     recs = list(issue.recommendations)
     if job_type in IAAS_TYPES:
         return {
             "errorCode": issue.code,
-            "errorTitle": issue.title,
+            "errorTitle": entity or issue.title,
             "errorString": issue.message,
             "recommendations": recs,
         }
@@ -277,7 +286,7 @@ def render_issue(job_type: str, issue: Issue) -> dict[str, Any]:
         return {
             "errorCode": issue.code,
             "errorString": issue.message,
-            "errorTitle": issue.title,
+            "errorTitle": entity or issue.title,
             "recommendations": recs,
             "additionalDetails": issue.additional_details,
         }

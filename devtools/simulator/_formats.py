@@ -62,6 +62,15 @@ def timespan_string(seconds: float) -> str:
     return f"{days}.{core}" if days else core
 
 
+def dotnet_timespan(seconds: float) -> str:
+    """.NET ``TimeSpan.ToString()`` with its 7 fractional digits, as the real job GET writes ``duration`` for IaaS VM
+    jobs: ``"00:20:23.0896697"`` (seed-job-response.json, a JobDetails_Get answer recorded from Azure)."""
+    ticks = max(0, round(seconds * TICKS_PER_SECOND))
+    whole, frac = divmod(ticks, TICKS_PER_SECOND)
+    core = timespan_string(whole)
+    return f"{core}.{frac:07d}" if frac else core
+
+
 def ticks_of(moment: datetime) -> int:
     """100-ns ticks since the Unix epoch (used for stable ordering and continuation tokens)."""
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,6 +110,11 @@ def parse_filter_date(text: str) -> datetime:
         digits = zone[1:].replace(":", "")
         moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
     return moment
+
+
+# What Azure's own clients send: ``yyyy-MM-dd hh:mm:ss tt`` (azure-cli custom.py, ``'%Y-%m-%d %I:%M:%S %p'``;
+# PowerShell's ``ToString("yyyy-MM-dd hh:mm:ss tt")``), hour 00-12 (ListJobsWithAllSupportedFilters.json sends 00 AM).
+CLIENT_FILTER_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} (0\d|1[0-2]):[0-5]\d:[0-5]\d (AM|PM)$")
 
 
 def format_filter_date(moment: datetime) -> str:

@@ -8,7 +8,14 @@ Choices where Azure leaves room (documented here, relied on by tests):
 - ``duration`` is ISO 8601 (``PT9.8782791S``) for every jobType, as the newer spec examples show.
 - ``extendedInfo.estimatedRemainingDuration`` is a .NET TimeSpan string (``00:01:05``): the spec types it as a plain
   string, unlike ``duration`` (format: duration). Not verified.
-- ``actionsInfo`` is ``["Cancellable"]`` while a Backup/Restore job is InProgress, omitted otherwise.
+- ``actionsInfo`` is ``[1]`` (``JobSupportedAction`` Cancellable as an integer) on Backup/Restore jobs, terminal ones
+  too, as seed-job-response.json (a Completed IaaS VM job recorded from Azure) shows.
+- ``duration`` of IaaS VM jobs is the .NET TimeSpan form (``00:20:23.0896697``, seed-job-response.json); other job
+  types keep ISO 8601 (GetJobDetails.json of 2026-11-01). Which types use which form is not verified.
+- IaaS VM jobs carry ``containerName``, ``isUserTriggered`` and ``extendedInfo.internalPropertyBag``, and their tasks
+  the ``AzureIaaSVMJobTaskDetails`` fields (bms.json 2026-11-01): startTime, endTime, instanceId,
+  progressPercentage, taskExecutionDetails. A failed job's extendedInfo carries ``dynamicErrorMessage`` (every
+  type's ``*JobExtendedInfo`` but VaultJob's). Values are plausible, not verified.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from urllib.parse import unquote
 
 from . import _catalog as cat
 from ._formats import (
+    CLIENT_FILTER_DATE,
     MIN_DATE_OPERATION,
     MIN_DATE_TASK,
+    dotnet_timespan,
     dotnet_url_encode,
     format_timestamp,
     iso_duration,
@@ -90,6 +99,9 @@ class JobScript:
     cancelling_for: float = 0.0
     # Entries added to ``extendedInfo.propertyBag`` (e.g. one very large value, for the queue size limits).
     property_bag: dict[str, str] = field(default_factory=dict)
+    # JobDetails_Get answers 500 CloudInternalError for this long once the job is visible (seen for fresh jobs).
+    internal_error_for: float = 0.0
+    user_triggered: bool = True  # isUserTriggered of IaaS VM jobs: on demand (True) or scheduled
 
     def validate(self) -> None:
         if self.job_type not in cat.JOB_TYPES:
@@ -100,7 +112,7 @@ class JobScript:
             )
         if not self.operation or not isinstance(self.operation, str):
             raise ValueError("operation must be a non-empty string")
-        for name in ("duration", "not_found_for", "cancelling_for"):
+        for name in ("duration", "not_found_for", "cancelling_for", "internal_error_for"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value < 0 or math.isnan(value):
                 raise ValueError(f"{name} must be a number >= 0, not {value!r}")
@@ -201,6 +213,7 @@ class Vault:
     ref: VaultRef
     jobs: dict[str, Job] = field(default_factory=dict)  # key: job id lower-case
     operations: dict[str, Operation] = field(default_factory=dict)  # key: operation id lower-case
+    unprotected_items: set[tuple[str, str]] = field(default_factory=set)  # (container, item) lower-case
 
 
 class Job:
@@ -276,6 +289,10 @@ class Job:
         x = self.elapsed(now)
         return x >= 0 and x >= self.script.not_found_for
 
+    def internal_error(self, now: float) -> bool:
+        """Whether JobDetails_Get answers 500 CloudInternalError now (the job's first moments, a JobScript option)."""
+        return self.elapsed(now) < self.script.not_found_for + self.script.internal_error_for
+
     def status(self, now: float) -> str:
         x = self.elapsed(now)
         if x >= self.end_at:
@@ -340,8 +357,20 @@ class Job:
         shape = cat.TASK_SHAPE[self.job_type]
         items: list[dict[str, Any]] = []
         for name, (status, dur, start, end) in zip(self.tasks, self._task_states(now), strict=True):
-            if shape == "iaas":  # exactly the keys of GetJobDetails.json
-                items.append({"duration": iso_duration(dur), "status": status, "taskId": name})
+            if shape == "iaas":  # GetJobDetails.json's keys plus the rest of AzureIaaSVMJobTaskDetails (bms.json)
+                done = 100.0 if status == "Completed" else (round(100.0 * dur * len(self.tasks) / self.plan, 2)
+                                                           if self.plan > 0 and status == "InProgress" else 0.0)
+                items.append({
+                    "taskId": name,
+                    "startTime": self.timestamp(start) if start >= 0 else MIN_DATE_TASK,
+                    "endTime": self.timestamp(end) if end >= 0 else MIN_DATE_TASK,
+                    "instanceId": self.traits.activity_id,
+                    "duration": dotnet_timespan(dur),
+                    "status": status,
+                    "progressPercentage": min(done, 100.0),
+                    "taskExecutionDetails": f"{int(self.traits.backup_size_mb * done / 100)} MB / "
+                                            f"{self.traits.backup_size_mb} MB" if name.startswith("Transfer") else "",
+                })
             elif shape == "simple":
                 items.append({"taskId": name, "status": status})
             else:
@@ -365,6 +394,10 @@ class Job:
         if self.job_type == "VaultJob":
             return {"propertyBag": bag}
         info: dict[str, Any] = {"propertyBag": bag, "tasksList": self._tasks_list(now)}
+        if self.job_type in cat.IAAS_TYPES:
+            info["internalPropertyBag"] = {"isIncrementalBackup": "true"} if self.operation == "Backup" else {}
+        if status == "Failed" and self.issue is not None:
+            info["dynamicErrorMessage"] = cat.dynamic_message(self.issue, self.traits.friendly_name)
         if self.job_type in cat.IAAS_TYPES and status in ("InProgress", "Cancelling"):
             w = min(max(0.0, self.elapsed(now)), self.stop_at)
             pct = min(99.0, 100.0 * w / self.plan) if self.plan > 0 else 0.0
@@ -389,13 +422,18 @@ class Job:
         if terminal:
             props["endTime"] = self.timestamp(self.end_at)
         props["activityId"] = self.traits.activity_id
-        props["duration"] = iso_duration(self.end_at if terminal else x)
-        if status == "InProgress" and self.operation in ("Backup", "Restore", "CrossRegionRestore"):
-            props["actionsInfo"] = ["Cancellable"]
+        seconds = self.end_at if terminal else x
+        props["duration"] = dotnet_timespan(seconds) if self.job_type in cat.IAAS_TYPES else iso_duration(seconds)
+        if self.job_type != "VaultJob" and self.operation in ("Backup", "Restore", "CrossRegionRestore"):
+            props["actionsInfo"] = [1]  # JobSupportedAction.Cancellable, an integer (seed-job-response.json)
         props.update(self.traits.extras)
+        if self.job_type in cat.IAAS_TYPES:
+            props["containerName"] = f"iaasvmcontainerv2;{self.vault.ref.resource_group};{self.traits.friendly_name}"
+            if self.job_type == "AzureIaaSVMJob":
+                props["isUserTriggered"] = self.script.user_triggered
         if extended:
             if terminal and self.issue is not None:
-                props["errorDetails"] = [cat.render_issue(self.job_type, self.issue)]
+                props["errorDetails"] = [cat.render_issue(self.job_type, self.issue, self.traits.friendly_name)]
             props["extendedInfo"] = self._extended_info(now)
         body = template("GetJobDetails.json")["responses"]["200"]["body"]
         body["name"] = self.job_id
@@ -420,6 +458,7 @@ class Operation:
         kind: str,
         item_path: str | None,
         tick: int,
+        failed_jobs: dict[str, str] | None = None,
     ) -> None:
         self.op_id = op_id
         self.vault = vault
@@ -431,6 +470,7 @@ class Operation:
         self.kind = kind  # "backup" | "restore" | "cancel"
         self.item_path = item_path  # .../protectionContainers/{c}/protectedItems/{i} for trigger operations
         self.tick = tick
+        self.failed_jobs = dict(failed_jobs or {})  # {jobId: errorCode}: jobs this operation failed to create
 
     def status(self, now: float) -> str:
         return "InProgress" if now - self.t0 < self.delay else self.outcome
@@ -467,7 +507,14 @@ class Operation:
             if status == "InProgress"
             else format_timestamp(self.wall0 + timedelta(seconds=self.delay), self.tick),
         }
-        if status == "Succeeded" and self.job_id is not None:
+        if status == "Succeeded" and self.failed_jobs:
+            # OperationStatusJobsExtendedInfo (bms.json): jobIds, and failedJobsError {jobId: errorCode}.
+            body["properties"] = {
+                "objectType": "OperationStatusJobsExtendedInfo",
+                "jobIds": [self.job_id] if self.job_id is not None else [],
+                "failedJobsError": dict(self.failed_jobs),
+            }
+        elif status == "Succeeded" and self.job_id is not None:
             body["properties"] = {"objectType": OPERATION_OBJECT_TYPE, "jobId": self.job_id}
         elif status in ("Failed", "Canceled"):
             body["error"] = self.error()
@@ -492,6 +539,11 @@ _ENUMS = {
 }
 
 
+MAX_FILTER_RANGE = timedelta(days=30)
+# Clock skew allowed between the caller and the service before an endTime counts as "in the future" (a choice).
+FUTURE_TOLERANCE = timedelta(hours=1)
+
+
 class FilterError(ValueError):
     """A $filter the service would reject with 400."""
 
@@ -503,7 +555,11 @@ class JobFilter:
     end: datetime | None = None
 
     @classmethod
-    def parse(cls, text: str | None) -> JobFilter:
+    def parse(cls, text: str | None, wall_now: datetime | None = None) -> JobFilter:
+        """Azure's clients send ``startTime``/``endTime`` as ``yyyy-MM-dd hh:mm:ss tt``, never more than 30 days apart
+        and never ending in the future (azure-cli custom.py list_jobs; PowerShell GetAzureRmRecoveryServicesBackupJob
+        refuses a longer range with JobAllowedDateTimeRangeExceeded). The service's own answer to anything else is
+        not verified: 400 BMSUserErrorInvalidInput here."""
         result = cls()
         if text is None or not text.strip():
             return result
@@ -519,6 +575,8 @@ class JobFilter:
                     "backupManagementType, jobId, startTime, endTime."
                 )
             if name in ("startTime", "endTime"):
+                if not CLIENT_FILTER_DATE.match(value):
+                    raise FilterError(f"Invalid {name} in $filter: '{value}'. Use yyyy-MM-dd hh:mm:ss tt.")
                 try:
                     moment = parse_filter_date(value)
                 except ValueError as exc:
@@ -534,6 +592,10 @@ class JobFilter:
             result.equals[name] = value.lower()
         if result.start and result.end and result.start > result.end:
             raise FilterError("startTime must not be later than endTime in $filter.")
+        if result.start and result.end and result.end - result.start > MAX_FILTER_RANGE:
+            raise FilterError("The time range between startTime and endTime in $filter can't exceed 30 days.")
+        if wall_now is not None and result.end and result.end > wall_now + FUTURE_TOLERANCE:
+            raise FilterError("endTime in $filter can't be in the future.")
         return result
 
     def matches(self, job: Job, now: float) -> bool:

@@ -193,6 +193,7 @@ class BackupSimulator:
         operation_outcome: str = "Succeeded",
         container: str | None = None,
         protected_item: str | None = None,
+        failed_jobs: dict[str, str] | None = None,
     ) -> TriggeredOperation:
         """What a Backups_Trigger POST does: an operation that ends after ``operation_delay`` with
         ``operation_outcome``; on success a job (``script``) that starts when the operation succeeds."""
@@ -204,7 +205,8 @@ class BackupSimulator:
             container = container or default_container
             protected_item = protected_item or default_item
         with self._lock:
-            return self._trigger(ref, "Azure", container, protected_item, script, operation_delay, operation_outcome)
+            return self._trigger(ref, "Azure", container, protected_item, script, operation_delay, operation_outcome,
+                                 failed_jobs=failed_jobs)
 
     def _trigger(
         self,
@@ -216,6 +218,7 @@ class BackupSimulator:
         delay: float,
         outcome: str,
         restore_point: str | None = None,
+        failed_jobs: dict[str, str] | None = None,
     ) -> TriggeredOperation:
         if outcome not in cat.OPERATION_OUTCOMES:
             raise ValueError(f"operation_outcome must be one of {', '.join(cat.OPERATION_OUTCOMES)}, not {outcome!r}")
@@ -233,7 +236,8 @@ class BackupSimulator:
             f"{ref.path('Subscriptions')}/backupFabrics/{fabric}/protectionContainers/{container}/protectedItems/{item}"
         )
         vault.operations[op_id] = Operation(
-            op_id, vault, now, wall, float(delay), outcome, job_id, kind, item_path, self._rng.randint(1, 9)
+            op_id, vault, now, wall, float(delay), outcome, job_id, kind, item_path, self._rng.randint(1, 9),
+            failed_jobs,
         )
         version = RESTORE_API_VERSION if kind == "restore" else TRIGGER_API_VERSION
         base = self._base_url or ""
@@ -245,6 +249,11 @@ class BackupSimulator:
             job_id=job_id,
             vault_id=ref.vault_id,
         )
+
+    def unprotect_item(self, vault_id: str, container: str, protected_item: str) -> None:
+        """Makes a trigger on this item answer Azure's 400 (the item is not protected)."""
+        with self._lock:
+            self._vault(VaultRef.parse(vault_id)).unprotected_items.add((container.lower(), protected_item.lower()))
 
     def cancel_job(self, vault_id: str, job_id: str) -> bool:
         """JobCancellations_Trigger without HTTP: True if the running job now goes Cancelling -> Cancelled."""
@@ -477,6 +486,8 @@ class BackupSimulator:
             return arm.missing_api_version()
         if not arm.API_VERSION.match(api_version):
             return arm.invalid_api_version(api_version)
+        if not arm.api_version_supported(api_version):
+            return arm.no_registered_provider(api_version)
         if route is None or route.kind == "other":
             return arm.invalid_resource_type(path, api_version)
         if not route.method_ok:
@@ -493,6 +504,8 @@ class BackupSimulator:
             job = vault.jobs.get(route.params["job"].lower())
             if job is None or not job.visible(now):
                 return arm.job_not_found(route.params["job"])
+            if job.internal_error(now):
+                return arm.cloud_internal_error()
             return arm.json_response(200, job.resource(now, extended=True))
         if route.kind == "job_list":
             return self._list(vault, query, now)
@@ -512,7 +525,7 @@ class BackupSimulator:
     def _list(self, vault: Vault, query: dict[str, str], now: float) -> arm.Response:
         filter_text = query.get("$filter")
         try:
-            job_filter = JobFilter.parse(filter_text)
+            job_filter = JobFilter.parse(filter_text, self.wall_clock())
         except FilterError as exc:
             return arm.invalid_input(f"Input provided for the call is invalid. {exc}")
         token = query.get("$skiptoken")
@@ -557,16 +570,32 @@ class BackupSimulator:
         return arm.error_response(400, error["code"], error["message"])
 
     def _http_trigger(self, vault: Vault, route: arm.Route, body: bytes) -> arm.Response:
-        if body.strip():
-            try:
-                request = json.loads(body)
-            except ValueError:
-                return arm.error_response(
-                    400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
-                )
-            if not isinstance(request, dict):
-                return arm.error_response(400, "InvalidRequestContent", "The request content must be a JSON object.")
         restore_point = route.params.get("rp")
+        # Backups_Trigger and Restores_Trigger take a required body (BackupRequestResource, RestoreRequestResource,
+        # bms.json) whose properties.objectType names the request type; Azure refuses anything else. The codes are
+        # those ARM and the Backup RP use for a bad request body; the exact text is not verified.
+        if not body.strip():
+            return arm.error_response(400, "InvalidRequestContent", "The request content was invalid: it is empty.")
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return arm.error_response(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
+        if not isinstance(request, dict):
+            return arm.error_response(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        properties = request.get("properties")
+        object_type = properties.get("objectType") if isinstance(properties, dict) else None
+        allowed = arm.RESTORE_REQUEST_TYPES if restore_point is not None else arm.BACKUP_REQUEST_TYPES
+        if object_type not in allowed:
+            return arm.error_response(
+                400, "BMSUserErrorInvalidInput", f"Input provided for the call is invalid: objectType {object_type!r}."
+            )
+        item_key = (route.params["container"].lower(), route.params["item"].lower())
+        if item_key in vault.unprotected_items:
+            return arm.error_response(
+                400, "BMSUserErrorItemNotProtected", "The item is not protected: configure protection before backup."
+            )
         if self.default_trigger_script is not None:
             script = JobScript(**asdict(self.default_trigger_script))
             script.job_id = None
@@ -636,6 +665,7 @@ class BackupSimulator:
                     operation_outcome=str(data.get("operationOutcome", "Succeeded")),
                     container=data.get("containerName"),
                     protected_item=data.get("protectedItemName"),
+                    failed_jobs=data.get("failedJobsError"),
                 )
                 return arm.json_response(
                     201,
@@ -708,11 +738,12 @@ def _script_from(data: Mapping[str, Any]) -> JobScript:
         "jobId": "job_id",
         "cancellingSeconds": "cancelling_for",
         "propertyBag": "property_bag",
+        "internalErrorSeconds": "internal_error_for",
     }
     for key, attr in mapping.items():
         if key in data and data[key] is not None:
             value = data[key]
-            if attr in ("duration", "not_found_for", "cancelling_for"):
+            if attr in ("duration", "not_found_for", "cancelling_for", "internal_error_for"):
                 value = float(value)
             setattr(script, attr, value)
     script.validate()

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -46,11 +47,14 @@ class ArmClient:
         sleep: Callable[[float], None] = time.sleep,
         concurrency_per_subscription: int = 1,
         board: ThrottleBoard | None = None,
+        transport: ArmTransport | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self._transport = ArmTransport(token, session=session, timeout=timeout)
+        self._transport = transport or ArmTransport(token, session=session, timeout=timeout)
         self.gate = SubscriptionGate(
-            budget=budget, concurrency=concurrency_per_subscription, board=board, clock=clock, sleep=sleep
+            budget=budget, concurrency=concurrency_per_subscription, board=board, clock=clock, sleep=sleep,
+            wall=wall,
         )
         self._attempts = max(1, attempts)
         self._backoff = backoff_seconds

@@ -51,7 +51,7 @@ class ReadBudget:
             now = self._clock()
             tokens, at = self._buckets.get(subscription, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - at) * self.refill_per_second)
-            if tokens >= 1:
+            if tokens >= 1 - 1e-9:  # a wait of exactly the missing fraction refills it, give or take rounding
                 self._buckets[subscription] = (tokens - 1, now)
                 return 0.0
             self._buckets[subscription] = (tokens, now)
@@ -69,8 +69,10 @@ class SubscriptionGate:
         board: ThrottleBoard | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._budget = budget or ReadBudget(clock=clock)
+        self._wall = wall  # the board's windows are wall-clock times
         self._concurrency = max(1, concurrency)
         self.board = board
         self._clock = clock
@@ -130,13 +132,13 @@ class SubscriptionGate:
             return None
         if until is None:
             return None
-        seconds = (until - datetime.now(UTC)).total_seconds()
+        seconds = (until - self._wall()).total_seconds()
         return self.block(subscription_id, seconds) if seconds > 0 else None
 
     def _share(self, subscription_id: str, seconds: float) -> None:
         if self.board is None:
             return
         try:
-            self.board.set_throttle(subscription_id, datetime.now(UTC) + timedelta(seconds=seconds))
+            self.board.set_throttle(subscription_id, self._wall() + timedelta(seconds=seconds))
         except Exception:
             log.warning("sharing a Retry-After window failed; other instances learn it from Azure")

@@ -6,6 +6,7 @@ logged, and the session ignores proxy settings: the token goes to ARM_ENDPOINT a
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import threading
@@ -150,5 +151,11 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # neither seconds nor an HTTP date: as if absent
+    if parsed.tzinfo is None:  # RFC 850 / asctime forms carry no zone: HTTP dates are GMT
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return max(0.0, parsed.timestamp() - time.time())

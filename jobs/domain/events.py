@@ -22,7 +22,7 @@ _EVENT_NAMESPACE = uuid.UUID("6f1b1c1e-7d7a-4a53-9a36-0b7a3c8f0e21")
 # What a provider maps from the job into ``data``, in this order (``jobs.providers.base.Provider.event_fields``).
 JOB_FIELDS = (
     "operation", "jobType", "backupManagementType", "entityFriendlyName", "startTime", "endTime", "duration",
-    "errors", "tasks", "propertyBag",
+    "errors", "tasks", "propertyBag", "dynamicErrorMessage",
 )
 
 

@@ -18,6 +18,7 @@ from jobs.domain.tracked_item import TrackedItem
 
 __all__ = [
     "OPERATION_SUCCEEDED",
+    "end_failed_job",
     "end_failed_operation",
     "end_tracking_failed",
     "next_poll_at",
@@ -100,6 +101,19 @@ def end_failed_operation(item: TrackedItem, state: OperationState, now: datetime
         "code": str(error.get("code") or f"Operation{state.status}"),
         "message": str(error.get("message") or f"the operation ended {state.status}"),
         "recommendations": [],
+    }]
+    _end(item, ResultStatus.OPERATION_FAILED.value, now)
+
+
+def end_failed_job(item: TrackedItem, code: str, now: datetime) -> None:
+    """Ends a job that its operation failed to create (``failedJobsError``) as ``OperationFailed`` with Azure's code:
+    Azure will never show it, so it is not polled (``job`` stays null)."""
+    item.resource = None
+    item.status = ResultStatus.OPERATION_FAILED.value
+    item.errors = [{
+        "code": code or None,
+        "message": f"Azure could not create job {item.job_id}: its operation reported error {code or 'without a code'}",
+        "recommendations": ["Check the operation in the vault and trigger the job again."],
     }]
     _end(item, ResultStatus.OPERATION_FAILED.value, now)
 

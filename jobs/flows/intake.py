@@ -24,7 +24,7 @@ from jobs.config import Settings
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef
 from jobs.domain.results import OperationState
 from jobs.domain.tracked_item import Subscriber, TrackedItem
-from jobs.domain.tracking import end_failed_operation
+from jobs.domain.tracking import end_failed_job, end_failed_operation
 from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import named_its_jobs
 from jobs.storage import JobStore, StorageAccount
@@ -75,6 +75,8 @@ class TrackRequest:
     operation: OperationRef | None = None
     failed_operation: FailedOperation | None = None
     timeout_minutes: float | None = None
+    # Jobs of ``jobs`` that the operation failed to create (``failedJobsError``), by lower-case id: Azure's code.
+    failed_jobs: dict[str, str] = field(default_factory=dict)
 
 
 def decode_message_text(body: bytes | str) -> str:
@@ -190,13 +192,15 @@ def _from_operation(value: dict[str, Any], subscriber: Subscriber, timeout: floa
     if not state.known:
         raise InvalidReference(f"operation.status {operation.get('status')!r} is not an operation status")
     operation_id = operation.get("name") or operation.get("id")
+    jobs = tuple(dict.fromkeys(JobRef.create(vault, job_id, "operation.properties.jobId")
+                               for job_id in state.job_ids))
+    failed_jobs = providers.for_vault(vault).failed_jobs(operation)  # each gets its result: none vanishes
     if state.outcome == "failed":
         op = providers.vault_operation(vault, operation_id, "operation.name")
-        return TrackRequest(subscriber, failed_operation=FailedOperation(op, state), timeout_minutes=timeout)
-    if state.job_ids:
-        jobs = tuple(dict.fromkeys(JobRef.create(vault, job_id, "operation.properties.jobId")
-                                   for job_id in state.job_ids))
-        return TrackRequest(subscriber, jobs=jobs, timeout_minutes=timeout)
+        return TrackRequest(subscriber, jobs=jobs, failed_operation=FailedOperation(op, state),
+                            timeout_minutes=timeout, failed_jobs=failed_jobs)
+    if jobs:
+        return TrackRequest(subscriber, jobs=jobs, timeout_minutes=timeout, failed_jobs=failed_jobs)
     if state.outcome == "succeeded":
         raise InvalidReference("operation Succeeded but names no job (no properties.jobId or properties.jobIds)")
     # Still running: follow it through the vault's operation status until it names its job.
@@ -294,7 +298,10 @@ class Intake:
             item = TrackedItem.for_operation(failed.ref, now, deadline)
             end_failed_operation(item, failed.state, now)
             items.append(item)
-        items += [TrackedItem.for_job(job, now, deadline) for job in request.jobs]
+        for job in request.jobs:
+            items.append(TrackedItem.for_job(job, now, deadline))
+            if job.job_id.lower() in request.failed_jobs:  # Azure failed to create it: its result now
+                end_failed_job(items[-1], request.failed_jobs[job.job_id.lower()], now)
         if request.operation is not None:
             items.append(TrackedItem.for_operation(request.operation, now, deadline))
         for new in items:
@@ -326,10 +333,14 @@ class Intake:
         subscribers = self.store.list_subscribers(operation.tracking_id)
         now = self.clock()
         published = 0
+        failed = providers.for_vault(operation.vault).failed_jobs(operation.resource)
         for job_id in operation.named_jobs or []:
             ref = JobRef.create(operation.vault, job_id)
             deadline = max(operation.deadline_at, now + timedelta(minutes=1))
-            job, _ = self.store.create(TrackedItem.for_job(ref, now, deadline))
+            new = TrackedItem.for_job(ref, now, deadline)
+            if job_id.lower() in failed:  # Azure failed to create it: its result now, never a poll
+                end_failed_job(new, failed[job_id.lower()], now)
+            job, _ = self.store.create(new)
             if not job.ended:
                 self.store.ensure_index(job, now)
             for record in subscribers:

@@ -32,6 +32,10 @@ __all__ = ["PollReport", "PollWork", "Poller"]
 
 log = logging.getLogger(__name__)
 
+LIST_REFUSED_FOR = timedelta(hours=1)
+# A fresh job may answer 500 CloudInternalError before it is visible: within this age it counts as a 404.
+EARLY_INTERNAL_ERROR_SECONDS = 300
+
 
 @dataclass
 class PollReport:
@@ -57,6 +61,8 @@ class Poller:
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
     failures: ReadFailures = field(default_factory=ReadFailures)
+    # Vaults whose BackupJobs_List Azure refused with 400, until when their jobs are asked about one by one.
+    list_refused: dict[str, datetime] = field(default_factory=dict)
 
     def poll(self, work: PollWork) -> PollReport:
         report = PollReport()
@@ -88,7 +94,11 @@ class Poller:
         try:
             jobs = [item for item in items if item.kind == "job"]
             summaries: dict[str, dict[str, Any]] | None = None
-            if len(jobs) >= self.settings.list_threshold:
+            list_refused_until = self.list_refused.get(vault.key)
+            if list_refused_until is not None and self.clock() >= list_refused_until:
+                del self.list_refused[vault.key]
+                list_refused_until = None
+            if len(jobs) >= self.settings.list_threshold and list_refused_until is None:
                 report.strategy = "list"
                 try:
                     since = min(item.created_at for item in jobs)
@@ -96,7 +106,12 @@ class Poller:
                 except (ArmThrottled, ArmUnauthorized):
                     raise
                 except ArmError as exc:
-                    log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
+                    if exc.status == 400:  # Azure refuses this list call: no use asking every round
+                        self.list_refused[vault.key] = self.clock() + LIST_REFUSED_FOR
+                        log.warning("Azure refused listing the jobs of %s (%s); asking per job for %s", vault.name,
+                                    exc, LIST_REFUSED_FOR)
+                    else:
+                        log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
                     report.strategy = "get"
             else:
                 report.strategy = "get"
@@ -146,7 +161,13 @@ class Poller:
             changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
         except (ArmThrottled, ArmUnauthorized):
             raise
-        except (ArmUnavailable, ArmError) as exc:
+        except ArmUnavailable as exc:
+            if not _not_yet_visible(item, exc, now, settings.not_found_grace_seconds):
+                log.warning("polling %s failed: %s; trying again next round", item.tracking_id, exc)
+                report.schedule[item.tracking_id] = now + timedelta(seconds=max(2 * settings.poll_seconds, 5))
+                return
+            changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
+        except ArmError as exc:
             log.warning("polling %s failed: %s; trying again next round", item.tracking_id, exc)
             report.schedule[item.tracking_id] = now + timedelta(seconds=max(2 * settings.poll_seconds, 5))
             return
@@ -251,3 +272,10 @@ class Poller:
 
     def _wall(self, monotonic_at: float) -> datetime:
         return self.clock() + timedelta(seconds=max(0.0, monotonic_at - self.monotonic()))
+
+
+def _not_yet_visible(item: TrackedItem, error: ArmError, now: datetime, grace_seconds: float) -> bool:
+    """A job that answers 500 ``CloudInternalError`` in its first minutes is not visible yet (seen for fresh jobs):
+    it counts as a 404 within the grace period, never beyond it."""
+    return (item.kind == "job" and error.status == 500 and error.code == "CloudInternalError"
+            and (now - item.created_at).total_seconds() < min(EARLY_INTERNAL_ERROR_SECONDS, grace_seconds))

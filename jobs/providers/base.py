@@ -60,6 +60,10 @@ class Provider(Protocol):
 
     def operation_state(self, operation: dict[str, Any]) -> OperationState: ...
 
+    def failed_jobs(self, operation: dict[str, Any] | None) -> dict[str, str]:
+        """Jobs an operation names but Azure failed to create, by lower-case job id, with Azure's error code."""
+        ...
+
     def event_type(self, result_status: str) -> str:
         """The CloudEvents ``type`` for a result status (Azure's terminal ones and the tracker's own)."""
         ...

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from jobs.arm import ArmClient
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef, check_guid, check_name, show
@@ -25,6 +25,7 @@ from jobs.domain.results import JobState, OperationOutcome, OperationState
 __all__ = [
     "DEFAULT_API_VERSION",
     "JOB_TYPES",
+    "LIST_WINDOW",
     "NAMESPACE",
     "RUNNING_STATUSES",
     "TERMINAL_STATUSES",
@@ -32,6 +33,9 @@ __all__ = [
     "OperationStatus",
     "RecoveryServices",
     "errors_from_job",
+    "failed_jobs",
+    "filter_date",
+    "list_window",
     "normalise_job_status",
     "normalise_operation_status",
 ]
@@ -201,9 +205,7 @@ def parse_operation_url(url: object, arm_endpoint: str, field: str = "operationU
         raise InvalidReference(
             f"{field} must point at ARM_ENDPOINT ({arm_endpoint}); the tracker sends its Azure token nowhere else"
         )
-    path = parts.path
-    if "%" in path or "\\" in path or "/../" in path or "/./" in path:
-        raise InvalidReference(f"{field} has an encoded or relative path segment")
+    path = _decoded_path(parts.path, field)
     if match := _ITEM_OPERATION.fullmatch(path):
         vault = _vault_in(field, match)
         names = [
@@ -220,6 +222,33 @@ def parse_operation_url(url: object, arm_endpoint: str, field: str = "operationU
     )
 
 
+# What no decoded path segment may hold: it could change the path (``/``, ``\\``, ``.``/``..``), the query or the
+# fragment (``?``, ``#``), or hide a second decoding (``%``). Control characters never belong in a name either.
+_UNSAFE_DECODED = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
+
+
+def _decoded_path(raw: str, field: str) -> str:
+    """The URL's path with each segment percent-decoded once, as ARM reads it.
+
+    azure-cli and the SDKs encode container and item names (``IaasVMContainer%3Biaasvmcontainerv2%3Brg%3Bvm``);
+    decoding is done once, then the decoded segments are judged: an encoded ``/``, ``?``, ``#`` or ``\\``, a ``.``
+    or ``..`` segment, or a ``%`` left after decoding (double encoding) is refused.
+    """
+    if "\\" in raw:
+        raise InvalidReference(f"{field} has an encoded or relative path segment")
+    segments = raw.split("/")
+    decoded = []
+    for segment in segments:
+        try:
+            text = unquote(segment, errors="strict")
+        except UnicodeDecodeError:
+            raise InvalidReference(f"{field} has a path segment that is not UTF-8 once decoded") from None
+        if _UNSAFE_DECODED.search(text) or text in (".", ".."):
+            raise InvalidReference(f"{field} has an encoded or relative path segment")
+        decoded.append(text)
+    return "/".join(decoded)
+
+
 def _vault_in(field: str, match: re.Match[str]) -> VaultRef:
     try:
         return vault_from_parts(match["sub"], match["rg"], match["vault"])
@@ -233,30 +262,65 @@ def _default_port(scheme: str) -> int:
 
 # -- mapping into the event --------------------------------------------------------------------------------------
 def errors_from_job(job: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """``errorDetails`` of any job type as ``{code, message, recommendations}``.
+    """``errorDetails`` of any job type as ``{code, message, recommendations}``, plus ``title`` and ``details``.
 
-    IaaS VM errors carry ``errorCode`` (int) and ``errorTitle``: the title is the readable code. DPM and MAB errors
-    carry only ``errorString``.
+    Per job type's error model (bms.json): ``AzureIaaSVMErrorInfo`` {errorCode int32, errorTitle, errorString,
+    recommendations}, ``AzureWorkloadErrorInfo`` (the same plus additionalDetails), ``AzureStorageErrorInfo`` and
+    ``VaultJobErrorInfo`` {errorCode, errorString, recommendations}, ``DpmErrorInfo`` and ``MabErrorInfo``
+    {errorString, recommendations}. ``code`` is ``str(errorCode)`` when Azure gives one (non-zero), else null;
+    ``errorTitle`` is "typically, the entity that the error pertains to", so it goes to ``title``, never ``code``.
     """
     properties = (job or {}).get("properties") or {}
     errors = []
     for item in properties.get("errorDetails") or []:
         if not isinstance(item, dict):
             continue
-        code = item.get("errorTitle") or item.get("errorCode") or item.get("code")
-        errors.append(
-            {
-                "code": None if code is None else str(code),
-                "message": item.get("errorString") or item.get("message") or item.get("errorTitle") or "",
-                "recommendations": list(item.get("recommendations") or []),
-            }
-        )
+        code = item.get("errorCode")
+        if isinstance(code, bool) or code in (None, "", 0, "0"):
+            code = None
+        error: dict[str, Any] = {
+            "code": None if code is None else str(code),
+            "message": str(item.get("errorString") or ""),
+            "recommendations": list(item.get("recommendations") or []),
+        }
+        if item.get("errorTitle"):
+            error["title"] = str(item["errorTitle"])
+        if item.get("additionalDetails"):
+            error["details"] = str(item["additionalDetails"])
+        errors.append(error)
     return errors
 
 
-def _filter_date(moment: datetime) -> str:
-    """``$filter`` dates as Azure Backup takes them: ``yyyy-MM-dd hh:mm:ss AM`` (UTC)."""
-    return moment.strftime("%Y-%m-%d %I:%M:%S %p")
+def failed_jobs(operation: dict[str, Any] | None) -> dict[str, str]:
+    """``OperationStatusJobsExtendedInfo.failedJobsError`` (``{jobId: errorCode}``): jobs Azure failed to create,
+    by lower-case job id. Empty for any other operation."""
+    properties = (operation or {}).get("properties")
+    failed = properties.get("failedJobsError") if isinstance(properties, dict) else None
+    if not isinstance(failed, dict):
+        return {}
+    return {str(job_id).lower(): "" if code is None else str(code) for job_id, code in failed.items() if job_id}
+
+
+# A ``BackupJobs_List`` window: PowerShell refuses one longer than 30 days (JobAllowedDateTimeRangeExceeded) and
+# azure-cli never sends one; neither sends an end in the future.
+LIST_WINDOW = timedelta(days=30)
+
+
+def list_window(since: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The ``startTime``/``endTime`` of a list call: from a day before ``since``, never more than 30 days back,
+    up to ``now`` (UTC, whole seconds). Jobs started before it are missing from the list and get a GET each."""
+    end = now.astimezone(UTC).replace(microsecond=0)
+    start = max(since.astimezone(UTC) - timedelta(days=1), end - LIST_WINDOW)
+    return min(start.replace(microsecond=0), end), end
+
+
+def filter_date(moment: datetime) -> str:
+    """``$filter`` dates as Azure Backup's clients write them: ``yyyy-MM-dd hh:mm:ss tt`` in UTC, AM/PM in English
+    whatever the process locale (``strftime('%p')`` follows it)."""
+    moment = moment.astimezone(UTC)
+    hour12 = moment.hour % 12 or 12
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {hour12:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d} {'AM' if moment.hour < 12 else 'PM'}")
 
 
 # -- the provider ------------------------------------------------------------------------------------------------
@@ -300,12 +364,11 @@ class RecoveryServices:
     def list_running_jobs(
         self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime
     ) -> dict[str, dict[str, Any]]:
-        """The vault's InProgress jobs since a day before ``since``, by lower-case jobId."""
-        earliest = since - timedelta(days=1)
-        latest = now + timedelta(days=1)
+        """The vault's InProgress jobs in ``list_window(since, now)`` (at most 30 days), by lower-case jobId."""
+        start, end = list_window(since, now)
         filter = (
-            f"status eq '{JobStatus.IN_PROGRESS.value}' and startTime eq '{_filter_date(earliest)}' "
-            f"and endTime eq '{_filter_date(latest)}'"
+            f"status eq '{JobStatus.IN_PROGRESS.value}' and startTime eq '{filter_date(start)}' "
+            f"and endTime eq '{filter_date(end)}'"
         )
         return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, filter)}
 
@@ -331,6 +394,10 @@ class RecoveryServices:
         job_ids = [properties["jobId"]] if "jobId" in properties else []
         if isinstance(properties.get("jobIds"), list):
             job_ids += [job_id for job_id in properties["jobIds"] if job_id not in job_ids]
+        # Jobs Azure failed to create are named too, so that each gets its result (``failed_jobs``).
+        failed = properties.get("failedJobsError")
+        if isinstance(failed, dict):
+            job_ids += [job_id for job_id in failed if job_id not in job_ids]
         outcome: OperationOutcome
         if status == OperationStatus.SUCCEEDED:
             outcome = "succeeded"
@@ -348,6 +415,9 @@ class RecoveryServices:
             known=status is not None,
         )
 
+    def failed_jobs(self, operation: dict[str, Any] | None) -> dict[str, str]:
+        return failed_jobs(operation)
+
     def event_type(self, result_status: str) -> str:
         return f"BackupJob.{result_status}"
 
@@ -360,4 +430,6 @@ class RecoveryServices:
         fields["errors"] = errors_from_job(job)
         fields["tasks"] = list(extended.get("tasksList") or [])
         fields["propertyBag"] = dict(extended.get("propertyBag") or {})
+        # The non-localised failure text (every job type's extendedInfo but VaultJob's).
+        fields["dynamicErrorMessage"] = extended.get("dynamicErrorMessage") or None
         return fields

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 
 from devtools.simulator import JobScript
 from devtools.webhook_receiver import WebhookReceiver
@@ -23,14 +25,33 @@ def _track(tracker, simulator, **extra):
 
 
 def test_a_failing_webhook_is_retried_until_it_answers(simulator, tracker, receiver, run_host):
-    receiver.respond_with(503, 500, 429, retry_after=1)
+    # JOBS_DELIVERY_FIRST_RETRY_SECONDS is 0.5 here: the schedule alone would retry after about 0.5 s (1 s, the
+    # queue's granularity), then 1.5 s; the receiver asks for 2 s each time, and each gap must honour it.
+    receiver.respond_with(503, 500, 429, retry_after=2)
     _, tracking_id = _track(tracker, simulator)
     assert run_host(until_idle=True, timeout=60).join() == 0
     answered = [r.answered for r in receiver.requests]
     assert answered == [503, 500, 429, 200]
+    times = [r.received_at for r in receiver.requests]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert all(gap >= 2 - 0.25 for gap in gaps), gaps  # Retry-After: 2 kept (a quarter second for clock rounding)
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1  # the same event every time
     assert all(r.verified for r in receiver.requests)
     assert _deadletters(tracker, {tracking_id}) == []
+
+
+def test_a_503_with_an_unreadable_retry_after_is_retried_on_the_schedule(simulator, tracker, receiver, run_host,
+                                                                         wait):
+    receiver.respond_with(503, retry_after="soon")  # neither seconds nor an HTTP date: as if absent
+    _, tracking_id = _track(tracker, simulator)
+    host = run_host()
+    assert wait(lambda: len(receiver.delivered()) == 1, 20), [r.answered for r in receiver.requests]
+    host.stop()
+    assert [r.answered for r in receiver.requests] == [503, 200]
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
+    assert _deadletters(tracker, {tracking_id}) == []
+    poison = tracker.storage.queue(f"{tracker.settings.deliver_queue}-poison")
+    assert drain(poison) == []  # the delivery was never a failed message
 
 
 def test_410_and_other_4xx_go_to_the_dead_letter_queue_with_url_and_reason(simulator, make_tracker, run_host):
@@ -94,16 +115,24 @@ def test_a_slow_subscriber_does_not_delay_the_others(simulator, make_tracker, re
 
 
 def test_a_receiver_down_for_a_stretch_gets_every_event_once_it_is_back(simulator, tracker, receiver, run_host,
-                                                                         wait):
+                                                                         wait, caplog):
+    caplog.set_level(logging.INFO, logger="jobs.flows.delivery")
     receiver.set_down(True)
     tracking_ids = {_track(tracker, simulator)[1] for _ in range(4)}
     host = run_host()
     assert wait(lambda: not tracker.store.list_index(), 20)  # all ended while the receiver is down
     assert wait(lambda: _pending(tracker) >= 4, 10)  # every delivery waits (retries), none dead-lettered
-    assert receiver.requests == []
+
+    def refused_events() -> set[str]:  # event ids whose attempt failed on a refused connection
+        return {r.args[1] for r in list(caplog.records)
+                if r.getMessage().startswith("delivery attempt ") and "network error" in r.getMessage()}
+
+    assert wait(lambda: len(refused_events()) == 4, 10)  # each event was tried while down, and failed
     receiver.set_down(False)
     assert wait(lambda: len({r.headers["webhook-id"] for r in receiver.delivered()}) == 4, 30)
     host.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.delivered()]
+    assert sorted(ids) == sorted(refused_events())  # the events tried while down, each delivered once
     assert _deadletters(tracker, tracking_ids) == []
 
 
@@ -112,10 +141,17 @@ def test_a_receiver_that_hangs_past_the_timeout_is_retried(simulator, make_track
     receiver.set_hang(2)
     _, tracking_id = _track(tracker, simulator)
     host = run_host(for_tracker=tracker)
+    # The first attempt is held past the sender's timeout: the sender gives up, so it is no delivery, and a retry
+    # must follow. (A hung attempt counted as delivered would never be retried.)
     assert wait(lambda: len(receiver.requests) >= 1, 20)
     receiver.set_hang(0)
-    assert wait(lambda: len(receiver.delivered()) >= 1, 30)
+    assert wait(lambda: receiver.delivered() and any(r.abandoned for r in receiver.requests), 15), [
+        (r.answered, r.abandoned) for r in receiver.requests]
     host.stop()
+    first, *retries = sorted(receiver.requests, key=lambda r: r.received_at)
+    assert first.abandoned and first.answered == 0  # the sender had hung up before the answer
+    assert retries and retries[-1].answered == 200
+    assert retries[0].received_at - first.received_at >= 0.5  # a new attempt, after the timeout
     ids = {r.headers["webhook-id"] for r in receiver.requests}
     assert len(ids) == 1  # the retry carried the same id
     assert _deadletters(tracker, {tracking_id}) == []

@@ -68,6 +68,9 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_package(tmp_path_factory.mktemp("deployment") / "app")
 
 
+CONTRACT_FUNCTIONS = {"intake", "poll_round", "poll_vault", "deliver"}
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBS_") and k != "PYTHONPATH"}
     env["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
@@ -81,7 +84,7 @@ def test_the_package_indexes_every_function(package: Path) -> None:
     )
     result = _run_in(package, code, _env())
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == ["deliver", "intake", "poll_round", "poll_vault"]
+    assert set(json.loads(result.stdout)) >= CONTRACT_FUNCTIONS  # the contract's four, by name; others may join
 
 
 def test_the_package_holds_no_tooling_module(package: Path) -> None:
@@ -114,6 +117,6 @@ def test_a_wrong_setting_still_indexes_every_function_and_says_what_is_wrong(pac
     result = _run_in(package, code, env)
     assert result.returncode == 0, result.stderr
     names, failure = result.stdout.strip().splitlines()
-    assert json.loads(names) == ["deliver", "intake", "poll_round", "poll_vault"]
+    assert set(json.loads(names)) >= CONTRACT_FUNCTIONS
     assert failure.startswith("ConfigError") and "JOBS_TABLE" in failure
     assert "JOBS_TABLE" in result.stderr  # logged once at start-up, naming the setting

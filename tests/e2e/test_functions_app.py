@@ -27,17 +27,30 @@ def _load_app(monkeypatch, env):
 def test_index_lists_the_triggers_on_the_configured_queues(monkeypatch, env):
     app = _load_app(monkeypatch, {**env, "JOBS_POLL_SECONDS": "20"}).app
     functions = {f.get_function_name(): f for f in app.get_functions()}
-    assert set(functions) == {"intake", "poll_round", "poll_vault", "deliver"}
+    queue = env["JOBS_INTAKE_QUEUE"]
+    # The contract's four triggers, each with exactly its bindings (other functions, such as HTTP ones, may join).
+    contract = {
+        "intake": [{"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": queue,
+                    "connection": "AzureWebJobsStorage"}],
+        "poll_round": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "*/20 * * * * *"}],
+        "poll_vault": [{"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": queue + "-poll",
+                        "connection": "AzureWebJobsStorage"}],
+        "deliver": [{"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": queue + "-deliver",
+                     "connection": "AzureWebJobsStorage"}],
+    }
+    assert set(contract) <= set(functions), sorted(functions)
 
-    def trigger(name):
-        return next(b for b in functions[name].get_bindings() if b.type.endswith("Trigger")).get_dict_repr()
+    def bindings(name):
+        return [{**b.get_dict_repr(), "direction": b.get_dict_repr()["direction"].name}
+                for b in functions[name].get_bindings()]
 
-    assert trigger("intake")["type"] == "queueTrigger"
-    assert trigger("intake")["queueName"] == env["JOBS_INTAKE_QUEUE"]
-    assert trigger("intake")["connection"] == "AzureWebJobsStorage"
-    assert trigger("poll_round") == {**trigger("poll_round"), "type": "timerTrigger", "schedule": "*/20 * * * * *"}
-    assert trigger("poll_vault")["queueName"] == env["JOBS_INTAKE_QUEUE"] + "-poll"
-    assert trigger("deliver")["queueName"] == env["JOBS_INTAKE_QUEUE"] + "-deliver"
+    for name, expected in contract.items():
+        assert bindings(name) == expected, name
+    # Each contract trigger is the only function on its queue or schedule.
+    triggers = [next(b for b in f.get_bindings() if b.type.endswith("Trigger")).get_dict_repr() for f in
+                functions.values()]
+    queues = [t.get("queueName") for t in triggers if t["type"] == "queueTrigger"]
+    assert sorted(q for q in queues if q.startswith(queue)) == sorted([queue, queue + "-poll", queue + "-deliver"])
 
 
 def test_calling_the_functions_directly_tracks_a_job_to_its_result(monkeypatch, env, simulator, receiver, wait):

@@ -8,6 +8,7 @@ public address at intake and to 127.0.0.1 at delivery.
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 import jobs.webhooks.callback_urls
 from devtools.simulator import JobScript
@@ -219,7 +221,14 @@ def test_an_allowlisted_https_callback_is_delivered(simulator, make_tracker, htt
     assert sorted(r.path for r in delivered) == ["/hooks?n=2", "/hooks?sig=ok-1"]
     assert "localhost" in dns.asked  # the listed name went through the guarded resolver
     assert trap.connections == 0
-    assert SECRET  # the receiver verifies with the same secret the tracker signs with
+    # Signed with the tracker's secret: each body and its headers verify against SECRET itself, and not against
+    # another secret (so ``verified`` above means the tracker signed with SECRET).
+    assert tracker.settings.webhook_secret == SECRET == https_receiver.secret
+    for request in delivered:
+        Webhook(SECRET).verify(request.body, request.headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook("whsec_" + base64.b64encode(b"another secret, 32 bytes long!!!").decode()).verify(
+                request.body, request.headers)
 
 
 def test_operation_urls_off_arm_endpoint_are_refused_and_the_token_goes_nowhere(

@@ -254,9 +254,39 @@ def test_plain_resources_only_no_registry_modules_no_deployer(rel: str) -> None:
     assert "deployer()" not in text
 
 
-@pytest.mark.parametrize("rel", bicep_files())
+# The files each per-file check below has something to check in: a case that finds nothing fails, and a file
+# that gains (or loses) modules, role assignments or outputs must be added here (or removed).
+FILES_WITH_MODULES = ["main.bicep"]
+FILES_WITH_ROLE_ASSIGNMENTS = [
+    "app/backup-reader-backup-vault.bicep",
+    "app/backup-reader-resource-group.bicep",
+    "app/backup-reader-subscription.bicep",
+    "app/backup-reader-vault.bicep",
+    "app/keyvault-secrets-user.bicep",
+    "app/rbac.bicep",
+]
+FILES_WITH_OUTPUTS = ["app/api.bicep", "app/identity.bicep", "app/monitoring.bicep", "app/storage.bicep", "main.bicep"]
+
+
+def modules_of(rel: str) -> dict[str, Any]:
+    return parsed(rel).get("modules", {})
+
+
+def outputs_of(rel: str) -> dict[str, Any]:
+    return parsed(rel).get("outputs", {})
+
+
+def test_the_per_file_checks_run_on_every_file_that_has_something_to_check() -> None:
+    assert [rel for rel in bicep_files() if modules_of(rel)] == FILES_WITH_MODULES
+    assert [rel for rel in bicep_files() if role_assignments(rel)] == FILES_WITH_ROLE_ASSIGNMENTS
+    assert [rel for rel in bicep_files() if outputs_of(rel)] == FILES_WITH_OUTPUTS
+
+
+@pytest.mark.parametrize("rel", FILES_WITH_MODULES)
 def test_module_calls_match_the_module_parameters(rel: str) -> None:
-    for name, mod in parsed(rel).get("modules", {}).items():
+    modules = modules_of(rel)
+    assert modules, f"{rel}: no module calls found to check"
+    for name, mod in modules.items():
         target = (INFRA / rel).parent / mod["detail"]["path"]
         assert target.is_file(), f"{rel}: module {name} points at missing {target}"
         declared = parsed(target.relative_to(INFRA).as_posix())["parameters"]
@@ -315,7 +345,9 @@ def test_runtime_version_is_one_the_code_supports() -> None:
 
 def test_site_runs_as_the_user_assigned_identity_and_deploys_with_it() -> None:
     id_name, _ = only_resource("app/identity.bicep", "Microsoft.ManagedIdentity/userAssignedIdentities")
-    assert id_name
+    # The identity module's `name` output is that identity's name, and main passes it on to the site's module.
+    assert module("main.bicep", "identity")["detail"]["path"] == "app/identity.bicep"
+    assert accessor_path(parsed("app/identity.bicep")["outputs"]["name"]["value"]) == f"{id_name}.name"
     existing = resources_of("app/api.bicep", "Microsoft.ManagedIdentity/userAssignedIdentities", existing=True)
     assert len(existing) == 1
     uami, uami_decl = next(iter(existing.items()))
@@ -574,9 +606,11 @@ def test_developer_roles_are_optional_and_least_privilege() -> None:
     assert body(module("main.bicep", "rbac"))["params"]["userPrincipalId"] == "principalId"
 
 
-@pytest.mark.parametrize("rel", bicep_files())
+@pytest.mark.parametrize("rel", FILES_WITH_ROLE_ASSIGNMENTS)
 def test_role_assignment_names_are_deterministic(rel: str) -> None:
-    for name, assignment in role_assignments(rel).items():
+    assignments = role_assignments(rel)
+    assert assignments, f"{rel}: no role assignments found to check"
+    for name, assignment in assignments.items():
         assert body(assignment)["name"]["function"]["type"] == "guid", f"{rel}: {name} name is not guid(...)"
 
 
@@ -660,9 +694,11 @@ def test_application_insights_takes_entra_id_auth_only_on_a_workspace() -> None:
 SECRETISH = re.compile(r"secret|password|passwd|key|connectionstring|sas\b|token|credential", re.I)
 
 
-@pytest.mark.parametrize("rel", bicep_files())
+@pytest.mark.parametrize("rel", FILES_WITH_OUTPUTS)
 def test_no_output_carries_a_secret(rel: str) -> None:
-    for name, output in parsed(rel).get("outputs", {}).items():
+    outputs = outputs_of(rel)
+    assert outputs, f"{rel}: no outputs found to check"
+    for name, output in outputs.items():
         assert not SECRETISH.search(name), f"{rel}: output {name}"
         for leaf in strings(output.get("value")):
             assert not SECRETISH.search(leaf), f"{rel}: output {name} reads {leaf}"

@@ -461,12 +461,16 @@ def test_guarded_session_keeps_the_name_for_sni_and_certificate_checks(
 
 def test_guarded_session_does_not_follow_redirects(tls_receiver: tuple[WebhookReceiver, str]) -> None:
     receiver, certfile = tls_receiver
-    receiver.respond_with(307)
-    session = guarded_session(AllowedHosts.from_setting("127.0.0.1"))
-    assert session.max_redirects == 0
-    response = session.post(receiver.url, data=b"{}", timeout=5, verify=certfile)
-    assert response.status_code == 307
-    assert len(receiver.requests) == 1
+    # The trap is an allowed host too (127.0.0.1, any port): only the refusal to follow keeps the request off it.
+    with WebhookReceiver(tls=(certfile, certfile.replace("-cert.pem", "-key.pem"))) as trap:
+        receiver.respond_with(307, 308, headers={"Location": f"{trap.url}/stolen"})
+        session = guarded_session(AllowedHosts.from_setting("127.0.0.1"))
+        for expected in (307, 308):
+            response = session.post(receiver.url, data=b"{}", timeout=5, verify=certfile)  # redirects allowed
+            assert response.status_code == expected
+            assert response.headers["Location"] == f"{trap.url}/stolen"
+        assert len(receiver.requests) == 2
+        assert trap.connections == 0 and trap.requests == []
 
 
 def test_rejection_is_fast(listener: CountingListener) -> None:

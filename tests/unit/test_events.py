@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +19,7 @@ from jobs.domain import events
 from jobs.domain.events import event_id, serialize_event
 from jobs.providers import for_vault, parse_job_id
 from jobs.providers.recovery_services import errors_from_job
-from tests.conftest import fixture_json
+from tests.conftest import ROOT, fixture_json
 
 SEED_JOB = fixture_json("seed-job-response.json")
 JOB_REF = parse_job_id(SEED_JOB["id"])
@@ -37,7 +40,8 @@ def build_event(**kwargs: Any) -> CloudEvent:
 
 BASE_DATA_KEYS = {
     "jobId", "jobResourceId", "vaultId", "status", "operation", "jobType", "backupManagementType",
-    "entityFriendlyName", "startTime", "endTime", "duration", "errors", "tasks", "propertyBag", "job",
+    "entityFriendlyName", "startTime", "endTime", "duration", "errors", "tasks", "propertyBag", "dynamicErrorMessage",
+    "job",
 }
 
 
@@ -72,7 +76,13 @@ def job_with_errors(job_type: str, details: list[dict[str, Any]] | None) -> dict
 def test_event_attributes_follow_the_contract() -> None:
     event = event_json()
     assert event["specversion"] == "1.0"
-    assert event["id"] == event_id(TRACKING, "Completed", "default")
+    # The id's derivation pinned with known inputs and outputs (UUIDv5 over "trackingid|status|subscriber" in the
+    # tracker's namespace): changing it would give every event already sent a new id on a redelivery.
+    assert event["id"] == "4e29d199-41bf-5802-9291-36f9463a1701"  # TRACKING, Completed, default
+    assert event_id("abc", "Completed", "default") == "080e8499-4715-5b1c-ac72-0063e09c62b8"
+    assert event_id(TRACKING.upper(), "Completed", "default") == event["id"]  # the tracking id's case is not part
+    assert event_id(TRACKING, "Completed", "default") == str(
+        uuid.uuid5(uuid.UUID("6f1b1c1e-7d7a-4a53-9a36-0b7a3c8f0e21"), f"{TRACKING}|Completed|default"))
     assert event["source"] == VAULT_ID
     assert event["type"] == "BackupJob.Completed"
     assert event["subject"] == f"backupJobs/{JOB_REF.job_id}"
@@ -137,7 +147,8 @@ def test_given_errors_replace_the_jobs_own() -> None:
     job = job_with_errors("AzureIaaSVMJob", [{"errorCode": 1, "errorTitle": "T", "errorString": "S"}])
     timed_out = [{"code": "TrackingTimedOut", "message": "still InProgress", "recommendations": ["wait"]}]
     assert event_json(status="TimedOut", job=job, errors=timed_out)["data"]["errors"] == timed_out
-    assert event_json(status="Failed", job=job)["data"]["errors"][0]["code"] == "T"
+    assert event_json(status="Failed", job=job)["data"]["errors"][0]["code"] == "1"
+    assert event_json(status="Failed", job=job)["data"]["errors"][0]["title"] == "T"
 
 
 def test_operation_failed_event_without_a_job_id() -> None:
@@ -153,10 +164,26 @@ def test_operation_failed_event_without_a_job_id() -> None:
 
 
 def test_a_redelivery_is_byte_for_byte_the_same_event() -> None:
+    """Built again in another process (another hash seed, another start time), the event is the same bytes.
+
+    (Across storage, rebuilt by a fresh Tracker in another process from Table Storage, for a subscriber and one
+    added after the end: tests/functional/test_redelivery.py.)"""
     kwargs = dict(tracking_id=TRACKING, status="Failed", seen_at=SEEN, vault_id=VAULT_ID, subscriber_key="abc",
                   job_id=JOB_REF.job_id, job_resource_id=JOB_REF.id, job=SEED_JOB, correlation_id="c",
-                  context={"b": 1, "a": 2})
-    assert serialize_event(build_event(**kwargs)) == serialize_event(build_event(**kwargs))
+                  context={"b": 1, "a": 2, "set-like": ["z", "y"]})
+    here = serialize_event(build_event(**kwargs))
+    assert here == serialize_event(build_event(**copy.deepcopy(kwargs)))
+    script = (
+        "import sys\n"
+        "from tests.unit.test_events import *\n"
+        "kwargs = dict(tracking_id=TRACKING, status='Failed', seen_at=SEEN, vault_id=VAULT_ID, subscriber_key='abc',"
+        " job_id=JOB_REF.job_id, job_resource_id=JOB_REF.id, job=SEED_JOB, correlation_id='c',"
+        " context={'b': 1, 'a': 2, 'set-like': ['z', 'y']})\n"
+        "sys.stdout.buffer.write(serialize_event(build_event(**kwargs)))\n"
+    )
+    there = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, check=True, timeout=60,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout
+    assert there == here
 
 
 def test_serialized_event_is_utf8_json_with_unicode_intact() -> None:
@@ -207,22 +234,25 @@ def test_event_id_differs_across_status_subscriber_and_job() -> None:
 # errors_from_job: every job type's errorDetails shape
 
 
-def test_iaas_vm_errors_use_the_title_as_code() -> None:
+def test_iaas_vm_errors_carry_the_number_as_code_and_the_title_as_title() -> None:
+    # AzureIaaSVMErrorInfo (bms.json): errorCode is the int32 code, errorTitle "typically, the entity that the
+    # error pertains to".
     details = [{
         "errorCode": 400240,
-        "errorTitle": "UserErrorGuestAgentStatusUnavailable",
+        "errorTitle": "vm-db01",
         "errorString": "VM Agent unable to communicate with Azure Backup",
         "recommendations": ["Ensure the VM agent is installed and running.", "Check network connectivity."],
     }]
     for job_type in ("AzureIaaSVMJob", "AzureIaaSVMJobV2"):
         assert errors_from_job(job_with_errors(job_type, details)) == [{
-            "code": "UserErrorGuestAgentStatusUnavailable",
+            "code": "400240",
             "message": "VM Agent unable to communicate with Azure Backup",
             "recommendations": ["Ensure the VM agent is installed and running.", "Check network connectivity."],
+            "title": "vm-db01",
         }]
 
 
-def test_iaas_vm_error_without_title_falls_back_to_the_number() -> None:
+def test_iaas_vm_error_without_title_has_no_title() -> None:
     errors = errors_from_job(job_with_errors("AzureIaaSVMJob", [{"errorCode": 400240, "errorString": "s"}]))
     assert errors == [{"code": "400240", "message": "s", "recommendations": []}]
 
@@ -230,27 +260,25 @@ def test_iaas_vm_error_without_title_falls_back_to_the_number() -> None:
 @pytest.mark.parametrize("job_type", ["DpmJob", "MabJob"])
 def test_dpm_and_mab_errors_carry_only_a_string(job_type: str) -> None:
     details = [{"errorString": "The replica is inconsistent.", "recommendations": ["Run a consistency check."]}]
-    errors = errors_from_job(job_with_errors(job_type, details))
-    assert len(errors) == 1
-    error = errors[0]
-    assert set(error) == {"code", "message", "recommendations"}
-    assert error["message"] == "The replica is inconsistent."
-    assert error["recommendations"] == ["Run a consistency check."]
-    assert error["code"] is None or isinstance(error["code"], str)
+    assert errors_from_job(job_with_errors(job_type, details)) == [
+        {"code": None, "message": "The replica is inconsistent.", "recommendations": ["Run a consistency check."]}
+    ]
 
 
 def test_workload_errors() -> None:
     details = [{
         "errorCode": 59002,
         "errorString": "Backup failed because the database is offline.",
-        "errorTitle": "UserErrorSQLDatabaseOffline",
+        "errorTitle": "sales",
         "recommendations": ["Bring the database online."],
         "additionalDetails": "DB: sales",
     }]
     assert errors_from_job(job_with_errors("AzureWorkloadJob", details)) == [{
-        "code": "UserErrorSQLDatabaseOffline",
+        "code": "59002",
         "message": "Backup failed because the database is offline.",
         "recommendations": ["Bring the database online."],
+        "title": "sales",
+        "details": "DB: sales",
     }]
 
 
@@ -260,6 +288,22 @@ def test_storage_and_vault_errors_use_the_error_code(job_type: str) -> None:
     assert errors_from_job(job_with_errors(job_type, details)) == [
         {"code": "2146500000", "message": "The file share was not found.", "recommendations": []}
     ]
+
+
+def test_a_zero_or_missing_error_code_is_no_code() -> None:
+    details = [{"errorCode": 0, "errorString": "a"}, {"errorString": "b", "errorTitle": "vm"}]
+    errors = errors_from_job(job_with_errors("AzureIaaSVMJob", details))
+    assert [e["code"] for e in errors] == [None, None]
+    assert errors[1]["title"] == "vm"
+
+
+def test_dynamic_error_message_is_in_the_event() -> None:
+    job = job_with_errors("AzureIaaSVMJob", [{"errorCode": 1, "errorString": "s"}])
+    job["properties"]["extendedInfo"]["dynamicErrorMessage"] = "Snapshot failed: disk vm-db01_OsDisk is locked"
+    data = event_json(status="Failed", job=job)["data"]
+    assert data["dynamicErrorMessage"] == "Snapshot failed: disk vm-db01_OsDisk is locked"
+    assert "dynamicErrorMessage" in events.JOB_FIELDS
+    assert event_json()["data"]["dynamicErrorMessage"] is None  # a job without one
 
 
 def test_several_errors_keep_their_order() -> None:
@@ -290,4 +334,4 @@ def test_every_error_has_a_string_message() -> None:
     errors = errors_from_job(job_with_errors("AzureIaaSVMJob", details))
     assert len(errors) == 3
     assert all(isinstance(e["message"], str) and isinstance(e["recommendations"], list) for e in errors)
-    assert errors[1]["code"] == "OnlyTitle"
+    assert errors[1]["code"] is None and errors[1]["title"] == "OnlyTitle"

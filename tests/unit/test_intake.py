@@ -146,6 +146,21 @@ def test_shape_4_with_job_ids_tracks_every_job_once() -> None:
     assert request.operation is None and request.failed_operation is None
 
 
+@pytest.mark.parametrize("status", ["Succeeded", "InProgress", "Failed"])
+def test_shape_4_jobs_azure_failed_to_create_are_named_with_their_error_code(status: str) -> None:
+    # OperationStatusJobsExtendedInfo (bms.json): jobIds, and failedJobsError {jobId: errorCode}.
+    operation = {
+        "name": OP,
+        "status": status,
+        "properties": {"objectType": "OperationStatusJobsExtendedInfo", "jobIds": [JOB],
+                       "failedJobsError": {JOB2.upper(): "UserErrorBackupOperationInProgress"}},
+    }
+    request = parse({"vaultId": VAULT_ID, "operation": operation})
+    assert [job.job_id for job in request.jobs] == [JOB, JOB2]
+    assert request.failed_jobs == {JOB2: "UserErrorBackupOperationInProgress"}
+    assert (request.failed_operation is not None) == (status == "Failed")
+
+
 @pytest.mark.parametrize("status", ["Failed", "Canceled"])
 def test_shape_4_failed_or_canceled_operation_is_a_result_at_once(status: str) -> None:
     operation = {

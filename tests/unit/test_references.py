@@ -461,3 +461,39 @@ def test_any_spliced_url_is_either_rejected_or_yields_a_clean_vault_operation(po
     assert segments[-2] in ("operationsStatus", "backupOperations") and segments[-1] == ref.operation_id
     assert not {".", ".."} & set(segments)
     assert "?" not in path and "#" not in path and "//" not in path and "%2f" not in path.lower()
+
+
+# -- operation URLs as azure-cli and the SDKs write them: names percent-encoded (issue 12, point 4) ---------------
+ENCODED_ITEM = ITEM.replace(";", "%3B")
+
+
+@pytest.mark.parametrize("item", [ENCODED_ITEM, ITEM.replace(";", "%3b"), ENCODED_ITEM.replace("vm/", "v%C3%A9m/")])
+def test_percent_encoded_names_are_decoded_once(item: str) -> None:
+    ref = parse_operation_url(f"{ARM}{item}", ARM)
+    assert ref.operation_id == OP
+    assert ref.path().replace("%C3%A9", "é") == ITEM.replace("vm/", "vém/" if "%C3%A9" in item else "vm/")
+
+
+def test_an_encoded_url_names_the_same_operation_as_the_plain_one() -> None:
+    assert parse_operation_url(f"{ARM}{ENCODED_ITEM}", ARM) == parse_operation_url(f"{ARM}{ITEM}", ARM)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        ("rg%3Bvm/protectedItems", "rg%3Bvm%2Fx/protectedItems"),  # an encoded /
+        ("rg%3Bvm/protectedItems", "rg%3Bvm%3Fx/protectedItems"),  # an encoded ?
+        ("rg%3Bvm/protectedItems", "rg%3Bvm%23x/protectedItems"),  # an encoded #
+        ("rg%3Bvm/protectedItems", "rg%3Bvm%5Cx/protectedItems"),  # an encoded \
+        ("rg%3Bvm/protectedItems", "rg%253Bvm/protectedItems"),  # double encoding
+        ("/backupFabrics/Azure/", "/backupFabrics/%2E%2E/"),  # an encoded ..
+        ("/backupFabrics/Azure/", "/backupFabrics/%2E/"),  # an encoded .
+        ("rg%3Bvm/protectedItems", "rg%3Bvm%00/protectedItems"),  # a control character
+        ("rg%3Bvm/protectedItems", "rg%3Bvm%FF/protectedItems"),  # not UTF-8
+    ],
+)
+def test_encoded_segments_that_could_change_the_path_are_refused(tamper: tuple[str, str]) -> None:
+    url = f"{ARM}{ENCODED_ITEM}".replace(*tamper, 1)
+    assert url != f"{ARM}{ENCODED_ITEM}"
+    with pytest.raises(InvalidReference, match="operationUrl"):
+        parse_operation_url(url, ARM)

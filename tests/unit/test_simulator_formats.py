@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,7 +15,7 @@ from devtools.simulator._formats import (
     parse_filter_date,
     timespan_string,
 )
-from devtools.simulator._model import JobFilter, JobScript, parse_skip_token
+from devtools.simulator._model import JobFilter, JobScript, make_skip_token, parse_skip_token, sort_key
 
 
 @pytest.mark.parametrize(
@@ -59,12 +61,16 @@ def test_filter_dates(text: str, expected: datetime) -> None:
 
 def test_filter_parsing_matches_the_real_example() -> None:
     parsed = JobFilter.parse(
-        "startTime eq '2016-01-01 00:00:00 AM' and endTime eq '2017-11-29 00:00:00 AM' and operation eq 'Backup' "
+        "startTime eq '2017-11-01 00:00:00 AM' and endTime eq '2017-11-29 00:00:00 AM' and operation eq 'Backup' "
         "and backupManagementType eq 'AzureIaasVM' and status eq 'InProgress'"
     )
-    assert parsed.start == datetime(2016, 1, 1, tzinfo=UTC)
+    assert parsed.start == datetime(2017, 11, 1, tzinfo=UTC)
     assert parsed.end == datetime(2017, 11, 29, tzinfo=UTC)
     assert parsed.equals == {"operation": "backup", "backupManagementType": "azureiaasvm", "status": "inprogress"}
+    # ...but the real example's range (23 months) is more than Azure's clients send: refused as a whole
+    with pytest.raises(ValueError, match="30 days"):
+        JobFilter.parse("startTime eq '2016-01-01 00:00:00 AM' and endTime eq '2017-11-29 00:00:00 AM'",
+                        datetime(2017, 11, 29, tzinfo=UTC))
     with pytest.raises(ValueError):
         JobFilter.parse("startTime eq '2017-01-01 00:00:00 AM' and endTime eq '2016-01-01 00:00:00 AM'")
 
@@ -76,8 +82,17 @@ def test_url_encoding_is_dotnet_style() -> None:
 
 
 def test_skip_token_round_trip_rejects_garbage() -> None:
-    with pytest.raises(ValueError):
-        parse_skip_token("<NextRowKey>1!4!Zm9v</NextRowKey>")
+    vault = SimpleNamespace(ref=SimpleNamespace(name="Prod-Vault"))
+    for ticks, seq, job_id in ((638_700_000_000_000_000, 1, "7ddead57-bcb9-4269-ac31-6a1b57588700"),
+                               (1, 123_456, "00000000-0000-0000-0000-000000000000")):
+        job = SimpleNamespace(start_ticks=ticks, seq=seq, job_id=job_id)
+        token = make_skip_token(vault, job)  # type: ignore[arg-type]
+        assert parse_skip_token(token) == sort_key(job) == (-ticks, -seq)  # type: ignore[arg-type]
+    good = make_skip_token(vault, SimpleNamespace(start_ticks=5, seq=6, job_id="j"))  # type: ignore[arg-type]
+    for garbage in ("", "not a token", "<NextRowKey>1!4!Zm9v</NextRowKey>", good.replace("<NextRowKey>", "<Row>"),
+                    "<NextRowKey>1!8!" + base64.b64encode(b"other_0_5_6_j").decode() + "</NextRowKey>"):
+        with pytest.raises(ValueError):
+            parse_skip_token(garbage)
 
 
 def test_job_script_validation() -> None:

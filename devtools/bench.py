@@ -1,0 +1,321 @@
+"""``python -m jobs bench``: the tracker's polling beside the fixed 30-second loop, on the same jobs, in one run.
+
+A deterministic simulation on a virtual clock. The jobs of a standard workload start over time in a virtual Azure
+(``devtools.virtual_azure``: visibility delays, lifecycles, ARM's token bucket, paging); each strategy follows
+them to their end, and the run reports what it cost and how late each result came:
+
+- ``tracker``: the tracker's own code: intake, the poll round (``jobs.flows.poll_round``), the poll worker and the
+  publisher, on an in-memory table and queues (``devtools.memory_storage``) that count Table transactions. Each
+  job is fed to the intake when it starts; the timer fires every ``JOBS_POLL_SECONDS``; poll messages are handled
+  after the queue hop a Functions host takes when the queue was idle (``--hop-seconds``, host.json's
+  ``maxPollingInterval``).
+- ``fixed-loop``: what ``az backup job wait`` and a Logic Apps "Until" loop do: one JobDetails_Get per job every
+  ``poll_seconds`` from its start until it is terminal.
+
+Latency is the time from a job's end in Azure to its result being published (for the loop: to the read that saw
+it). The standard workloads (seedable):
+
+- ``spread``: 1,000 jobs in 50 vaults over 10 subscriptions, starting over 2 hours; backups log-normal around
+  20 minutes, restores around 45, a few short ConfigureBackup jobs; 5% Failed, 3% CompletedWithWarnings, 1%
+  Cancelled (through Cancelling), 1% never visible (404); every job invisible for up to a minute at first.
+- ``burst``: the nightly backup window: 2,000 VM backups in 5 vaults of one subscription, all started within a
+  minute, lasting 10 to 90 minutes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from devtools.memory_storage import MemoryStorageAccount
+from devtools.virtual_azure import VirtualAzure, VirtualJob
+from jobs.arm import ArmClient, ArmNotFound, StaticToken
+from jobs.arm.transport import Throttle
+from jobs.config import Settings
+from jobs.domain.references import JobRef, VaultRef
+from jobs.tracker import Tracker
+
+__all__ = ["BenchResult", "Workload", "burst_workload", "run_bench", "run_fixed_loop", "run_tracker",
+           "spread_workload"]
+
+T0 = datetime(2026, 1, 5, 22, 0, tzinfo=UTC)
+TERMINAL = {"Completed", "CompletedWithWarnings", "Failed", "Cancelled"}
+
+
+@dataclass
+class Workload:
+    name: str
+    jobs: list[VirtualJob]
+
+    @property
+    def vaults(self) -> int:
+        return len({job.vault_id for job in self.jobs})
+
+
+def _vault_id(subscription: int, vault: int) -> str:
+    sub = f"{subscription:08x}-0000-4000-8000-{subscription:012x}"
+    return (f"/subscriptions/{sub}/resourceGroups/rg-{subscription}/providers/Microsoft.RecoveryServices"
+            f"/vaults/v-{vault}")
+
+
+def _job(rng: random.Random, vault_id: str, start: datetime, seconds: float, job_type: str, operation: str,
+         outcome: str, invisible: float) -> VirtualJob:
+    end = start + timedelta(seconds=max(60.0, seconds))
+    cancelling = end - timedelta(seconds=rng.uniform(30, 120)) if outcome == "Cancelled" else None
+    visible = None if outcome == "Never" else start + timedelta(seconds=invisible)
+    return VirtualJob(vault_id, str(uuid.UUID(int=rng.getrandbits(128), version=4)), job_type, operation, start,
+                      end, "Completed" if outcome == "Never" else outcome, visible, cancelling)
+
+
+def spread_workload(seed: int = 1) -> Workload:
+    rng = random.Random(seed)
+    vaults = [_vault_id(s, s * 5 + v) for s in range(10) for v in range(5)]
+    jobs = []
+    for _ in range(1000):
+        start = T0 + timedelta(seconds=rng.uniform(0, 2 * 3600))
+        kind = rng.random()
+        if kind < 0.70:
+            seconds, job_type, operation = rng.lognormvariate(math.log(20 * 60), 0.4), "AzureIaaSVMJob", "Backup"
+        elif kind < 0.95:
+            seconds, job_type, operation = rng.lognormvariate(math.log(45 * 60), 0.4), "AzureIaaSVMJob", "Restore"
+        else:
+            seconds, job_type, operation = rng.uniform(60, 180), "AzureIaaSVMJob", "ConfigureBackup"
+        roll = rng.random()
+        outcome = ("Failed" if roll < 0.05 else "CompletedWithWarnings" if roll < 0.08 else "Cancelled"
+                   if roll < 0.09 else "Never" if roll < 0.10 else "Completed")
+        jobs.append(_job(rng, rng.choice(vaults), start, seconds, job_type, operation, outcome, rng.uniform(0, 60)))
+    return Workload("spread", jobs)
+
+
+def burst_workload(seed: int = 1) -> Workload:
+    rng = random.Random(seed)
+    vaults = [_vault_id(0, v) for v in range(5)]
+    jobs = [
+        _job(rng, vaults[i % 5], T0 + timedelta(seconds=rng.uniform(0, 60)), rng.uniform(10 * 60, 90 * 60),
+             "AzureIaaSVMJob", "Backup", "Completed", rng.uniform(0, 30))
+        for i in range(2000)
+    ]
+    return Workload("burst", jobs)
+
+
+@dataclass
+class BenchResult:
+    workload: str
+    strategy: str
+    jobs: int
+    reads: int
+    throttled: int
+    worst_rate: float
+    latencies: list[float]
+    table_transactions: int = 0
+    cpu_seconds: float = 0.0
+    unfinished: int = 0
+    read_times: list[float] = field(default_factory=list)
+
+    def row(self) -> list[Any]:
+        lat = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+
+        return [
+            self.workload, self.strategy, f"{self.reads / self.jobs:.2f}", f"{self.worst_rate:.1f}",
+            f"{pct(0.50):.0f}", f"{pct(0.95):.0f}", f"{pct(0.99):.0f}", self.throttled,
+            f"{self.table_transactions / self.jobs:.1f}" if self.table_transactions else "-",
+            f"{self.cpu_seconds:.1f}" if self.cpu_seconds else "-", self.unfinished,
+        ]
+
+
+HEADERS = ["workload", "strategy", "ARM reads/job", "worst reads/s (10 s)", "p50 s", "p95 s", "p99 s", "429s",
+           "table tx/job", "CPU s", "unfinished"]
+
+
+class VirtualClock:
+    """Wall time of the run; ``monotonic`` and ``sleep`` for the ARM client's read budget on the same clock."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self._start = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return (self.now - self._start).total_seconds()
+
+    def sleep(self, seconds: float) -> None:
+        # at least a microsecond: the clock's resolution, so that a wait always moves time on
+        self.now += timedelta(microseconds=max(1, math.ceil(seconds * 1_000_000)))
+
+
+def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResult:
+    """One GET per job every ``poll_seconds`` from its start, until the job is terminal (a 429 waits its window)."""
+    clock = VirtualClock(T0)
+    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs})
+    queue: list[tuple[datetime, int, VirtualJob]] = []
+    for index, job in enumerate(workload.jobs):
+        heapq.heappush(queue, (job.started_at, index, job))
+    latencies: list[float] = []
+    unfinished = 0
+    giving_up = max(job.ended_at for job in workload.jobs) + timedelta(hours=1)
+    while queue:
+        at, index, job = heapq.heappop(queue)
+        if at > giving_up:
+            unfinished += 1
+            continue
+        clock.now = at
+        vault = VaultRef.from_resource_id(job.vault_id)
+        try:
+            resource = azure.get(f"{azure.endpoint}{JobRef.create(vault, job.job_id).path()}")
+        except ArmNotFound:
+            if job.visible_at is None and at - job.started_at > timedelta(minutes=15):
+                continue  # the loop gives up on a job that never appears (as the tracker's grace period does)
+            heapq.heappush(queue, (at + timedelta(seconds=poll_seconds), index, job))
+            continue
+        if isinstance(resource, Throttle):  # the loop waits out the Retry-After, then goes on
+            heapq.heappush(queue, (at + timedelta(seconds=max(poll_seconds, resource.retry_after or 0)), index, job))
+            continue
+        if resource["properties"]["status"] in TERMINAL:
+            latencies.append((at - job.ended_at).total_seconds())
+        else:
+            heapq.heappush(queue, (at + timedelta(seconds=poll_seconds), index, job))
+    return _result(workload, "fixed-loop", azure, latencies, unfinished=unfinished)
+
+
+def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: float = 5.0,
+                settings: dict[str, str] | None = None, label: str = "tracker") -> BenchResult:
+    """The tracker's own intake, poll round, poll worker and publisher, on the virtual clock."""
+    clock = VirtualClock(T0)
+    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs})
+    storage = MemoryStorageAccount(clock)
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
+           "JOBS_WEBHOOK_URLS": "", **(settings or {})}
+    arm = ArmClient(azure.endpoint, StaticToken("bench"), transport=azure,  # type: ignore[arg-type]
+                    clock=clock.monotonic, sleep=clock.sleep, wall=clock)
+    tracker = Tracker(Settings.from_env(env), storage=storage, arm=arm, clock=clock,  # type: ignore[arg-type]
+                      monotonic=clock.monotonic)
+    tracker.setup()
+    results = storage.queue(tracker.settings.results_queue or "")
+    poll_queue = storage.queue(tracker.settings.poll_queue)
+    arrivals = sorted(workload.jobs, key=lambda job: job.started_at)
+    published: dict[str, datetime] = {}
+    cpu = 0.0
+    next_arrival = 0
+    tick = T0
+    end = max(job.ended_at for job in workload.jobs) + timedelta(hours=1)
+    events: list[tuple[datetime, int, str, str]] = []  # (when, order, kind, payload): poll messages after their hop
+    order = 0
+    while tick <= end and len(published) < len(workload.jobs):
+        tick = max(tick, clock.now)  # time never runs back: the read budget's waits move the clock on
+        while next_arrival < len(arrivals) and arrivals[next_arrival].started_at <= tick:
+            job = arrivals[next_arrival]
+            clock.now = max(clock.now, job.started_at)
+            tracker.accept_message(json.dumps({"jobId": job.job_id, "vaultId": job.vault_id}))
+            next_arrival += 1
+        clock.now = max(clock.now, tick)
+        started = time.process_time()
+        tracker.run_poll_round()
+        for message in poll_queue.drain():
+            order += 1
+            heapq.heappush(events, (tick + timedelta(seconds=hop_seconds), order, "poll", message))
+        next_tick = tick + timedelta(seconds=poll_seconds)
+        while events and events[0][0] < next_tick:
+            when, _, _, message = heapq.heappop(events)
+            clock.now = max(clock.now, when)
+            tracker.handle_poll_message(message)
+        cpu += time.process_time() - started
+        for text in results.drain():
+            job_id = (json.loads(text).get("data") or {}).get("jobId")
+            if job_id:
+                published.setdefault(job_id, clock.now)
+        storage.queue(tracker.settings.deliver_queue).drain()
+        tick = next_tick
+    latencies = [(published[job.job_id] - job.ended_at).total_seconds() for job in workload.jobs
+                 if job.job_id in published and job.visible_at is not None]
+    unfinished = sum(1 for job in workload.jobs if job.job_id not in published)
+    table = storage.table(tracker.settings.table)
+    return _result(workload, label, azure, latencies, table_transactions=table.transactions, cpu_seconds=cpu,
+                   unfinished=unfinished)
+
+
+def _result(workload: Workload, strategy: str, azure: VirtualAzure, latencies: list[float], **extra: Any
+            ) -> BenchResult:
+    return BenchResult(
+        workload=workload.name, strategy=strategy, jobs=len(workload.jobs), reads=len(azure.reads),
+        throttled=sum(1 for read in azure.reads if read.throttled), worst_rate=azure.worst_rate(),
+        latencies=latencies, read_times=[(read.at - T0).total_seconds() for read in azure.reads], **extra,
+    )
+
+
+STRATEGIES: dict[str, Callable[[Workload, int, float], BenchResult]] = {
+    "fixed-loop": lambda workload, poll, hop: run_fixed_loop(workload, poll),
+    "tracker": lambda workload, poll, hop: run_tracker(workload, poll_seconds=poll, hop_seconds=hop),
+}
+
+
+def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, hop_seconds: float = 5.0,
+              plot: Path | None = None, echo: Callable[[str], None] = print) -> list[BenchResult]:
+    from tabulate import tabulate
+
+    makers = {"spread": spread_workload, "burst": burst_workload}
+    results = []
+    for name in workloads:
+        workload = makers[name](seed)
+        for strategy, run in STRATEGIES.items():
+            started = time.monotonic()
+            result = run(workload, poll_seconds, hop_seconds)
+            results.append(result)
+            echo(f"  {name} / {strategy}: {time.monotonic() - started:.1f} s of wall time")
+    echo(tabulate([r.row() for r in results], headers=HEADERS))
+    echo("")
+    for name in workloads:
+        loop = next(r for r in results if r.workload == name and r.strategy == "fixed-loop")
+        for result in results:
+            if result.workload == name and result is not loop and result.latencies and loop.latencies:
+                echo(f"{name}: {result.strategy} reads {loop.reads / max(1, result.reads):.1f}x fewer than the "
+                     f"fixed loop; p95 latency {_p95(result) / max(1.0, _p95(loop)):.1f}x the loop's")
+    if plot is not None:
+        _plot(results, plot)
+        echo(f"plot: {plot}")
+    return results
+
+
+def _p95(result: BenchResult) -> float:
+    return statistics.quantiles(result.latencies, n=20)[-1] if len(result.latencies) > 1 else float("nan")
+
+
+def _plot(results: list[BenchResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = sorted({r.workload for r in results}, key=[r.workload for r in results].index)
+    figure, axes = plt.subplots(2, len(workloads), figsize=(6 * len(workloads), 8), squeeze=False)
+    for column, name in enumerate(workloads):
+        for result in (r for r in results if r.workload == name):
+            latencies = sorted(result.latencies)
+            if latencies:
+                axes[0][column].plot(latencies, [i / len(latencies) for i in range(len(latencies))],
+                                     label=result.strategy)
+            minutes = [t / 60 for t in result.read_times]
+            if minutes:
+                axes[1][column].hist(minutes, bins=max(1, int(max(minutes)) // 5), histtype="step",
+                                     label=result.strategy)
+        axes[0][column].set(title=f"{name}: latency (job end to result)", xlabel="seconds", ylabel="share of jobs")
+        axes[1][column].set(title=f"{name}: ARM reads over time", xlabel="minutes", ylabel="reads per 5 min")
+        axes[0][column].legend()
+        axes[1][column].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)

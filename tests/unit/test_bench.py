@@ -1,0 +1,85 @@
+"""The benchmark's parts: the in-memory table keeps the store's semantics, the virtual Azure its lifecycles and its
+throttling, and both strategies follow every job to its end, counted the way the README says."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from devtools.bench import T0, VirtualClock, Workload, burst_workload, run_fixed_loop, run_tracker, spread_workload
+from devtools.memory_storage import MemoryTable
+from devtools.virtual_azure import BUCKET_CAPACITY, VirtualAzure, VirtualJob
+from jobs.arm import ArmNotFound
+from jobs.arm.transport import Throttle
+
+VAULT = (
+    "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.RecoveryServices"
+    "/vaults/vault"
+)
+JOB = "11111111-1111-4111-8111-111111111111"
+
+
+def test_the_memory_table_keeps_etags_conflicts_and_filters() -> None:
+    table = MemoryTable()
+    created = table.create_entity({"PartitionKey": "p", "RowKey": "r", "N": 1})
+    with pytest.raises(ResourceExistsError):
+        table.create_entity({"PartitionKey": "p", "RowKey": "r"})
+    table.update_entity({"PartitionKey": "p", "RowKey": "r", "N": 2}, mode=UpdateMode.MERGE)
+    with pytest.raises(HttpResponseError) as stale:
+        table.update_entity({"PartitionKey": "p", "RowKey": "r", "N": 3}, mode=UpdateMode.REPLACE,
+                            etag=created["etag"], match_condition=MatchConditions.IfNotModified)
+    assert stale.value.status_code == 412
+    assert table.get_entity("p", "r")["N"] == 2
+    with pytest.raises(ResourceNotFoundError):
+        table.get_entity("p", "missing")
+    for n in range(5):
+        table.create_entity({"PartitionKey": f"q-{n % 2}", "RowKey": f"{n}", "At": n})
+    rows = table.query_entities("PartitionKey ge @lo and PartitionKey lt @hi and At le @at",
+                                parameters={"lo": "q", "hi": "q.", "at": 2})
+    assert sorted(e["RowKey"] for e in rows) == ["0", "1", "2"]
+    with pytest.raises(ResourceNotFoundError):  # a transaction is all or nothing
+        table.submit_transaction([("delete", {"PartitionKey": "q-0", "RowKey": "0"}),
+                                  ("delete", {"PartitionKey": "q-0", "RowKey": "missing"})])
+    assert table.get_entity("q-0", "0")["At"] == 0
+
+
+def test_the_virtual_azure_hides_a_new_job_then_ends_it_and_throttles_a_subscription() -> None:
+    clock = VirtualClock(T0)
+    job = VirtualJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(minutes=10), "Failed",
+                     T0 + timedelta(seconds=30))
+    azure = VirtualAzure(clock, {JOB: job})
+    url = f"{azure.endpoint}{VAULT}/backupJobs/{JOB}"
+    with pytest.raises(ArmNotFound):
+        azure.get(url)
+    clock.now = T0 + timedelta(minutes=1)
+    assert azure.get(url)["properties"]["status"] == "InProgress"
+    clock.now = T0 + timedelta(minutes=10)
+    assert azure.get(url)["properties"]["status"] == "Failed"
+    answers = [azure.get(url) for _ in range(int(BUCKET_CAPACITY))]  # no time passes: the bucket runs dry
+    assert isinstance(answers[-1], Throttle) and not isinstance(answers[0], Throttle)
+
+
+def _small(workload: Workload, count: int) -> Workload:
+    return Workload(workload.name, workload.jobs[:count])
+
+
+def test_the_fixed_loop_reads_every_poll_period_until_the_end() -> None:
+    job = VirtualJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(seconds=95), "Completed", T0)
+    result = run_fixed_loop(Workload("one", [job]), poll_seconds=30)
+    assert result.reads == 5  # at 0, 30, 60, 90 (still running) and 120 s (ended at 95 s)
+    assert result.latencies == [25.0]
+
+
+@pytest.mark.parametrize("make", [spread_workload, burst_workload])
+def test_both_strategies_follow_every_job_to_its_end(make) -> None:
+    workload = _small(make(3), 40)
+    for result in (run_fixed_loop(workload), run_tracker(workload, hop_seconds=1)):
+        visible = [job for job in workload.jobs if job.visible_at is not None]
+        assert result.unfinished == 0
+        assert len(result.latencies) == len(visible)
+        assert all(latency >= 0 for latency in result.latencies)
+        assert result.reads >= len(visible)  # at least the final read of each
