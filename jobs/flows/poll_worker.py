@@ -63,6 +63,8 @@ class Poller:
     failures: ReadFailures = field(default_factory=ReadFailures)
     # Vaults whose BackupJobs_List Azure refused with 400, until when their jobs are asked about one by one.
     list_refused: dict[str, datetime] = field(default_factory=dict)
+    # Vaults whose list failed with 5xx or timeouts, and how many times in a row: their jobs back off together.
+    list_unavailable: dict[str, int] = field(default_factory=dict)
 
     def poll(self, work: PollWork) -> PollReport:
         report = PollReport()
@@ -103,8 +105,15 @@ class Poller:
                 try:
                     since = min(item.created_at for item in jobs)
                     summaries = provider.list_running_jobs(self.arm, vault, since, self.clock())
+                    self.list_unavailable.pop(vault.key, None)
                 except (ArmThrottled, ArmUnauthorized):
                     raise
+                except ArmUnavailable as exc:
+                    # ARM is failing (5xx, timeouts, after the client's own retries): a GET per job would multiply
+                    # the load during the incident. The whole message backs off instead, longer each time.
+                    self._list_unavailable(vault, items, exc, report)
+                    self.store.set_next_poll(report.schedule.items())
+                    return report
                 except ArmError as exc:
                     if exc.status == 400:  # Azure refuses this list call: no use asking every round
                         self.list_refused[vault.key] = self.clock() + LIST_REFUSED_FOR
@@ -230,6 +239,16 @@ class Poller:
             log.warning("recording the failure of %s failed too: %s: %s", tracking_id, type(again).__name__,
                         str(again)[:300])
         report.schedule[tracking_id] = now + timedelta(seconds=delay)
+
+    def _list_unavailable(self, vault: VaultRef, items: list[TrackedItem], error: ArmError,
+                          report: PollReport) -> None:
+        failures = self.list_unavailable.get(vault.key, 0) + 1
+        self.list_unavailable[vault.key] = failures
+        first = max(2 * self.settings.poll_seconds, 5)
+        delay = min(first * 2 ** (failures - 1), max(first, self.settings.max_poll_interval_seconds))
+        log.warning("listing jobs of %s failed (%s); its %d jobs back off %.0f s rather than one read each",
+                    vault.name, error, len(items), delay)
+        self._reschedule(items, self.clock() + timedelta(seconds=delay), report)
 
     def _credential_refused(self, vault: VaultRef, items: list[TrackedItem], error: ArmError,
                             report: PollReport) -> None:

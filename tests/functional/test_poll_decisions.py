@@ -161,3 +161,30 @@ def test_each_subscriber_gets_one_event_and_a_redelivered_poll_message_publishes
     assert tracker.handle_poll_message(PollWork(unleased.vault_id, unleased.tracking_ids).to_message()).published == 0
     assert results(tracker) == []
     assert {r.published_status for r in tracker.store.list_subscribers(tracking_id)} == {"Completed"}
+
+
+# -- an ARM incident ----------------------------------------------------------------------------------------------
+
+def test_a_list_that_fails_with_5xx_backs_the_vault_off_instead_of_a_get_per_job(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    tracker = tracker_with_clock(env, clock, JOBS_LIST_THRESHOLD="3", JOBS_POLL_SECONDS="5")
+    job_ids = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(3)]
+    _track(tracker, job_ids)
+    simulator.set_faults(FaultConfig(rate_503=1.0))  # ARM answers 503 to everything, after the client's retries
+    simulator.reset_stats()
+
+    backoffs = []
+    for _ in range(3):
+        clock.advance(600)  # every job is due again
+        [message] = _handed_out(tracker)
+        report = tracker.handle_poll_message(message)
+        assert report.polled == 0
+        assert simulator.stats()["job_gets"] == {}  # not one GET per job while ARM is failing
+        backoffs.append(min(e.next_poll_at for e in tracker.store.list_index()) - clock.now)
+    assert backoffs[0] >= timedelta(seconds=10) and backoffs[1] > backoffs[0] and backoffs[2] > backoffs[1]
+
+    simulator.set_faults(FaultConfig())
+    clock.advance(600)
+    [message] = _handed_out(tracker)
+    assert tracker.handle_poll_message(message).polled == 3  # the incident over, one list answers for all three
