@@ -28,7 +28,6 @@ import heapq
 import json
 import math
 import random
-import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -122,15 +121,16 @@ class BenchResult:
     unfinished: int = 0
     read_times: list[float] = field(default_factory=list)
 
+    def percentile(self, share: float) -> float:
+        """The latency under which ``share`` of the jobs' results came (nearest rank); NaN with no results."""
+        latencies = sorted(self.latencies)
+        return latencies[min(len(latencies) - 1, int(share * len(latencies)))] if latencies else float("nan")
+
     def row(self) -> list[Any]:
-        lat = sorted(self.latencies)
-
-        def pct(p: float) -> float:
-            return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
-
         return [
             self.workload, self.strategy, f"{self.reads / self.jobs:.2f}", f"{self.worst_rate:.1f}",
-            f"{pct(0.50):.0f}", f"{pct(0.95):.0f}", f"{pct(0.99):.0f}", self.throttled,
+            f"{self.percentile(0.50):.0f}", f"{self.percentile(0.95):.0f}", f"{self.percentile(0.99):.0f}",
+            self.throttled,
             f"{self.table_transactions / self.jobs:.1f}" if self.table_transactions else "-",
             f"{self.cpu_seconds:.1f}" if self.cpu_seconds else "-", self.unfinished,
         ]
@@ -283,15 +283,12 @@ def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, ho
         for result in results:
             if result.workload == name and result is not loop and result.latencies and loop.latencies:
                 echo(f"{name}: {result.strategy} reads {loop.reads / max(1, result.reads):.1f}x fewer than the "
-                     f"fixed loop; p95 latency {_p95(result) / max(1.0, _p95(loop)):.1f}x the loop's")
+                     f"fixed loop; p95 latency {result.percentile(0.95) / max(1.0, loop.percentile(0.95)):.1f}x "
+                     "the loop's")
     if plot is not None:
         _plot(results, plot)
         echo(f"plot: {plot}")
     return results
-
-
-def _p95(result: BenchResult) -> float:
-    return statistics.quantiles(result.latencies, n=20)[-1] if len(result.latencies) > 1 else float("nan")
 
 
 def _plot(results: list[BenchResult], path: Path) -> None:

@@ -11,6 +11,7 @@ its flow (``jobs.flows``). The tracker only builds the parts once, from the sett
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
 from jobs.webhooks.sender import WebhookSender
 
 __all__ = ["Acceptance", "RoundReport", "Tracker"]
+
+log = logging.getLogger(__name__)
 
 
 class Tracker:
@@ -59,6 +62,8 @@ class Tracker:
             timeout_seconds=settings.webhook_timeout_seconds,
         )
         self.delivery = Delivery(settings, self.storage, self.store, self.sender, self.clock)
+        if settings.webhook_secret_problem:  # the one line at start-up; deliveries wait, never go unsigned
+            log.error("%s", settings.webhook_secret_problem)
 
     def setup(self) -> None:
         """Creates the queues and the table when they are missing (local runs; Bicep creates them in Azure)."""

@@ -11,7 +11,7 @@ delays for ``JOBS_DELIVERY_RETRY_HOURS`` (24), the last attempt made as the wind
 failure or at the window's end, the dead-letter queue (``<JOBS_RESULTS_QUEUE>-deadletter``) with the URL and reason.
 
 While ``JOBS_WEBHOOK_SECRET`` is a Key Vault reference the platform has not resolved, no request is made: each
-attempt is a retryable failure saying so (logged once as an ERROR when the tracker is built), so nothing is sent
+attempt is a retryable failure saying so (the tracker logs the problem once, when it is built), so nothing is sent
 unsigned and nothing is lost while the role assignment takes effect and the app restarts.
 """
 
@@ -123,11 +123,6 @@ class Delivery:
     store: JobStore
     sender: WebhookSender
     clock: Callable[[], datetime]
-
-    def __post_init__(self) -> None:
-        # Built once with the tracker: the one line at start-up for a secret the platform has not resolved.
-        if self.settings.webhook_secret_problem:
-            log.error("%s", self.settings.webhook_secret_problem)
 
     def attempt(self, task: DeliveryTask) -> str:
         """One attempt; returns what happened: delivered, retry, deadletter or dropped."""
