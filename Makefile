@@ -31,8 +31,11 @@ lint: $(VENV)/.installed
 checkov: $(CHECKOV_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(CHECKOV) -d infra --framework bicep --skip-download --compact --quiet
 
+# pytest-xdist spreads the suite over PYTEST_WORKERS processes (each with its own Azurite on free ports): most of the
+# end-to-end tests wait on real queues and processes, so two workers on two cores roughly halve the wall time.
+PYTEST_WORKERS ?= 2
 test: setup $(CHECKOV_VENV)/.installed lint
-	CHECKOV_BIN=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV) $(PY) -m pytest -n $(PYTEST_WORKERS)
 
 demo: setup
 	$(PY) -m jobs demo
