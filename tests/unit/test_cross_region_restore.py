@@ -24,7 +24,8 @@ from jobs.webhooks.callback_urls import AllowedHosts
 from tests.conftest import fixture_json
 
 SUB = "f2edfd5d-5496-4683-b94f-b3588c579009"
-VAULT_ID = f"/subscriptions/{SUB}/resourceGroups/srinivasccyrg/providers/Microsoft.RecoveryServices/vaults/sriniccyvault"
+VAULT_ID = (f"/subscriptions/{SUB}/resourceGroups/srinivasccyrg/providers/Microsoft.RecoveryServices/vaults/"
+            "sriniccyvault")
 JOB = "02585cc9-d7f4-4b46-860c-14c048cce178"
 ARM = "https://management.azure.com"
 # The trigger's Azure-AsyncOperation header as Microsoft's example writes it (TriggerCrossRegionRestore_Post.json):
@@ -72,7 +73,7 @@ def test_the_registry_finds_the_crr_provider_from_the_stored_locator() -> None:
 
 @pytest.mark.parametrize("region", ["", "East US 2", "eastus2.evil", "east/us", "2eastus", "e" * 41, None, 7])
 def test_a_region_that_is_not_a_region_name_is_refused(region: object) -> None:
-    with pytest.raises(InvalidReference, match="crossRegionRestore.region"):
+    with pytest.raises(InvalidReference, match=r"crossRegionRestore\.region"):
         providers.in_region(providers.parse_vault_id(VAULT_ID), region)
 
 
@@ -189,7 +190,7 @@ def test_the_passive_stamp_has_its_own_api_version_setting() -> None:
     storage = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     assert Settings.from_env(storage).crr_api_version == "2023-01-15"
     assert Settings.from_env({**storage, "JOBS_CRR_API_VERSION": "2021-11-15"}).crr_api_version == "2021-11-15"
-    with pytest.raises(ConfigError, match="^JOBS_CRR_API_VERSION 'latest' is not an api-version"):
+    with pytest.raises(ConfigError, match=r"^JOBS_CRR_API_VERSION 'latest' is not an api-version"):
         Settings.from_env({**storage, "JOBS_CRR_API_VERSION": "latest"})
     settings = Settings.from_env({**storage, "JOBS_CRR_API_VERSION": "2026-07-15"})
     configured = providers.Providers.from_settings(settings)

@@ -56,7 +56,8 @@ def test_a_crr_job_is_read_with_a_post_and_has_the_shape_of_the_example(sim: Bac
     body = answer.json()
     example = fixture_json("GetCrrJob_Post.json")["responses"]["200"]["body"]
     assert set(example) <= set(body) and body["type"] == example["type"]
-    assert body["id"] == f"/subscriptions/{SUB}/providers/microsoft.recoveryservices/locations/{REGION}/backupJobs/{job_id}"
+    assert body["id"] == (
+        f"/subscriptions/{SUB}/providers/microsoft.recoveryservices/locations/{REGION}/backupJobs/{job_id}")
     assert body["properties"]["operation"] == "CrossRegionRestore"
     assert "extendedInfo" in body["properties"]
     # not under the vault: the primary endpoint does not know it
