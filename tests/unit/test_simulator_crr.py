@@ -183,3 +183,14 @@ def test_a_triggered_crr_names_its_job_through_a_base64_operation(sim: BackupSim
 def test_a_crr_trigger_that_cannot_be_used_starts_no_job(sim: BackupSimulator, body: Any, code: str) -> None:
     answer = post(sim, "backupCrossRegionRestore", body)
     assert (answer.status_code, answer.json()["error"]["code"]) == (400, code)
+
+
+def test_the_control_api_makes_crr_jobs_and_triggers(sim: BackupSimulator) -> None:
+    made = requests.post(f"{sim.base_url}/_simulator/crr-jobs", json={"vaultId": VAULT, "region": "EastUS2"},
+                         timeout=5)
+    assert made.status_code == 201 and made.json()["region"] == REGION
+    assert post(sim, "backupCrrJob", {"resourceId": VAULT, "jobName": made.json()["jobId"]}).status_code == 200
+    triggered = requests.post(f"{sim.base_url}/_simulator/crr-trigger",
+                              json={"vaultId": VAULT, "region": REGION, "operationDelaySeconds": 0}, timeout=5).json()
+    status = requests.get(triggered["azureAsyncOperation"], headers=AUTH, timeout=5).json()
+    assert status["properties"]["jobId"] == triggered["jobId"] and status["name"] == triggered["operationId"]

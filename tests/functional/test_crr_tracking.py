@@ -87,10 +87,11 @@ def test_running_crr_jobs_of_a_vault_are_listed_with_posts_page_by_page(
     running = [simulator.add_crr_job(VAULT, REGION, JobScript(duration=3600)) for _ in range(2)]
     ended = simulator.add_crr_job(VAULT, REGION, JobScript(duration=0))
     for job_id in [*running, ended]:
-        tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT, "crossRegionRestore": {"region": REGION}}))
+        message = {"jobId": job_id, "vaultId": VAULT, "crossRegionRestore": {"region": REGION}}
+        tracker.accept_message(json.dumps(message))
     simulator.reset_stats()
 
-    clock.advance(1)
+    clock.advance(30)  # the list's window ends at the tracker's clock: past the moment the jobs were made, surely
     tracker.run_poll_round()
     [message] = drain(tracker.storage.queue(tracker.settings.poll_queue))  # one message: one vault and region
     report = tracker.handle_poll_message(message)
