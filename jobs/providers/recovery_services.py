@@ -350,7 +350,13 @@ class RecoveryServices:
     def parse_operation_url(
         self, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
     ) -> OperationRef:
-        """The URL names its vault; a ``vault`` given alongside is not needed."""
+        """The URL names its vault; a ``vault`` given alongside is not needed, but one in a secondary region says
+        the sender meant a cross-region restore, which this URL is not."""
+        if vault is not None and vault.region:
+            raise InvalidReference(
+                f"crossRegionRestore is given, but {field} is not a cross-region restore operation "
+                "(.../locations/<region>/backupCrrOperationsStatus/<id>)"
+            )
         return parse_operation_url(url, arm_endpoint, field)
 
     def vault_operation(self, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:

@@ -137,6 +137,15 @@ def test_what_cannot_be_used_is_refused_naming_the_field(message: dict[str, Any]
     assert rejection(message).startswith(reason)
 
 
+def test_crossregionrestore_beside_a_primary_operation_url_is_refused() -> None:
+    url = (f"https://management.azure.com{VAULT_ID}/backupOperations/11111111-2222-3333-4444-555555555555"
+           "?api-version=2025-08-01")
+    assert parse({"operationUrl": url, "vaultId": VAULT_ID}).operation is not None
+    assert rejection({"operationUrl": url, "vaultId": VAULT_ID, "crossRegionRestore": {"region": "eastus2"}}) == (
+        "crossRegionRestore is given, but operationUrl is not a cross-region restore operation "
+        "(.../locations/<region>/backupCrrOperationsStatus/<id>)")
+
+
 def test_the_regional_host_is_not_accepted_for_a_primary_operation_url() -> None:
     url = (f"https://eastus2.management.azure.com{VAULT_ID}/backupFabrics/Azure/protectionContainers/c/"
            "protectedItems/i/operationsStatus/11111111-2222-3333-4444-555555555555?api-version=2025-08-01")
