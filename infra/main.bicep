@@ -69,6 +69,9 @@ param maxTrackingHours string = '72'
 @description('JOBS_ARM_API_VERSION: api-version for the Recovery Services calls.')
 param armApiVersion string = '2025-08-01'
 
+@description('JOBS_CRR_API_VERSION: api-version for the cross-region restore calls (the passive stamp).')
+param crrApiVersion string = '2023-01-15'
+
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -247,6 +250,7 @@ module api 'app/api.bicep' = {
     pollSeconds: pollSeconds
     maxTrackingHours: maxTrackingHours
     armApiVersion: armApiVersion
+    crrApiVersion: crrApiVersion
     extraAppSettings: extraAppSettings
     extraAppSettingsText: extraAppSettingsText
   }

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from jobs.providers.cross_region_restore import DEFAULT_API_VERSION as DEFAULT_CRR_API_VERSION
 from jobs.providers.recovery_services import DEFAULT_API_VERSION as DEFAULT_ARM_API_VERSION
 from jobs.webhooks.callback_urls import AllowedHosts
 from jobs.webhooks.sender import describe_url
@@ -315,6 +316,8 @@ class Settings:
     max_tracking_hours: float = 72.0
     arm_endpoint: str = DEFAULT_ARM_ENDPOINT
     arm_api_version: str = DEFAULT_ARM_API_VERSION
+    # The passive stamp's api-version (cross-region restore jobs): a service of its own, with its own versions.
+    crr_api_version: str = DEFAULT_CRR_API_VERSION
     arm_token: str | None = field(default=None, repr=False)
     # Tunables beyond the contract (documented in the README).
     not_found_grace_seconds: float = 900.0
@@ -380,6 +383,12 @@ class Settings:
         api_version = get("JOBS_ARM_API_VERSION") or DEFAULT_ARM_API_VERSION
         if not _API_VERSION.match(api_version):
             raise ConfigError(f"JOBS_ARM_API_VERSION {api_version!r} is not an api-version (YYYY-MM-DD)")
+        crr_api_version = get("JOBS_CRR_API_VERSION") or DEFAULT_CRR_API_VERSION
+        if not _API_VERSION.match(crr_api_version):
+            raise ConfigError(
+                f"JOBS_CRR_API_VERSION {crr_api_version!r} is not an api-version (YYYY-MM-DD): the passive stamp's, "
+                f"such as {DEFAULT_CRR_API_VERSION}"
+            )
         secret = get("JOBS_WEBHOOK_SECRET")
         secret_problem = _unresolved_key_vault_reference("JOBS_WEBHOOK_SECRET", secret)
         if secret_problem is not None:
@@ -404,6 +413,7 @@ class Settings:
             max_tracking_hours=_number("JOBS_MAX_TRACKING_HOURS", get("JOBS_MAX_TRACKING_HOURS"), 72, minimum=0.0001),
             arm_endpoint=arm_endpoint,
             arm_api_version=api_version,
+            crr_api_version=crr_api_version,
             arm_token=get("JOBS_ARM_TOKEN"),
             not_found_grace_seconds=_number(
                 "JOBS_NOT_FOUND_GRACE_SECONDS", get("JOBS_NOT_FOUND_GRACE_SECONDS"), 900, minimum=0

@@ -19,6 +19,11 @@ ARM endpoints served (paths case-insensitive, ``api-version`` required, ``Author
     POST .../protectedItems/{i}/recoveryPoints/{rp}/restore     Restores_Trigger
     GET  .../protectedItems/{i}/operationsStatus/{op}           ProtectedItemOperationStatuses_Get
     GET  .../protectedItems/{i}/operationResults/{op}           202 while running, 204 done, 400 + error if failed
+  the passive stamp (cross-region restore, ``_crr.py``; its own api-versions, 2018-12-20 ... 2026-07-15):
+    POST /subscriptions/{s}/providers/Microsoft.RecoveryServices/locations/{region}/backupCrossRegionRestore
+    GET  .../locations/{region}/backupCrrOperationsStatus/{base64 id} | backupCrrOperationResults/{base64 id}
+    POST .../locations/{region}/backupCrrJob   {"resourceId", "jobName"}          BackupCrrJobDetails_Get
+    POST .../locations/{region}/backupCrrJobs[?$filter=...] {"resourceId"}        BackupCrrJobs_List (nextLink POSTed)
 
 Control API (no auth), for a simulator in another process (``python -m jobs simulate``):
     POST /_simulator/vaults        {"vaultId"}                                                   -> 204
@@ -26,6 +31,9 @@ Control API (no auth), for a simulator in another process (``python -m jobs simu
                                     "notFoundSeconds", "cancellingSeconds", "entityFriendlyName", "jobId",
                                     "propertyBag"}
                                    -> 201 {"jobId", "id"}
+    POST /_simulator/crr-jobs      {"vaultId", "region"} + the job fields above -> 201 {"jobId", "region"}
+    POST /_simulator/crr-trigger   {"vaultId", "region", "operationDelaySeconds", "operationOutcome", ...}
+                                   -> 201 as /trigger, with a base64 operationId
     POST /_simulator/trigger       same + "operationDelaySeconds", "operationOutcome", "containerName",
                                    "protectedItemName" -> 201 {"operationId", "azureAsyncOperation", "location",
                                    "retryAfter", "jobId", "vaultId"}

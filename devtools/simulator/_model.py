@@ -212,6 +212,8 @@ class VaultRef:
 class Vault:
     ref: VaultRef
     jobs: dict[str, Job] = field(default_factory=dict)  # key: job id lower-case
+    # Set for the vault's jobs in its secondary region (cross-region restores, served by ``_crr``).
+    region: str | None = None
     operations: dict[str, Operation] = field(default_factory=dict)  # key: operation id lower-case
     unprotected_items: set[tuple[str, str]] = field(default_factory=set)  # (container, item) lower-case
 
@@ -320,6 +322,10 @@ class Job:
 
     @property
     def resource_id(self) -> str:
+        if self.vault.region is not None:
+            # A cross-region restore job: location-scoped, lower-case provider (GetCrrJob_Post.json).
+            return (f"/subscriptions/{self.vault.ref.subscription}/providers/microsoft.recoveryservices/locations/"
+                    f"{self.vault.region}/backupJobs/{self.job_id}")
         # Azure writes "/Subscriptions/" in job ids (GetJobDetails.json, ListJobs.json).
         return f"{self.vault.ref.path('Subscriptions')}/backupJobs/{self.job_id}"
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import _arm as arm
 from . import _catalog as cat
+from . import _crr as crr
 from ._faults import FAULT_KINDS, FaultInjector
 from ._model import (
     RESTORE_API_VERSION,
@@ -41,7 +42,9 @@ from ._model import (
 from ._server import SimulatorHTTPServer
 from ._throttle import TokenBucket
 
-STAT_KINDS = ("job_get", "job_list", "operation_status", "operation_result", "trigger", "cancel", "control", "other")
+STAT_KINDS = (
+    "job_get", "job_list", "operation_status", "operation_result", "trigger", "cancel", "control", "other", *crr.KINDS
+)
 UNTHROTTLED_READS_REMAINING = 11999  # what the header says when the token bucket is off
 WRITES_REMAINING = 1199
 
@@ -97,6 +100,7 @@ class BackupSimulator:
         self._lock = threading.RLock()
         self._rng = random.Random(f"sim:{seed}")
         self._vaults: dict[tuple[str, str, str], Vault] = {}
+        self._crr = crr.CrossRegion(self)  # the passive stamp: vaults' jobs in their secondary regions
         self._denied: set[tuple[str, str, str]] = set()
         self._seq = 0
         self._faults = FaultInjector(seed)
@@ -250,6 +254,43 @@ class BackupSimulator:
             vault_id=ref.vault_id,
         )
 
+    def add_crr_job(self, vault_id: str, region: str, script: JobScript | None = None) -> str:
+        """A cross-region restore job of the vault in its secondary ``region`` (read with backupCrrJob), from now."""
+        ref = VaultRef.parse(vault_id)
+        script = script or JobScript(operation="CrossRegionRestore")
+        script.validate()
+        with self._lock:
+            return self._crr.add_job(ref, region, script)
+
+    def trigger_cross_region_restore(
+        self,
+        vault_id: str,
+        region: str,
+        script: JobScript | None = None,
+        operation_delay: float = 1.0,
+        operation_outcome: str = "Succeeded",
+        api_version: str = "2023-01-15",
+    ) -> TriggeredOperation:
+        """What a CrossRegionRestore_Trigger POST does: a base64-named operation in ``region`` that names its job
+        (``properties.jobId``) when it succeeds; the job starts then."""
+        ref = VaultRef.parse(vault_id)
+        script = script or JobScript(operation="CrossRegionRestore")
+        script.validate()
+        if operation_outcome not in cat.OPERATION_OUTCOMES:
+            raise ValueError(f"operation_outcome must be one of {', '.join(cat.OPERATION_OUTCOMES)}")
+        with self._lock:
+            return self._crr.trigger(ref, region, script, float(operation_delay), operation_outcome, api_version)
+
+    def crr_job_resource(self, vault_id: str, region: str, job_id: str) -> dict[str, Any]:
+        """The JobResource that BackupCrrJobDetails_Get returns right now. KeyError for an unknown job."""
+        ref = VaultRef.parse(vault_id)
+        with self._lock:
+            vault = self._crr.vaults.get((ref.key, region.lower()))
+            job = vault.jobs.get(job_id.lower()) if vault else None
+            if job is None:
+                raise KeyError(job_id)
+            return job.resource(self.clock(), extended=True)
+
     def unprotect_item(self, vault_id: str, container: str, protected_item: str) -> None:
         """Makes a trigger on this item answer Azure's 400 (the item is not protected)."""
         with self._lock:
@@ -365,7 +406,8 @@ class BackupSimulator:
         body: bytes,
     ) -> arm.Response:
         route = arm.match_route(method, path)
-        kind = route.kind if route else "other"
+        crr_route = crr.match_route(method, path) if route is None else None
+        kind = route.kind if route else (crr_route.kind if crr_route else "other")
         job_key: str | None = None
         if route is not None and kind == "job_get":
             vault = self._vaults.get(VaultRef(route.subscription, route.resource_group, route.vault).key)
@@ -481,6 +523,8 @@ class BackupSimulator:
         body: bytes,
         route: arm.Route | None,
     ) -> arm.Response:
+        if route is None and (crr_route := crr.match_route(method, path)) is not None:
+            return self._crr.handle(method, path, query, body, crr_route)  # the passive stamp: its own versions
         api_version = query.get("api-version")
         if api_version is None or api_version == "":
             return arm.missing_api_version()
@@ -654,6 +698,23 @@ class BackupSimulator:
                 job_id = self.add_job(vault_id, _script_from(data))
                 vault = self._vaults[VaultRef.parse(vault_id).key]
                 return arm.json_response(201, {"jobId": job_id, "id": vault.jobs[job_id.lower()].resource_id})
+            if (method, name) == ("POST", "/crr-jobs"):
+                vault_id, region = _required(data, "vaultId"), _required(data, "region")
+                script = _script_from({"operation": "CrossRegionRestore", **data})
+                job_id = self.add_crr_job(vault_id, region, script)
+                return arm.json_response(201, {"jobId": job_id, "region": region.lower()})
+            if (method, name) == ("POST", "/crr-trigger"):
+                op = self.trigger_cross_region_restore(
+                    _required(data, "vaultId"), _required(data, "region"),
+                    _script_from({"operation": "CrossRegionRestore", **data}),
+                    operation_delay=float(data.get("operationDelaySeconds", 1.0)),
+                    operation_outcome=str(data.get("operationOutcome", "Succeeded")),
+                )
+                return arm.json_response(201, {
+                    "operationId": op.operation_id, "azureAsyncOperation": op.azure_async_operation,
+                    "location": op.location, "retryAfter": op.retry_after, "jobId": op.job_id,
+                    "vaultId": op.vault_id,
+                })
             if (method, name) == ("POST", "/vaults"):
                 self.add_vault(_required(data, "vaultId"))
                 return arm.Response(204)

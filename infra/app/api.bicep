@@ -71,6 +71,9 @@ param maxTrackingHours string = '72'
 @description('JOBS_ARM_API_VERSION.')
 param armApiVersion string = '2025-08-01'
 
+@description('JOBS_CRR_API_VERSION.')
+param crrApiVersion string = '2023-01-15'
+
 @description('More app settings, name -> value. They win over the tracker settings above but never replace the identity, storage or telemetry settings (platformAppSettingNames).')
 param extraAppSettings object = {}
 
@@ -181,6 +184,10 @@ var trackerAppSettings = [
   {
     name: 'JOBS_ARM_API_VERSION'
     value: armApiVersion
+  }
+  {
+    name: 'JOBS_CRR_API_VERSION'
+    value: crrApiVersion
   }
 ]
 

@@ -1,15 +1,17 @@
-"""Azure Resource Manager access: a GET client that knows nothing of backup.
+"""Azure Resource Manager access: a read client (GETs, and the POSTs Azure defines as reads) that knows nothing of
+backup.
 
 - ``transport``: one request to ARM with a bearer token; 5xx, 408, resets and unreadable bodies retried a few times;
   answers turned into JSON or into the ``errors`` below.
 - ``read_budget``: how many reads this process may send per subscription, one in flight at a time, and the
   Retry-After windows of a 429, shared by every instance through a ``ThrottleBoard``.
-- ``client``: ``ArmClient`` puts both together: ``get_json`` and ``iter_pages`` (``nextLink`` only on ARM_ENDPOINT).
+- ``client``: ``ArmClient`` puts both together: ``get_json`` and ``iter_pages`` (``nextLink`` only on ARM_ENDPOINT),
+  ``post_json`` and ``iter_post_pages`` (also on the regional host of the region asked, ``regional_endpoint``).
 
 What to read (URLs, api-version, filters) is each provider's business (``jobs.providers``).
 """
 
-from jobs.arm.client import ArmClient
+from jobs.arm.client import ArmClient, regional_endpoint
 from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
 from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, TokenProvider, parse_retry_after
@@ -30,4 +32,5 @@ __all__ = [
     "ThrottleBoard",
     "TokenProvider",
     "parse_retry_after",
+    "regional_endpoint",
 ]

@@ -1,7 +1,10 @@
-"""``ArmClient``: GETs on Azure Resource Manager within the read budget, retrying what is transient.
+"""``ArmClient``: reads on Azure Resource Manager within the read budget, retrying what is transient.
 
 - ``get_json(path, query, subscription_id)``: one resource; ``iter_pages``: a list, following ``nextLink``
   verbatim but only on ``ARM_ENDPOINT``.
+- ``post_json`` and ``iter_post_pages``: reads that Azure defines as POSTs with a JSON body (cross-region restore
+  jobs). They are reads: the same budget, gate, Retry-After and retries; a list's ``nextLink`` may also be on the
+  regional host of ``ARM_ENDPOINT`` for the region asked (``regional_endpoint``), nowhere else.
 - Throttling: a 429 blocks the whole subscription until its ``Retry-After`` has passed, here and, through the
   gate's ``ThrottleBoard``, in every instance; no request for that subscription leaves before then
   (``ArmThrottled`` says until when).
@@ -25,11 +28,31 @@ from jobs.arm.errors import ArmError, ArmThrottled, ArmUnavailable
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
 from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, Throttle, TokenProvider, TransientFailure
 
-__all__ = ["ArmClient"]
+__all__ = ["ArmClient", "is_loopback_endpoint", "regional_endpoint"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = 10.0
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """Whether ``endpoint`` is on this machine (a simulator): ``localhost``, ``127.0.0.0/8`` or ``::1``."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def regional_endpoint(endpoint: str, region: str) -> str:
+    """The regional host of ``ARM_ENDPOINT`` for ``region``, where Azure's passive stamp answers cross-region
+    restore calls: ``https://management.azure.com`` -> ``https://eastus2.management.azure.com``,
+    ``https://management.usgovcloudapi.net`` -> ``https://usgovvirginia.management.usgovcloudapi.net``.
+
+    A loopback ``ARM_ENDPOINT`` (the simulator, which serves every region on one port) has no regional hosts:
+    its regional host is itself. ``region`` must already be validated (``references.check_region``).
+    """
+    parts = urlsplit(endpoint.rstrip("/"))
+    if is_loopback_endpoint(endpoint):
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{region.lower()}.{parts.netloc}"
 
 
 class ArmClient:
@@ -105,13 +128,44 @@ class ArmClient:
             if url is not None:
                 self._check_next_link(url)
 
-    # -- plumbing ----------------------------------------------------------------------------------------------
-    def _check_next_link(self, url: str) -> None:
-        ours, theirs = urlsplit(self.endpoint), urlsplit(url)
-        if (ours.scheme, ours.netloc.lower()) != (theirs.scheme, theirs.netloc.lower()):
-            raise ArmError(502, "UnexpectedNextLink", "nextLink points outside ARM_ENDPOINT; not followed")
+    def post_json(
+        self, path: str, query: Mapping[str, str], subscription_id: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A read that Azure defines as a POST with a JSON ``body`` (``BackupCrrJobDetails_Get``): the JSON object
+        of a 200, else an ``ArmError``. It is a read: the same budget, gate, Retry-After and retries as a GET."""
+        return self._get_json(f"{self.endpoint}{path}?{urlencode(query)}", subscription_id, body)
 
-    def _get_json(self, url: str, subscription_id: str) -> dict[str, Any]:
+    def iter_post_pages(
+        self,
+        path: str,
+        query: Mapping[str, str],
+        subscription_id: str,
+        body: Mapping[str, Any],
+        *,
+        region: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """A list that Azure defines as a POST (``BackupCrrJobs_List``): every page is POSTed with ``body``.
+        ``nextLink`` is followed on ``ARM_ENDPOINT`` or, given ``region``, on that region's host of it
+        (``regional_endpoint``), and nowhere else."""
+        url: str | None = f"{self.endpoint}{path}?{urlencode(query)}"
+        while url:
+            page = self._get_json(url, subscription_id, body)
+            yield from page.get("value") or []
+            url = page.get("nextLink") or None
+            if url is not None:
+                self._check_next_link(url, region)
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+    def _check_next_link(self, url: str, region: str | None = None) -> None:
+        theirs = urlsplit(url)
+        allowed = {self.endpoint} | ({regional_endpoint(self.endpoint, region)} if region else set())
+        for endpoint in allowed:
+            ours = urlsplit(endpoint)
+            if (ours.scheme, ours.netloc.lower()) == (theirs.scheme, theirs.netloc.lower()):
+                return
+        raise ArmError(502, "UnexpectedNextLink", "nextLink points outside ARM_ENDPOINT; not followed")
+
+    def _get_json(self, url: str, subscription_id: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # One request in flight per subscription (by default): a 429 then closes the gate before any other
         # request leaves, so none is ever sent inside a Retry-After window.
         with self.gate.slot(subscription_id):
@@ -119,7 +173,7 @@ class ArmClient:
             for attempt in range(self._attempts):
                 self.gate.admit(subscription_id)
                 try:
-                    answer = self._transport.get(url)
+                    answer = self._transport.get(url) if body is None else self._transport.post(url, body)
                 except TransientFailure as failure:
                     last = failure.error
                     log.warning("ARM request failed (%s), attempt %d of %d", last.code, attempt + 1, self._attempts)

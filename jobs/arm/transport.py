@@ -1,4 +1,4 @@
-"""One GET to Resource Manager with a bearer token, and what its answer means.
+"""One read from Resource Manager with a bearer token (a GET, or a POST with a JSON body), and what its answer means.
 
 The token comes from ``JOBS_ARM_TOKEN`` (simulators, tests) or an ``azure-identity`` credential; it is never
 logged, and the session ignores proxy settings: the token goes to ARM_ENDPOINT and nowhere else.
@@ -65,7 +65,8 @@ class Throttle:
 
 
 class ArmTransport:
-    """Sends one GET and classifies the answer: a JSON object, a ``Throttle``, or an ``ArmError``.
+    """Sends one read (a GET, or a POST that Azure defines as a read) and classifies the answer: a JSON object, a
+    ``Throttle``, or an ``ArmError``.
 
     Transient failures (network errors, 408, 5xx, unreadable bodies) raise ``ArmUnavailable`` carrying the
     Retry-After they asked for, in ``retry_after`` (the client decides whether to retry).
@@ -85,8 +86,21 @@ class ArmTransport:
         self.requests_sent = 0
 
     def get(self, url: str) -> dict[str, Any] | Throttle:
+        return self.send("GET", url)
+
+    def post(self, url: str, body: Mapping[str, Any]) -> dict[str, Any] | Throttle:
+        """A read that Azure defines as a POST with a JSON body (cross-region restore jobs): answered as a GET."""
+        return self.send("POST", url, body)
+
+    def send(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any] | Throttle:
+        headers = self._headers()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            response = self._session.get(url, headers=self._headers(), timeout=self._timeout, allow_redirects=False)
+            response = self._session.request(
+                method, url, headers=headers, json=None if body is None else dict(body), timeout=self._timeout,
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             raise TransientFailure(ArmUnavailable(0, type(exc).__name__, "no answer from Resource Manager")) from None
         finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "VaultRef",
     "check_guid",
     "check_name",
+    "check_region",
     "is_guid",
     "short_hash",
     "show",
@@ -31,6 +32,13 @@ _ARM_VAULT_ID = re.compile(
     r"/(?P<name>[^/]+)/?$",
     re.IGNORECASE,
 )
+
+
+# An Azure region's programmatic name as ARM writes it in paths and hosts: "eastus2", "southeastasia",
+# "usgovvirginia" (letters and digits only; display names such as "East US 2" are not accepted).
+_REGION = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,39}$")
+# Between a vault id and the secondary region in ``VaultRef.locator`` (never part of an ARM id or region name).
+LOCATOR_SEPARATOR = "@"
 
 
 class InvalidReference(ValueError):
@@ -59,6 +67,16 @@ def check_name(field: str, value: object, pattern: re.Pattern[str], rule: str) -
     return value
 
 
+def check_region(field: str, value: object) -> str:
+    """``value`` as a lower-case Azure region name (``eastus2``), or ``InvalidReference`` naming ``field``."""
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
+        raise InvalidReference(
+            f"{field} {show(value)} is not an Azure region name (letters and digits, as in 'eastus2' or "
+            "'southeastasia')"
+        )
+    return value.lower()
+
+
 def show(value: object) -> str:
     """``repr(value)``, cut to 80 characters for error messages."""
     text = repr(value)
@@ -67,13 +85,30 @@ def show(value: object) -> str:
 
 @dataclass(frozen=True)
 class VaultRef:
-    """A vault of some provider namespace. Names keep the casing first seen; ``key`` folds case."""
+    """A vault of some provider namespace. Names keep the casing first seen; ``key`` folds case.
+
+    ``region`` is set for the vault's jobs in its secondary region (cross-region restores, read on that region's
+    passive stamp): the same vault, a different place to ask. It is part of ``key`` and ``locator`` (what the
+    store keeps as the item's vault), never of ``id`` (the ARM id, the event's ``source``).
+    """
 
     subscription_id: str
     resource_group: str
     name: str
     namespace: str = "Microsoft.RecoveryServices"
     vault_type: str = "vaults"
+    region: str | None = None
+
+    @classmethod
+    def from_locator(cls, locator: str) -> VaultRef:
+        """A ``locator`` the tracker stored itself: a vault id, or ``<vault id>@<region>``."""
+        vault_id, separator, region = locator.strip().partition(LOCATOR_SEPARATOR)
+        vault = cls.from_resource_id(vault_id)
+        return vault.in_region(region) if separator else vault
+
+    def in_region(self, region: object, field: str = "region") -> VaultRef:
+        """The same vault, its jobs read in ``region`` (a secondary region), or ``InvalidReference``."""
+        return replace(self, region=check_region(field, region))
 
     @classmethod
     def from_resource_id(cls, resource_id: str) -> VaultRef:
@@ -98,7 +133,13 @@ class VaultRef:
 
     @property
     def key(self) -> str:
-        return self.id.lower()
+        key = self.id.lower()
+        return f"{key}{LOCATOR_SEPARATOR}{self.region}" if self.region else key
+
+    @property
+    def locator(self) -> str:
+        """What the store keeps as the item's vault: the vault id, with ``@<region>`` for a secondary region."""
+        return f"{self.id}{LOCATOR_SEPARATOR}{self.region}" if self.region else self.id
 
     def path(self) -> str:
         """The ARM path of the vault, every variable part URL-quoted."""
@@ -122,7 +163,12 @@ class JobRef:
 
     @property
     def id(self) -> str:
-        return f"{self.vault.id}/backupJobs/{self.job_id}"
+        """The job's ARM id; in a secondary region, the location-scoped id Azure gives it (GetCrrJob_Post.json)."""
+        vault = self.vault
+        if vault.region:
+            return (f"/subscriptions/{vault.subscription_id}/providers/{vault.namespace}/locations/{vault.region}"
+                    f"/backupJobs/{self.job_id}")
+        return f"{vault.id}/backupJobs/{self.job_id}"
 
     @property
     def key(self) -> str:
@@ -150,5 +196,7 @@ class OperationRef:
 
     @property
     def key(self) -> str:
-        """Tracking id of the operation while it has not named its job yet."""
-        return f"op-{self.operation_id}-{short_hash(self.arm_path.lower())}"
+        """Tracking id of the operation while it has not named its job yet. A GUID operation id shows in it;
+        any other (cross-region restores' base64 ids may hold ``/`` or ``+``, which a table key refuses) is hashed."""
+        shown = self.operation_id if is_guid(self.operation_id) else short_hash(self.operation_id, 32)
+        return f"op-{shown}-{short_hash(self.arm_path.lower())}"

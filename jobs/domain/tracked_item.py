@@ -39,7 +39,7 @@ class TrackedItem:
 
     tracking_id: str
     kind: str
-    vault_id: str
+    vault_id: str  # ``VaultRef.locator``: the vault id, with ``@<region>`` for a job of its secondary region
     created_at: datetime
     deadline_at: datetime
     job_id: str | None = None
@@ -64,7 +64,7 @@ class TrackedItem:
 
     @property
     def vault(self) -> VaultRef:
-        return VaultRef.from_resource_id(self.vault_id)
+        return VaultRef.from_locator(self.vault_id)
 
     def job_ref(self) -> JobRef:
         return JobRef.create(self.vault, self.job_id)
@@ -74,18 +74,18 @@ class TrackedItem:
 
     @classmethod
     def for_job(cls, job: JobRef, now: datetime, deadline: datetime) -> TrackedItem:
-        return cls(tracking_id=job.key, kind="job", vault_id=job.vault.id, job_id=job.job_id, created_at=now,
+        return cls(tracking_id=job.key, kind="job", vault_id=job.vault.locator, job_id=job.job_id, created_at=now,
                    deadline_at=deadline)
 
     @classmethod
     def for_operation(cls, operation: OperationRef, now: datetime, deadline: datetime) -> TrackedItem:
-        return cls(tracking_id=operation.key, kind="operation", vault_id=operation.vault.id,
+        return cls(tracking_id=operation.key, kind="operation", vault_id=operation.vault.locator,
                    operation_id=operation.operation_id, operation_path=operation.path(), created_at=now,
                    deadline_at=deadline)
 
     @property
     def job_resource_id(self) -> str | None:
-        return f"{self.vault_id}/backupJobs/{self.job_id}" if self.job_id else None
+        return self.job_ref().id if self.job_id else None
 
 
 @dataclass
@@ -102,7 +102,7 @@ class IndexEntry:
 
     tracking_id: str
     kind: str
-    vault_id: str
+    vault_id: str  # ``VaultRef.locator``, as in ``TrackedItem``
     subscription_id: str
     next_poll_at: datetime
     lease: str = ""  # the token of the round that handed it out, until a worker has polled it

@@ -134,10 +134,12 @@ def parse_message(
     timeout = _timeout(value)
     try:
         if "jobResourceId" in value:
-            return TrackRequest(subscriber, jobs=(_job_from_id(value["jobResourceId"], "jobResourceId"),),
-                                timeout_minutes=timeout)
+            job = _job_from_id(value["jobResourceId"], "jobResourceId")
+            vault = _in_region(job.vault, value)
+            return TrackRequest(subscriber, jobs=(JobRef(vault, job.job_id),), timeout_minutes=timeout)
         if "operationUrl" in value:
-            operation = providers.parse_operation_url(value["operationUrl"], arm_endpoint)
+            # A cross-region restore's URL names no vault: the vault given alongside (if any) goes with it.
+            operation = providers.parse_operation_url(value["operationUrl"], arm_endpoint, vault=_optional_vault(value))
             return TrackRequest(subscriber, operation=operation, timeout_minutes=timeout)
         if "operation" in value:
             return _from_operation(value, subscriber, timeout)
@@ -172,15 +174,39 @@ def _job_from_id(value: object, field_name: str) -> JobRef:
 
 
 def _vault(value: dict[str, Any]) -> VaultRef:
+    """The message's vault (``vaultId``, or its three parts), in its secondary region if ``crossRegionRestore``."""
     if "vaultId" in value:
-        return providers.parse_vault_id(value["vaultId"])
+        return _in_region(providers.parse_vault_id(value["vaultId"]), value)
     missing = [name for name in ("subscriptionId", "resourceGroup", "vaultName") if name not in value]
     if missing:
         raise InvalidReference(
             "vaultId is missing, and so is " + ", ".join(missing) + " (give vaultId, or all three of "
             "subscriptionId, resourceGroup and vaultName)"
         )
-    return providers.vault_from_parts(value["subscriptionId"], value["resourceGroup"], value["vaultName"])
+    vault = providers.vault_from_parts(value["subscriptionId"], value["resourceGroup"], value["vaultName"])
+    return _in_region(vault, value)
+
+
+def _optional_vault(value: dict[str, Any]) -> VaultRef | None:
+    """The vault given beside an ``operationUrl``: ``None`` when the message names none."""
+    if any(name in value for name in ("vaultId", "subscriptionId", "resourceGroup", "vaultName")):
+        return _vault(value)
+    return None
+
+
+def _in_region(vault: VaultRef, value: dict[str, Any]) -> VaultRef:
+    """``crossRegionRestore: {"region": "<secondary region>"}``: the job runs, and is read, in that region."""
+    crr = value.get("crossRegionRestore")
+    if crr is None:
+        return vault
+    if not isinstance(crr, dict) or "region" not in crr:
+        raise InvalidReference(
+            'crossRegionRestore must be an object with the secondary region, as in {"region": "eastus2"}'
+        )
+    unknown = sorted(set(crr) - {"region"})
+    if unknown:
+        raise InvalidReference(f"crossRegionRestore has unknown fields: {', '.join(unknown)} (only region)")
+    return providers.in_region(vault, crr["region"], "crossRegionRestore.region")
 
 
 def _from_operation(value: dict[str, Any], subscriber: Subscriber, timeout: float | None) -> TrackRequest:

@@ -68,7 +68,7 @@ class Poller:
 
     def poll(self, work: PollWork) -> PollReport:
         report = PollReport()
-        vault = VaultRef.from_resource_id(work.vault_id)
+        vault = VaultRef.from_locator(work.vault_id)
         provider = self.providers.for_vault(vault)
         items: list[TrackedItem] = []
         tracking_ids = work.tracking_ids

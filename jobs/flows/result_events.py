@@ -42,14 +42,16 @@ def event_bytes(item: TrackedItem, record: SubscriberRecord) -> bytes:
     extra = {}
     if item.kind == "operation":
         extra["operationStatus"] = item.resource
-    provider = providers.for_vault(item.vault_id)
+    vault = item.vault
+    provider = providers.for_vault(vault)
+    extra.update(provider.reference_fields(vault))  # e.g. where a cross-region restore ran
     job = item.resource if item.kind == "job" else None
     event = build_event(
         tracking_id=item.tracking_id,
         status=item.result_status,
         event_type=provider.event_type(item.result_status),
         seen_at=item.ended_at,
-        vault_id=item.vault_id,
+        vault_id=vault.id,
         subscriber_key=record.key,
         job_id=item.job_id,
         job_resource_id=item.job_resource_id,

@@ -1,7 +1,8 @@
 """The provider seam: everything that differs between Azure's kinds of backup vault.
 
-A provider owns one resource provider namespace (``Microsoft.RecoveryServices`` today; ``Microsoft.DataProtection``
-Backup vaults and cross-region restore jobs come as further modules). The intake, store, poll round, publisher and
+A provider owns one resource provider namespace, or a vault's jobs in its secondary region (``cross_region``):
+``recovery_services`` and ``cross_region_restore`` today; ``Microsoft.DataProtection`` Backup vaults would be one more
+module. The intake, store, poll round, publisher and
 delivery call only this interface, through ``jobs.providers``, and never name a provider.
 """
 
@@ -23,6 +24,9 @@ class Provider(Protocol):
 
     namespace: str  # the ARM resource provider, e.g. "Microsoft.RecoveryServices"
     vault_type: str  # the vault's resource type in ids, e.g. "vaults"
+    # Whether it serves a vault's jobs in its secondary region (references carry ``VaultRef.region``): one provider
+    # per (namespace, cross_region) pair.
+    cross_region: bool
     api_version: str
 
     # -- references ---------------------------------------------------------------------------------------------
@@ -32,8 +36,16 @@ class Provider(Protocol):
 
     def parse_job_id(self, resource_id: object, field: str = "jobResourceId") -> JobRef: ...
 
-    def parse_operation_url(self, url: object, arm_endpoint: str, field: str = "operationUrl") -> OperationRef:
-        """An ``Azure-AsyncOperation`` or ``Location`` URL of a trigger call, only on ``arm_endpoint``."""
+    def recognises_operation_url(self, url: str) -> bool:
+        """Whether ``url``'s path has this provider's shape (a cheap look; ``parse_operation_url`` validates)."""
+        ...
+
+    def parse_operation_url(
+        self, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
+    ) -> OperationRef:
+        """An ``Azure-AsyncOperation`` or ``Location`` URL of a trigger call, only on ``arm_endpoint`` (or, for a
+        secondary region's operation, its regional host). ``vault`` is what the message gave alongside, for URLs
+        that name no vault."""
         ...
 
     def vault_operation(self, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
@@ -70,4 +82,8 @@ class Provider(Protocol):
 
     def event_fields(self, job: dict[str, Any] | None) -> dict[str, Any]:
         """``jobs.domain.events.JOB_FIELDS`` of the event, from the job as Azure returned it (or ``None``)."""
+        ...
+
+    def reference_fields(self, vault: VaultRef) -> dict[str, Any]:
+        """Fields the event's ``data`` carries about where the job ran (e.g. ``crossRegionRestore``); often none."""
         ...

@@ -329,6 +329,7 @@ class RecoveryServices:
 
     namespace = NAMESPACE
     vault_type = "vaults"
+    cross_region = False
 
     def __init__(self, api_version: str = DEFAULT_API_VERSION) -> None:
         self.api_version = api_version
@@ -343,7 +344,19 @@ class RecoveryServices:
     def parse_job_id(self, resource_id: object, field: str = "jobResourceId") -> JobRef:
         return parse_job_id(resource_id, field)
 
-    def parse_operation_url(self, url: object, arm_endpoint: str, field: str = "operationUrl") -> OperationRef:
+    def recognises_operation_url(self, url: str) -> bool:
+        return True  # the namespace's default: its parse says what is wrong with any other URL
+
+    def parse_operation_url(
+        self, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
+    ) -> OperationRef:
+        """The URL names its vault; a ``vault`` given alongside is not needed, but one in a secondary region says
+        the sender meant a cross-region restore, which this URL is not."""
+        if vault is not None and vault.region:
+            raise InvalidReference(
+                f"crossRegionRestore is given, but {field} is not a cross-region restore operation "
+                "(.../locations/<region>/backupCrrOperationsStatus/<id>)"
+            )
         return parse_operation_url(url, arm_endpoint, field)
 
     def vault_operation(self, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
@@ -420,6 +433,9 @@ class RecoveryServices:
 
     def event_type(self, result_status: str) -> str:
         return f"BackupJob.{result_status}"
+
+    def reference_fields(self, vault: VaultRef) -> dict[str, Any]:
+        return {}
 
     def event_fields(self, job: dict[str, Any] | None) -> dict[str, Any]:
         properties = (job or {}).get("properties") or {}

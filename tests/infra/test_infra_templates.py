@@ -450,6 +450,7 @@ def test_setting_values_follow_the_contract() -> None:
         ("JOBS_WEBHOOK_URLS", "webhookUrls", "webhookUrls", ""),
         ("JOBS_CALLBACK_ALLOWED_HOSTS", "callbackAllowedHosts", "callbackAllowedHosts", ""),
         ("JOBS_ARM_API_VERSION", "armApiVersion", "armApiVersion", "2025-08-01"),
+        ("JOBS_CRR_API_VERSION", "crrApiVersion", "crrApiVersion", "2023-01-15"),
         ("JOBS_POLL_SECONDS", "pollSeconds", "pollSeconds", 30),
         ("JOBS_MAX_TRACKING_HOURS", "maxTrackingHours", "maxTrackingHours", "72"),
     ):

@@ -1,0 +1,252 @@
+"""Cross-region restore (CRR) jobs: a Recovery Services vault's restores to its secondary region, read on that
+region's passive stamp.
+
+A CRR job belongs to a Recovery Services vault but is not under it in ARM: Azure's passive stamp (bms.json of
+``specification/recoveryservicesbackup/resource-manager/Microsoft.RecoveryServices/RecoveryServicesBackupCrr``,
+stable 2023-01-15) serves it at the subscription's ``locations/{region}``:
+
+- ``POST .../locations/{region}/backupCrossRegionRestore`` (CrossRegionRestore_Trigger) answers 202 with
+  ``Azure-AsyncOperation: https://{region}.management.azure.com/.../locations/{region}/backupCrrOperationsStatus/{id}``
+  whose id is base64, not a GUID (TriggerCrossRegionRestore_Post.json);
+- ``GET .../backupCrrOperationsStatus/{id}`` (CrrOperationStatus_Get): an ``OperationStatus`` whose
+  ``properties.jobId`` names the job;
+- ``POST .../locations/{region}/backupCrrJob`` with ``{"resourceId": <vault id>, "jobName": <jobId>}``
+  (BackupCrrJobDetails_Get) and ``POST .../backupCrrJobs?$filter=...`` with ``{"resourceId": <vault id>}``
+  (BackupCrrJobs_List, the same ``JobQueryObject`` filter as BackupJobs_List): reads, though POSTs.
+
+Here the references carry the region (``VaultRef.region``), so the registry finds this provider from what the store
+keeps; the api-version is the passive stamp's (``JOBS_CRR_API_VERSION``); the job model, its statuses and its event
+fields are Recovery Services' own (the passive stamp returns the same ``JobResource``). Like azure-cli
+(``track_backup_crr_operation``), the operation's status is read on ``ARM_ENDPOINT`` at a path rebuilt from the
+validated region and id; the regional host is accepted in an operation URL and in a list's ``nextLink``, and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from jobs.arm import ArmClient
+from jobs.arm.client import is_loopback_endpoint
+from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef, check_guid, check_region, show
+from jobs.domain.results import JobState, OperationState
+from jobs.providers import recovery_services as rs
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "NAMESPACE",
+    "PASSIVE_STAMP_API_VERSIONS",
+    "CrossRegionRestore",
+    "check_operation_id",
+    "crr_operation",
+]
+
+NAMESPACE = rs.NAMESPACE
+# The passive stamp's GA api-version: the tag package-passivestamp-2023-01-15 of its readme.md and the version of
+# RecoveryServicesBackupCrr/stable/2023-01-15/bms.json. 2026-07-15 (TypeSpec) is in the specs but may not be live.
+DEFAULT_API_VERSION = "2023-01-15"
+# Every api-version the passive stamp has had (the README's Fidelity section says which were checked).
+PASSIVE_STAMP_API_VERSIONS = ("2018-12-20", "2021-11-15", "2023-01-15", "2026-07-15")
+
+# A CRR operation id: base64 ("MTMzMDgz...MGYw=", TriggerCrossRegionRestore_Post.json), standard or URL-safe.
+_OPERATION_ID = re.compile(r"^[A-Za-z0-9+/_-]{4,1024}={0,2}$")
+_OPERATION_KINDS = ("backupcrroperationsstatus", "backupcrroperationresults")
+
+
+def check_operation_id(field: str, value: object) -> str:
+    """A CRR operation id (base64, as Azure writes it), or ``InvalidReference`` naming ``field``."""
+    if not isinstance(value, str) or not _OPERATION_ID.fullmatch(value):
+        raise InvalidReference(f"{field} {show(value)} is not a cross-region restore operation id (base64)")
+    return value
+
+
+def _location_path(vault: VaultRef) -> str:
+    if not vault.region:
+        raise InvalidReference("a cross-region restore needs the vault's secondary region (crossRegionRestore.region)")
+    return (
+        f"/subscriptions/{quote(vault.subscription_id, safe='')}/providers/{NAMESPACE}/locations/"
+        f"{quote(vault.region, safe='')}"
+    )
+
+
+def crr_operation(vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
+    """``.../locations/{region}/backupCrrOperationsStatus/{id}`` of a vault's secondary region."""
+    operation_id = check_operation_id(field, operation_id)
+    path = f"{_location_path(vault)}/backupCrrOperationsStatus/{quote(operation_id, safe='')}"
+    return OperationRef(vault, operation_id, path)
+
+
+def _regional_host(host: str, endpoint_host: str) -> bool:
+    """Whether ``host`` is ``{region}.{endpoint_host}`` for a well-formed region name."""
+    prefix, dot, rest = host.partition(".")
+    if not dot or rest != endpoint_host:
+        return False
+    try:
+        check_region("host", prefix)
+    except InvalidReference:
+        return False
+    return True
+
+
+def parse_operation_url(
+    url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
+) -> OperationRef:
+    """A CRR ``Azure-AsyncOperation`` (``backupCrrOperationsStatus``) or ``Location`` (``backupCrrOperationResults``)
+    URL, on ``ARM_ENDPOINT`` or its regional host, for ``vault`` (the URL names none: it must come alongside)."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidReference(f"{field} must be a non-empty string")
+    if len(url) > 4096:
+        raise InvalidReference(f"{field} is longer than 4096 characters")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidReference(f"{field} is not a valid URL: {exc}") from None
+    endpoint = urlsplit(arm_endpoint)
+    host, endpoint_host = (parts.hostname or "").lower(), (endpoint.hostname or "").lower()
+    same_host = host == endpoint_host or (
+        not is_loopback_endpoint(arm_endpoint) and _regional_host(host, endpoint_host)
+    )
+    if (
+        parts.scheme.lower() != endpoint.scheme.lower()
+        or not same_host
+        or (port or rs._default_port(parts.scheme)) != (endpoint.port or rs._default_port(endpoint.scheme))
+        or parts.username is not None
+        or parts.password is not None
+    ):
+        raise InvalidReference(
+            f"{field} must point at ARM_ENDPOINT ({arm_endpoint}) or its regional host ({{region}}.{endpoint_host}); "
+            "the tracker sends its Azure token nowhere else"
+        )
+    segments = parts.path.split("/")
+    if segments and segments[-1] == "":
+        segments = segments[:-1]
+    decoded = []
+    for segment in segments:
+        try:
+            decoded.append(unquote(segment, errors="strict"))
+        except UnicodeDecodeError:
+            raise InvalidReference(f"{field} has a path segment that is not UTF-8 once decoded") from None
+    if (
+        len(decoded) != 9
+        or decoded[0] != ""
+        or [decoded[i].lower() for i in (1, 3, 5)] != ["subscriptions", "providers", "locations"]
+        or decoded[4].lower() != NAMESPACE.lower()
+        or decoded[7].lower() not in _OPERATION_KINDS
+    ):
+        raise InvalidReference(
+            f"{field} is not a cross-region restore operation (expected /subscriptions/<guid>/providers/"
+            "Microsoft.RecoveryServices/locations/<region>/backupCrrOperationsStatus/<id>)"
+        )
+    subscription = check_guid(f"{field} subscription", decoded[2])
+    region = check_region(f"{field} region", decoded[6])
+    operation_id = check_operation_id(f"{field} operation id", decoded[8])
+    if vault is None:
+        raise InvalidReference(
+            f"{field} is a cross-region restore operation (backupCrrOperationsStatus), which names no vault: give "
+            "vaultId (or subscriptionId, resourceGroup and vaultName) alongside, for the job's reads"
+        )
+    if vault.subscription_id.lower() != subscription:
+        raise InvalidReference(f"{field} is in subscription {subscription}, not in that of vaultId ({vault.id})")
+    if vault.region and vault.region != region:
+        raise InvalidReference(
+            f"crossRegionRestore.region {vault.region!r} is not the region of {field} ({region!r})"
+        )
+    return crr_operation(vault.in_region(region), operation_id, f"{field} operation id")
+
+
+class CrossRegionRestore:
+    """The ``jobs.providers.base.Provider`` of a Recovery Services vault's jobs in its secondary region."""
+
+    namespace = NAMESPACE
+    vault_type = "vaults"
+    cross_region = True
+
+    def __init__(self, api_version: str = DEFAULT_API_VERSION) -> None:
+        self.api_version = api_version
+        self._jobs = rs.RecoveryServices()  # the job model and its mapping are Recovery Services' own
+
+    # references
+    def parse_vault_id(self, resource_id: object, field: str = "vaultId") -> VaultRef:
+        return rs.parse_vault_id(resource_id, field)
+
+    def vault_from_parts(self, subscription_id: object, resource_group: object, name: object) -> VaultRef:
+        return rs.vault_from_parts(subscription_id, resource_group, name)
+
+    def parse_job_id(self, resource_id: object, field: str = "jobResourceId") -> JobRef:
+        raise InvalidReference(
+            f"{field}: a cross-region restore job's id names no vault; give jobId, vaultId and crossRegionRestore"
+        )
+
+    def recognises_operation_url(self, url: str) -> bool:
+        try:
+            path = urlsplit(url).path.lower() if isinstance(url, str) else ""
+        except ValueError:
+            return False
+        return any(f"/{kind}/" in path for kind in _OPERATION_KINDS)
+
+    def parse_operation_url(
+        self, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
+    ) -> OperationRef:
+        return parse_operation_url(url, arm_endpoint, field, vault)
+
+    def vault_operation(self, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
+        return crr_operation(vault, operation_id, field)
+
+    # reads: POSTs with the vault in the body, counted in the read budget like any GET
+    def get_job(self, arm: ArmClient, job: JobRef) -> dict[str, Any]:
+        """BackupCrrJobDetails_Get: the JobResource (with extendedInfo) from the secondary region."""
+        vault = job.vault
+        return arm.post_json(
+            f"{_location_path(vault)}/backupCrrJob", {"api-version": self.api_version}, vault.subscription_id,
+            {"resourceId": vault.id, "jobName": job.job_id},
+        )
+
+    def list_jobs(self, arm: ArmClient, vault: VaultRef, filter: str | None = None) -> Iterator[dict[str, Any]]:
+        """BackupCrrJobs_List: the vault's CRR jobs (summaries), page after page through ``nextLink``."""
+        query = {"api-version": self.api_version}
+        if filter:
+            query["$filter"] = filter
+        return arm.iter_post_pages(
+            f"{_location_path(vault)}/backupCrrJobs", query, vault.subscription_id, {"resourceId": vault.id},
+            region=vault.region,
+        )
+
+    def list_running_jobs(
+        self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime
+    ) -> dict[str, dict[str, Any]]:
+        """The InProgress CRR jobs in ``recovery_services.list_window`` (the same JobQueryObject filter)."""
+        start, end = rs.list_window(since, now)
+        filter = (
+            f"status eq '{rs.JobStatus.IN_PROGRESS.value}' and startTime eq '{rs.filter_date(start)}' "
+            f"and endTime eq '{rs.filter_date(end)}'"
+        )
+        return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, filter)}
+
+    def get_operation(self, arm: ArmClient, operation: OperationRef) -> dict[str, Any]:
+        """CrrOperationStatus_Get on ARM_ENDPOINT (as azure-cli reads it)."""
+        return arm.get_json(operation.path(), {"api-version": self.api_version}, operation.vault.subscription_id)
+
+    # mapping: the same JobResource and OperationStatus models as Recovery Services
+    def job_state(self, resource: dict[str, Any], *, detailed: bool = True) -> JobState:
+        return self._jobs.job_state(resource, detailed=detailed)
+
+    def operation_state(self, operation: dict[str, Any]) -> OperationState:
+        return self._jobs.operation_state(operation)
+
+    def failed_jobs(self, operation: dict[str, Any] | None) -> dict[str, str]:
+        return self._jobs.failed_jobs(operation)
+
+    def event_type(self, result_status: str) -> str:
+        return self._jobs.event_type(result_status)
+
+    def event_fields(self, job: dict[str, Any] | None) -> dict[str, Any]:
+        return self._jobs.event_fields(job)
+
+    def reference_fields(self, vault: VaultRef) -> dict[str, Any]:
+        """``data.crossRegionRestore``: how a consumer tells a CRR job's event, and where it ran."""
+        return {"crossRegionRestore": {"region": vault.region}}
