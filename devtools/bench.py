@@ -193,10 +193,17 @@ def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResul
 
 
 def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: float = 5.0,
-                settings: dict[str, str] | None = None, label: str = "tracker") -> BenchResult:
-    """The tracker's own intake, poll round, poll worker and publisher, on the virtual clock."""
+                settings: dict[str, str] | None = None, label: str = "tracker", graph_lag: float = 0.0,
+                seed: int = 1) -> BenchResult:
+    """The tracker's own intake, poll round, poll worker and publisher, on the virtual clock.
+
+    The Functions host's hops as it behaves: the timer fires on the round's schedule; a round polled inline
+    (``JOBS_INLINE_POLL_MAX``) has no hop; poll messages are read after up to ``hop_seconds`` (host.json's
+    ``maxPollingInterval``: an idle queue is polled with a backoff up to it), drawn per round from a seeded
+    generator; a results-queue publish is inline in the worker."""
     clock = VirtualClock(T0)
-    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs})
+    hops = random.Random(seed)
+    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs}, graph_lag_seconds=graph_lag)
     storage = MemoryStorageAccount(clock)
     env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
            "JOBS_WEBHOOK_URLS": "", **(settings or {})}
@@ -225,19 +232,21 @@ def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: floa
         clock.now = max(clock.now, tick)
         started = time.process_time()
         tracker.run_poll_round()
-        for message in poll_queue.drain():
+        sent = poll_queue.drain()
+        hop = timedelta(seconds=hops.uniform(0, hop_seconds))
+        for message in sent:
             order += 1
-            heapq.heappush(events, (tick + timedelta(seconds=hop_seconds), order, "poll", message))
+            heapq.heappush(events, (clock.now + hop, order, "poll", message))
         next_tick = tick + timedelta(seconds=poll_seconds)
         while events and events[0][0] < next_tick:
             when, _, _, message = heapq.heappop(events)
             clock.now = max(clock.now, when)
             tracker.handle_poll_message(message)
         cpu += time.process_time() - started
-        for text in results.drain():
+        for text, sent_at in results.drain_timed():
             job_id = (json.loads(text).get("data") or {}).get("jobId")
             if job_id:
-                published.setdefault(job_id, clock.now)
+                published.setdefault(job_id, sent_at or clock.now)
         storage.queue(tracker.settings.deliver_queue).drain()
         tick = next_tick
     latencies = [(published[job.job_id] - job.ended_at).total_seconds() for job in workload.jobs
@@ -257,9 +266,24 @@ def _result(workload: Workload, strategy: str, azure: VirtualAzure, latencies: l
     )
 
 
+def _tracker(label: str, graph_lag: float = 0.0, **settings: str) -> Callable[[Workload, int, float], BenchResult]:
+    def run(workload: Workload, poll: int, hop: float) -> BenchResult:
+        return run_tracker(workload, poll_seconds=poll, hop_seconds=hop, settings=settings, label=label,
+                           graph_lag=graph_lag)
+    return run
+
+
+# The rows of the table: the loop, the tracker's default (vault rounds, Resource Graph watching for ends, small
+# rounds polled in the timer) at several Resource Graph lags, and what a user may choose instead.
 STRATEGIES: dict[str, Callable[[Workload, int, float], BenchResult]] = {
     "fixed-loop": lambda workload, poll, hop: run_fixed_loop(workload, poll),
-    "tracker": lambda workload, poll, hop: run_tracker(workload, poll_seconds=poll, hop_seconds=hop),
+    **{f"tracker, Resource Graph lag {lag:g} s": _tracker(f"tracker, Resource Graph lag {lag:g} s", lag)
+       for lag in (0, 30, 120, 600)},
+    "tracker, lag 0 s, all through the poll queue": _tracker("tracker, lag 0 s, all through the poll queue",
+                                                             JOBS_INLINE_POLL_MAX="0"),
+    "vault rounds, no Resource Graph": _tracker("vault rounds, no Resource Graph", JOBS_RESOURCE_GRAPH="off"),
+    "job schedule, no Resource Graph": _tracker("job schedule, no Resource Graph", JOBS_POLL_STRATEGY="job",
+                                                JOBS_RESOURCE_GRAPH="off", JOBS_INLINE_POLL_MAX="0"),
 }
 
 
