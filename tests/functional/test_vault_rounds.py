@@ -9,7 +9,6 @@ the test moves, against the simulator (which serves Resource Graph with a lag th
 from __future__ import annotations
 
 import json
-
 from datetime import UTC, datetime
 
 from devtools.simulator import JobScript
