@@ -4,11 +4,13 @@ A deterministic simulation on a virtual clock. The jobs of a standard workload s
 (``devtools.virtual_azure``: visibility delays, lifecycles, ARM's token bucket, paging); each strategy follows
 them to their end, and the run reports what it cost and how late each result came:
 
-- ``tracker``: the tracker's own code: intake, the poll round (``jobs.flows.poll_round``), the poll worker and the
-  publisher, on an in-memory table and queues (``devtools.memory_storage``) that count Table transactions. Each
-  job is fed to the intake when it starts; the timer fires every ``JOBS_POLL_SECONDS``; poll messages are handled
-  after the queue hop a Functions host takes when the queue was idle (``--hop-seconds``, host.json's
-  ``maxPollingInterval``).
+- ``tracker`` rows: the tracker's own code: intake, the poll round (``jobs.flows.poll_round``), the poll worker,
+  the Resource Graph client and the publisher, on an in-memory table and queues (``devtools.memory_storage``) that
+  count Table transactions. Each job is fed to the intake when it starts; the timer fires every
+  ``JOBS_POLL_SECONDS``; a small round is polled in the timer, a larger one's messages are handled after the queue
+  hop a Functions host takes when the queue was idle (up to ``--hop-seconds``, host.json's ``maxPollingInterval``).
+  One row per choice a user has (``STRATEGIES``): the default at several Resource Graph lags, every round through
+  the poll queue, vault rounds without Resource Graph, and the per-job schedule.
 - ``fixed-loop``: what ``az backup job wait`` and a Logic Apps "Until" loop do: one JobDetails_Get per job every
   ``poll_seconds`` from its start until it is terminal.
 
@@ -289,11 +291,13 @@ STRATEGIES: dict[str, Callable[[Workload, int, float], BenchResult]] = {
 
 
 def _run_one(workload_name: str, strategy: str, seed: int, poll_seconds: int, hop_seconds: float
-             ) -> tuple[BenchResult, float]:
-    """One row, in a process of its own (each is deterministic: the workload comes from its seed)."""
-    started = time.monotonic()
+             ) -> tuple[BenchResult, float, float]:
+    """One row, in a process of its own (each is deterministic: the workload comes from its seed); with its wall
+    and CPU seconds."""
+    started, cpu = time.monotonic(), time.process_time()
     workload = WORKLOADS[workload_name](seed)
-    return STRATEGIES[strategy](workload, poll_seconds, hop_seconds), time.monotonic() - started
+    result = STRATEGIES[strategy](workload, poll_seconds, hop_seconds)
+    return result, time.monotonic() - started, time.process_time() - cpu
 
 
 WORKLOADS: dict[str, Callable[[int], Workload]] = {"spread": spread_workload, "burst": burst_workload}
@@ -319,9 +323,10 @@ def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, ho
             outcomes = list(pool.map(_run_one, [w for w, _ in rows], [s for _, s in rows], [seed] * count,
                                      [poll_seconds] * count, [hop_seconds] * count))
     results = []
-    for (name, strategy), (result, seconds) in zip(rows, outcomes, strict=True):
+    for (name, strategy), (result, seconds, cpu) in zip(rows, outcomes, strict=True):
         results.append(result)
-        echo(f"  {name} / {strategy}: {seconds:.1f} s of wall time")
+        echo(f"  {name} / {strategy}: {seconds:.1f} s of wall time, {cpu:.1f} s of CPU")
+    echo(f"  in all: {sum(o[2] for o in outcomes):.1f} s of CPU over {workers} processes")
     echo(tabulate([r.row() for r in results], headers=HEADERS))
     echo("")
     for name in workloads:
@@ -356,10 +361,13 @@ def _plot(results: list[BenchResult], path: Path) -> None:
             if minutes:
                 axes[1][column].hist(minutes, bins=max(1, int(max(minutes)) // 5), histtype="step",
                                      label=result.strategy)
-        axes[0][column].set(title=f"{name}: latency (job end to result)", xlabel="seconds", ylabel="share of jobs")
-        axes[1][column].set(title=f"{name}: ARM reads over time", xlabel="minutes", ylabel="reads per 5 min")
-        axes[0][column].legend()
-        axes[1][column].legend()
+        axes[0][column].set(title=f"{name}: latency (job end to result)", xlabel="seconds (log scale past 10 s)",
+                            ylabel="share of jobs")
+        axes[0][column].set_xscale("symlog", linthresh=10)
+        axes[1][column].set(title=f"{name}: ARM reads over time", xlabel="minutes", ylabel="reads per 5 min (log)")
+        axes[1][column].set_yscale("log")
+        axes[0][column].legend(fontsize="small")
+        axes[1][column].legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
