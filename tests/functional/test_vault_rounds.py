@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import requests
+
 from devtools.simulator import JobScript
 from jobs.arm import ArmClient, StaticToken
-from jobs.arm.resource_graph import ResourceGraph
+from jobs.arm.resource_graph import ResourceGraph, ended_jobs_query
 from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import IndexEntry
 from tests.conftest import VAULT, ManualClock, drain, poll_once, results, tracker_with_clock
@@ -141,3 +143,15 @@ def test_resource_graph_pages_are_followed_and_only_ended_jobs_come_back(simulat
 
     assert found == {entry.tracking_id for entry in entries[:3]}
     assert simulator.stats()["by_kind"]["resource_graph"] == graph.queries == 3
+
+
+def test_the_simulated_resource_graph_refuses_a_query_other_than_the_trackers(simulator) -> None:
+    url = f"{simulator.base_url}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01"
+    headers = {"Authorization": "Bearer sim-token"}
+    other = requests.post(url, json={"subscriptions": ["x"], "query": "Resources | project id"}, headers=headers,
+                          timeout=10)
+    ours = requests.post(url, json={"subscriptions": ["x"], "query": ended_jobs_query([])}, headers=headers,
+                         timeout=10)
+    assert other.status_code == 400 and other.json()["error"]["code"] == "BadRequest"
+    assert ours.status_code == 200 and ours.json()["data"] == []
+    assert int(ours.headers["x-ms-user-quota-remaining"]) < 15 and ours.headers["x-ms-user-quota-resets-after"]
