@@ -29,15 +29,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from jobs.arm.client import ArmClient
 from jobs.arm.errors import ArmError
 from jobs.arm.transport import Throttle, TransientFailure
-from jobs.domain.tracked_item import IndexEntry
 
-__all__ = ["DEFAULT_API_VERSION", "IDS_PER_QUERY", "ResourceGraph", "ended_jobs_query", "parse_quota_resets_after"]
+__all__ = ["DEFAULT_API_VERSION", "IDS_PER_QUERY", "ResourceGraph", "TrackedJob", "ended_jobs_query",
+           "parse_quota_resets_after"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,14 @@ def parse_quota_resets_after(value: str | None) -> float | None:
         return None
 
 
+class TrackedJob(Protocol):
+    """What the detector needs of a running job (the running index's ``IndexEntry`` has it)."""
+
+    tracking_id: str  # "<job guid>-<vault hash>" for a job
+    vault_id: str
+    subscription_id: str
+
+
 class ResourceGraph:
     """Queries Resource Graph for ended jobs; never raises for Azure's failures (the detector only hastens)."""
 
@@ -85,7 +93,7 @@ class ResourceGraph:
         self._paused_until = 0.0
         self.queries = 0  # requests sent, pages included
 
-    def list_ended(self, entries: list[IndexEntry]) -> set[str]:
+    def list_ended(self, entries: list[TrackedJob]) -> set[str]:
         """The tracking ids of ``entries`` (jobs) that Resource Graph shows as ended; what it could not ask about
         (quota spent, an error) is simply not in the answer."""
         wanted: dict[str, list[tuple[str, str]]] = {}  # job id -> (vault id, tracking id), lower-case ids
