@@ -4,11 +4,13 @@ A deterministic simulation on a virtual clock. The jobs of a standard workload s
 (``devtools.virtual_azure``: visibility delays, lifecycles, ARM's token bucket, paging); each strategy follows
 them to their end, and the run reports what it cost and how late each result came:
 
-- ``tracker``: the tracker's own code: intake, the poll round (``jobs.flows.poll_round``), the poll worker and the
-  publisher, on an in-memory table and queues (``devtools.memory_storage``) that count Table transactions. Each
-  job is fed to the intake when it starts; the timer fires every ``JOBS_POLL_SECONDS``; poll messages are handled
-  after the queue hop a Functions host takes when the queue was idle (``--hop-seconds``, host.json's
-  ``maxPollingInterval``).
+- ``tracker`` rows: the tracker's own code: intake, the poll round (``jobs.flows.poll_round``), the poll worker,
+  the Resource Graph client and the publisher, on an in-memory table and queues (``devtools.memory_storage``) that
+  count Table transactions. Each job is fed to the intake when it starts; the timer fires every
+  ``JOBS_POLL_SECONDS``; a small round is polled in the timer, a larger one's messages are handled after the queue
+  hop a Functions host takes when the queue was idle (up to ``--hop-seconds``, host.json's ``maxPollingInterval``).
+  One row per choice a user has (``STRATEGIES``): the default at several Resource Graph lags, every round through
+  the poll queue, vault rounds without Resource Graph, and the per-job schedule.
 - ``fixed-loop``: what ``az backup job wait`` and a Logic Apps "Until" loop do: one JobDetails_Get per job every
   ``poll_seconds`` from its start until it is terminal.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import os
 import random
 import time
 import uuid
@@ -193,10 +196,17 @@ def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResul
 
 
 def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: float = 5.0,
-                settings: dict[str, str] | None = None, label: str = "tracker") -> BenchResult:
-    """The tracker's own intake, poll round, poll worker and publisher, on the virtual clock."""
+                settings: dict[str, str] | None = None, label: str = "tracker", graph_lag: float = 0.0,
+                seed: int = 1) -> BenchResult:
+    """The tracker's own intake, poll round, poll worker and publisher, on the virtual clock.
+
+    The Functions host's hops as it behaves: the timer fires on the round's schedule; a round polled inline
+    (``JOBS_INLINE_POLL_MAX``) has no hop; poll messages are read after up to ``hop_seconds`` (host.json's
+    ``maxPollingInterval``: an idle queue is polled with a backoff up to it), drawn per round from a seeded
+    generator; a results-queue publish is inline in the worker."""
     clock = VirtualClock(T0)
-    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs})
+    hops = random.Random(seed)
+    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs}, graph_lag_seconds=graph_lag)
     storage = MemoryStorageAccount(clock)
     env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
            "JOBS_WEBHOOK_URLS": "", **(settings or {})}
@@ -225,19 +235,21 @@ def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: floa
         clock.now = max(clock.now, tick)
         started = time.process_time()
         tracker.run_poll_round()
-        for message in poll_queue.drain():
+        sent = poll_queue.drain()
+        hop = timedelta(seconds=hops.uniform(0, hop_seconds))
+        for message in sent:
             order += 1
-            heapq.heappush(events, (tick + timedelta(seconds=hop_seconds), order, "poll", message))
+            heapq.heappush(events, (clock.now + hop, order, "poll", message))
         next_tick = tick + timedelta(seconds=poll_seconds)
         while events and events[0][0] < next_tick:
             when, _, _, message = heapq.heappop(events)
             clock.now = max(clock.now, when)
             tracker.handle_poll_message(message)
         cpu += time.process_time() - started
-        for text in results.drain():
+        for text, sent_at in results.drain_timed():
             job_id = (json.loads(text).get("data") or {}).get("jobId")
             if job_id:
-                published.setdefault(job_id, clock.now)
+                published.setdefault(job_id, sent_at or clock.now)
         storage.queue(tracker.settings.deliver_queue).drain()
         tick = next_tick
     latencies = [(published[job.job_id] - job.ended_at).total_seconds() for job in workload.jobs
@@ -257,33 +269,73 @@ def _result(workload: Workload, strategy: str, azure: VirtualAzure, latencies: l
     )
 
 
+def _tracker(label: str, graph_lag: float = 0.0, **settings: str) -> Callable[[Workload, int, float], BenchResult]:
+    def run(workload: Workload, poll: int, hop: float) -> BenchResult:
+        return run_tracker(workload, poll_seconds=poll, hop_seconds=hop, settings=settings, label=label,
+                           graph_lag=graph_lag)
+    return run
+
+
+# The rows of the table: the loop, the tracker's default (vault rounds, Resource Graph watching for ends, small
+# rounds polled in the timer) at several Resource Graph lags, and what a user may choose instead.
 STRATEGIES: dict[str, Callable[[Workload, int, float], BenchResult]] = {
     "fixed-loop": lambda workload, poll, hop: run_fixed_loop(workload, poll),
-    "tracker": lambda workload, poll, hop: run_tracker(workload, poll_seconds=poll, hop_seconds=hop),
+    **{f"tracker, Resource Graph lag {lag:g} s": _tracker(f"tracker, Resource Graph lag {lag:g} s", lag)
+       for lag in (0, 30, 120, 600)},
+    "tracker, lag 0 s, all through the poll queue": _tracker("tracker, lag 0 s, all through the poll queue",
+                                                             JOBS_INLINE_POLL_MAX="0"),
+    "vault rounds, no Resource Graph": _tracker("vault rounds, no Resource Graph", JOBS_RESOURCE_GRAPH="off"),
+    "job schedule, no Resource Graph": _tracker("job schedule, no Resource Graph", JOBS_POLL_STRATEGY="job",
+                                                JOBS_RESOURCE_GRAPH="off", JOBS_INLINE_POLL_MAX="0"),
 }
 
 
+def _run_one(workload_name: str, strategy: str, seed: int, poll_seconds: int, hop_seconds: float
+             ) -> tuple[BenchResult, float, float]:
+    """One row, in a process of its own (each is deterministic: the workload comes from its seed); with its wall
+    and CPU seconds."""
+    started, cpu = time.monotonic(), time.process_time()
+    workload = WORKLOADS[workload_name](seed)
+    result = STRATEGIES[strategy](workload, poll_seconds, hop_seconds)
+    return result, time.monotonic() - started, time.process_time() - cpu
+
+
+WORKLOADS: dict[str, Callable[[int], Workload]] = {"spread": spread_workload, "burst": burst_workload}
+
+
 def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, hop_seconds: float = 5.0,
-              plot: Path | None = None, echo: Callable[[str], None] = print) -> list[BenchResult]:
+              plot: Path | None = None, echo: Callable[[str], None] = print, strategies: list[str] | None = None,
+              workers: int | None = None) -> list[BenchResult]:
+    """Every strategy on every workload (rows run in parallel processes, ``workers`` at a time: each is seeded,
+    so the table is the same however they are spread); prints the table and the ratios to the fixed loop."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from tabulate import tabulate
 
-    makers = {"spread": spread_workload, "burst": burst_workload}
+    names = strategies or list(STRATEGIES)
+    rows = [(workload, strategy) for workload in workloads for strategy in names]
+    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    if workers == 1:
+        outcomes = [_run_one(w, s, seed, poll_seconds, hop_seconds) for w, s in rows]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            count = len(rows)
+            outcomes = list(pool.map(_run_one, [w for w, _ in rows], [s for _, s in rows], [seed] * count,
+                                     [poll_seconds] * count, [hop_seconds] * count))
     results = []
-    for name in workloads:
-        workload = makers[name](seed)
-        for strategy, run in STRATEGIES.items():
-            started = time.monotonic()
-            result = run(workload, poll_seconds, hop_seconds)
-            results.append(result)
-            echo(f"  {name} / {strategy}: {time.monotonic() - started:.1f} s of wall time")
+    for (name, strategy), (result, seconds, cpu) in zip(rows, outcomes, strict=True):
+        results.append(result)
+        echo(f"  {name} / {strategy}: {seconds:.1f} s of wall time, {cpu:.1f} s of CPU")
+    echo(f"  in all: {sum(o[2] for o in outcomes):.1f} s of CPU over {workers} processes")
     echo(tabulate([r.row() for r in results], headers=HEADERS))
     echo("")
     for name in workloads:
-        loop = next(r for r in results if r.workload == name and r.strategy == "fixed-loop")
+        loop = next((r for r in results if r.workload == name and r.strategy == "fixed-loop"), None)
         for result in results:
-            if result.workload == name and result is not loop and result.latencies and loop.latencies:
-                echo(f"{name}: {result.strategy} reads {loop.reads / max(1, result.reads):.1f}x fewer than the "
-                     f"fixed loop; p95 latency {result.percentile(0.95) / max(1.0, loop.percentile(0.95)):.1f}x "
+            if (loop is not None and result.workload == name and result is not loop and result.latencies
+                    and loop.latencies):
+                echo(f"{name}: {result.strategy}: {loop.reads / max(1, result.reads):.1f}x fewer reads than the "
+                     f"fixed loop; p95 latency {result.percentile(0.95) / max(1.0, loop.percentile(0.95)):.2f}x "
                      "the loop's")
     if plot is not None:
         _plot(results, plot)
@@ -309,10 +361,13 @@ def _plot(results: list[BenchResult], path: Path) -> None:
             if minutes:
                 axes[1][column].hist(minutes, bins=max(1, int(max(minutes)) // 5), histtype="step",
                                      label=result.strategy)
-        axes[0][column].set(title=f"{name}: latency (job end to result)", xlabel="seconds", ylabel="share of jobs")
-        axes[1][column].set(title=f"{name}: ARM reads over time", xlabel="minutes", ylabel="reads per 5 min")
-        axes[0][column].legend()
-        axes[1][column].legend()
+        axes[0][column].set(title=f"{name}: latency (job end to result)", xlabel="seconds (log scale past 10 s)",
+                            ylabel="share of jobs")
+        axes[0][column].set_xscale("symlog", linthresh=10)
+        axes[1][column].set(title=f"{name}: ARM reads over time", xlabel="minutes", ylabel="reads per 5 min (log)")
+        axes[1][column].set_yscale("log")
+        axes[0][column].legend(fontsize="small")
+        axes[1][column].legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)

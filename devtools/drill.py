@@ -149,6 +149,9 @@ def run_drill(
             "JOBS_ARM_TOKEN": "drill-token",
             "JOBS_NOT_FOUND_GRACE_SECONDS": "120",
             "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "1",
+            # Every round through the poll queue: the drill holds its messages back and kills runners inside its
+            # handler (Resource Graph stays on, under the same faults).
+            "JOBS_INLINE_POLL_MAX": "0",
         }
         settings = Settings.from_env(env)
         report.lease_seconds = lease_seconds(settings.poll_seconds)

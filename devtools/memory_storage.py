@@ -236,6 +236,7 @@ class _Properties:
 class _Message:
     content: str
     visible_at: datetime | None = None
+    sent_at: datetime | None = None
 
 
 @dataclass
@@ -254,7 +255,7 @@ class MemoryQueue:
             from datetime import timedelta
 
             visible_at = self.clock() + timedelta(seconds=visibility_timeout)
-        self.messages.append(_Message(content, visible_at))
+        self.messages.append(_Message(content, visible_at, self.clock() if self.clock is not None else None))
         return {}
 
     def get_queue_properties(self, **_: Any) -> _Properties:
@@ -265,10 +266,14 @@ class MemoryQueue:
 
     def drain(self, now: datetime | None = None) -> list[str]:
         """The messages visible at ``now`` (all when no clock), taken off the queue."""
+        return [content for content, _ in self.drain_timed(now)]
+
+    def drain_timed(self, now: datetime | None = None) -> list[tuple[str, datetime | None]]:
+        """As ``drain``, each message with the time it was sent (None without a clock)."""
         taken, kept = [], deque()
         for message in self.messages:
             if now is None or message.visible_at is None or message.visible_at <= now:
-                taken.append(message.content)
+                taken.append((message.content, message.sent_at))
             else:
                 kept.append(message)
         self.messages = kept

@@ -17,14 +17,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from jobs.arm import ArmNotFound
+from jobs.arm import ArmError, ArmNotFound
 from jobs.arm.transport import Throttle
 
-__all__ = ["ArmRead", "TokenBucket", "VirtualAzure", "VirtualJob"]
+__all__ = ["GRAPH", "ArmRead", "TokenBucket", "VirtualAzure", "VirtualJob"]
 
 BUCKET_CAPACITY = 250.0
 BUCKET_REFILL_PER_SECOND = 25.0
 RETRY_AFTER_SECONDS = 17.0
+GRAPH = "resourcegraph"  # the "subscription" Resource Graph queries are recorded under (its quota is per user)
+GRAPH_QUOTA = 15  # queries per GRAPH_WINDOW_SECONDS per user (Microsoft Learn, Resource Graph throttling guidance)
+GRAPH_WINDOW_SECONDS = 5.0
+_GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
+_GRAPH_NAMES = re.compile(r"\| where name in~ \(([^)]*)\)")
 
 _JOB = re.compile(r"^(?P<vault>/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/vaults/[^/]+)/backupJobs/"
                   r"(?P<job>[^/?]+)$", re.IGNORECASE)
@@ -109,9 +114,12 @@ class VirtualAzure:
     endpoint: str = "https://management.azure.com"
     page_size: int = 50
     reads: list[ArmRead] = field(default_factory=list)
+    # How far behind Azure Resource Graph shows a job's status (its freshness cannot be measured from here).
+    graph_lag_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self._bucket = TokenBucket(self.clock)
+        self._graph_window: tuple[datetime, int] | None = None
         self._by_vault: dict[str, list[VirtualJob]] = {}
         for job in self.jobs.values():
             self._by_vault.setdefault(job.vault_id.lower(), []).append(job)
@@ -130,6 +138,40 @@ class VirtualAzure:
         if match := _LIST.match(path):
             return self._list(subscription_id, match["vault"].lower(), query)
         raise ValueError(f"the virtual Azure serves job details and lists only, not {path}")
+
+    def post_query(self, url: str, body: Mapping[str, Any]) -> tuple[dict[str, Any] | Throttle, dict[str, str]]:
+        """Resource Graph's ``resources`` query, as ``jobs.arm.transport.ArmTransport.post`` answers it: the tracker's
+        own query (jobs by name, ended) over its status ``graph_lag_seconds`` ago, with the per-user quota."""
+        if urlsplit(url).path.lower() != _GRAPH_PATH:
+            raise ValueError(f"the virtual Azure serves Resource Graph queries only, not POST {url}")
+        now = self.clock()
+        start, used = self._graph_window or (now, 0)
+        if (now - start).total_seconds() >= GRAPH_WINDOW_SECONDS:
+            start, used = now, 0
+        used += 1
+        self._graph_window = (start, used)
+        resets = max(0.0, GRAPH_WINDOW_SECONDS - (now - start).total_seconds())
+        headers = {"x-ms-user-quota-remaining": str(max(0, GRAPH_QUOTA - used)),
+                   "x-ms-user-quota-resets-after": f"00:00:{resets:06.3f}"}
+        throttled = used > GRAPH_QUOTA
+        self.reads.append(ArmRead(now, GRAPH, "graph", None, throttled))
+        if throttled:
+            return Throttle("RateLimiting", "Resource Graph quota spent", resets), headers
+        names = _GRAPH_NAMES.search(str(body.get("query") or ""))
+        if names is None:
+            raise ArmError(400, "BadRequest", "the virtual Azure answers the tracker's own query only")
+        seen = now - timedelta(seconds=self.graph_lag_seconds)
+        subscriptions = {str(s).lower() for s in body.get("subscriptions") or []}
+        rows = []
+        for name in re.findall(r"'([^']+)'", names[1]):
+            job = self.jobs.get(name.lower())
+            if (job is None or job.visible_at is None or seen < job.visible_at or seen < job.ended_at
+                    or job.vault_id.split("/")[2].lower() not in subscriptions):
+                continue
+            rows.append({"id": f"{job.vault_id}/backupJobs/{job.job_id}".lower(), "name": job.job_id,
+                         "status": job.final_status})
+        return {"totalRecords": len(rows), "count": len(rows), "resultTruncated": "false", "data": rows,
+                "facets": []}, headers
 
     def _read(self, subscription_id: str, kind: str, job_id: str | None) -> Throttle | None:
         allowed = self._bucket.take(subscription_id)
@@ -173,6 +215,8 @@ class VirtualAzure:
         worst = 0
         by_subscription: dict[str, list[datetime]] = {}
         for read in self.reads:
+            if read.subscription_id == GRAPH:
+                continue  # Resource Graph's quota is per user, not the subscription's bucket
             by_subscription.setdefault(read.subscription_id, []).append(read.at)
         for times in by_subscription.values():
             times.sort()

@@ -39,6 +39,9 @@ _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 
 
+POLL_STRATEGIES = ("vault", "job")
+
+
 class ConfigError(ValueError):
     """A setting with a wrong value. The message names the setting."""
 
@@ -323,6 +326,14 @@ class Settings:
     not_found_grace_seconds: float = 900.0
     max_poll_interval_seconds: float = 300.0
     list_threshold: int = 3
+    # How the poll worker reads (JOBS_POLL_STRATEGY): "vault" lists each due vault once per round and keeps every
+    # job of a vault on one shared schedule; "job" polls each job on its own age-based schedule.
+    poll_strategy: str = "vault"
+    # Azure Resource Graph as the detector of ended jobs (JOBS_RESOURCE_GRAPH), one query per round.
+    resource_graph: bool = True
+    resource_graph_api_version: str = "2024-04-01"
+    # Due jobs a timer round polls itself rather than through the poll queue (JOBS_INLINE_POLL_MAX); 0: never.
+    inline_poll_max: int = 100
     delivery_retry_hours: float = 24.0
     delivery_first_retry_seconds: float = 10.0
     webhook_timeout_seconds: float = 15.0
@@ -424,6 +435,14 @@ class Settings:
             list_threshold=int(
                 _number("JOBS_LIST_THRESHOLD", get("JOBS_LIST_THRESHOLD"), 3, whole=True, minimum=1)
             ),
+            poll_strategy=_choice("JOBS_POLL_STRATEGY", get("JOBS_POLL_STRATEGY"), POLL_STRATEGIES, "vault"),
+            resource_graph=_choice("JOBS_RESOURCE_GRAPH", get("JOBS_RESOURCE_GRAPH"), ("on", "off"), "on") == "on",
+            resource_graph_api_version=_api_version(
+                "JOBS_RESOURCE_GRAPH_API_VERSION", get("JOBS_RESOURCE_GRAPH_API_VERSION") or "2024-04-01"
+            ),
+            inline_poll_max=int(
+                _number("JOBS_INLINE_POLL_MAX", get("JOBS_INLINE_POLL_MAX"), 100, whole=True, minimum=0)
+            ),
             delivery_retry_hours=_number(
                 "JOBS_DELIVERY_RETRY_HOURS", get("JOBS_DELIVERY_RETRY_HOURS"), 24, minimum=0.0001
             ),
@@ -491,6 +510,21 @@ def _number(name: str, raw: str | None, default: float, *, whole: bool = False, 
     if value < minimum or value != value or value == float("inf"):
         raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
     return float(value)
+
+
+def _choice(name: str, raw: str | None, choices: Iterable[str], default: str) -> str:
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
+def _api_version(name: str, value: str) -> str:
+    if not _API_VERSION.match(value):
+        raise ConfigError(f"{name} {value!r} is not an api-version (YYYY-MM-DD)")
+    return value
 
 
 def _retention_days(raw: str | None, retry_hours_raw: str | None) -> float:

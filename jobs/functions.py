@@ -54,10 +54,12 @@ def intake(msg: func.QueueMessage) -> None:
 @blueprint.function_name("poll_round")
 @blueprint.timer_trigger(arg_name="timer", schedule=timer_schedule(_settings.poll_seconds))
 def poll_round(timer: func.TimerRequest) -> None:
-    """Finds the running jobs that are due and hands them, vault by vault, to the poll queue."""
+    """Finds the running jobs that are due; polls a small round itself, hands a large one vault by vault to the
+    poll queue."""
     report = get_tracker().run_poll_round()
-    logging.info("poll round: %d due rows read, %d leased, %d messages, %d swept", report.running, report.due,
-                 report.messages, report.swept)
+    logging.info("poll round: %d rows read, %d leased, %d polled here, %d messages, %d seen ended by Resource "
+                 "Graph, %d swept", report.running, report.due, report.inline, report.messages, report.detected,
+                 report.swept)
 
 
 @blueprint.function_name("poll_vault")

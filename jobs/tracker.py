@@ -1,7 +1,7 @@
 """The tracker: one object whose methods are what the Functions triggers (and the local host) call.
 
 - ``accept_message``: an intake message (queue trigger on ``JOBS_INTAKE_QUEUE``).
-- ``run_poll_round``: the timer's round, which hands due work to the poll queue.
+- ``run_poll_round``: the timer's round, which polls a small round itself and hands a large one to the poll queue.
 - ``handle_poll_message``: a poll-queue message (queue trigger).
 - ``handle_delivery_message``: a deliver-queue message (queue trigger): one webhook attempt.
 
@@ -17,10 +17,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from jobs.arm import ArmClient
+from jobs.arm.resource_graph import ResourceGraph
 from jobs.config import Settings
 from jobs.flows.delivery import Delivery, DeliveryTask
 from jobs.flows.intake import Acceptance, Intake
-from jobs.flows.poll_round import PollWork, RoundReport, run_round
+from jobs.flows.poll_round import BATCH_SIZE, VAULT_BATCH_SIZE, PollWork, RoundReport, run_round
 from jobs.flows.poll_worker import Poller, PollReport
 from jobs.flows.publisher import Publisher
 from jobs.providers import Providers
@@ -56,6 +57,8 @@ class Tracker:
         self.intake = Intake(settings, self.storage, self.store, self.publisher, self.clock)
         self.poller = Poller(settings, self.store, self.arm, self.providers, self.intake.conclude, self.clock,
                              monotonic)
+        self.resource_graph = (ResourceGraph(self.arm, settings.resource_graph_api_version, monotonic=monotonic)
+                               if settings.resource_graph else None)
         self.sender = WebhookSender(
             secret=settings.webhook_secret,
             allowed_callback_hosts=settings.callback_allowed_hosts,
@@ -76,7 +79,9 @@ class Tracker:
         queue = self.storage.queue(self.settings.poll_queue)
         backlog = queue.get_queue_properties().approximate_message_count or 0
         return run_round(self.store, self.throttle_board, queue.send_message, self.clock(), self.settings.poll_seconds,
-                         retention_days=self.settings.retention_days, backlog=backlog)
+                         retention_days=self.settings.retention_days, backlog=backlog, detector=self.resource_graph,
+                         poll=self.poller.poll, inline_max=self.settings.inline_poll_max,
+                         batch_size=VAULT_BATCH_SIZE if self.settings.poll_strategy == "vault" else BATCH_SIZE)
 
     def handle_poll_message(self, text: str) -> PollReport:
         return self.poller.poll(PollWork.from_message(text))

@@ -109,6 +109,10 @@ def env(azurite: Azurite, simulator: BackupSimulator, receiver: WebhookReceiver)
         "JOBS_ARM_TOKEN": "sim-token",
         "JOBS_NOT_FOUND_GRACE_SECONDS": "30",
         "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "0.5",
+        # Rounds through the poll queue and no Resource Graph: what most tests examine (messages, leases, each
+        # read of a job). Inline rounds and Resource Graph have tests of their own (test_vault_rounds.py).
+        "JOBS_INLINE_POLL_MAX": "0",
+        "JOBS_RESOURCE_GRAPH": "off",
     }
 
 

@@ -24,6 +24,9 @@ ARM endpoints served (paths case-insensitive, ``api-version`` required, ``Author
     GET  .../locations/{region}/backupCrrOperationsStatus/{base64 id} | backupCrrOperationResults/{base64 id}
     POST .../locations/{region}/backupCrrJob   {"resourceId", "jobName"}          BackupCrrJobDetails_Get
     POST .../locations/{region}/backupCrrJobs[?$filter=...] {"resourceId"}        BackupCrrJobs_List (nextLink POSTed)
+    POST /providers/Microsoft.ResourceGraph/resources           Resource Graph: the tracker's backup-job query only,
+                                                                ``resource_graph.lag_seconds`` behind the jobs,
+                                                                $skipToken paging, x-ms-user-quota-* headers
 
 Control API (no auth), for a simulator in another process (``python -m jobs simulate``):
     POST /_simulator/vaults        {"vaultId"}                                                   -> 204
@@ -42,7 +45,7 @@ Control API (no auth), for a simulator in another process (``python -m jobs simu
     POST /_simulator/reset-stats   -> 204
     POST /_simulator/deny | /_simulator/allow   {"vaultId"} -> 204
     POST /_simulator/cancel        {"vaultId", "jobId"} -> 200 {"cancelled": bool}
-    PUT  /_simulator/settings      {"pageSize", "operationRetryAfterSeconds"} -> 200
+    PUT  /_simulator/settings      {"pageSize", "operationRetryAfterSeconds", "resourceGraphLagSeconds"} -> 200
     GET  /_simulator/job?vaultId=...&jobId=...  -> 200 JobResource (as job_resource())
 """
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import _arm as arm
 from . import _catalog as cat
 from . import _crr as crr
+from . import _graph as graph
 from ._faults import FAULT_KINDS, FaultInjector
 from ._model import (
     RESTORE_API_VERSION,
@@ -42,9 +43,8 @@ from ._model import (
 from ._server import SimulatorHTTPServer
 from ._throttle import TokenBucket
 
-STAT_KINDS = (
-    "job_get", "job_list", "operation_status", "operation_result", "trigger", "cancel", "control", "other", *crr.KINDS
-)
+STAT_KINDS = ("job_get", "job_list", "operation_status", "operation_result", "trigger", "cancel", "resource_graph",
+              "control", "other", *crr.KINDS)
 UNTHROTTLED_READS_REMAINING = 11999  # what the header says when the token bucket is off
 WRITES_REMAINING = 1199
 
@@ -107,6 +107,8 @@ class BackupSimulator:
         self._buckets: dict[str, TokenBucket] = {}
         self._retry_until: dict[str, float] = {}
         self._stats = _new_stats()
+        #: Azure Resource Graph's resources query over these jobs; ``resource_graph.lag_seconds`` behind them.
+        self.resource_graph = graph.ResourceGraph(lambda: self.clock())
         self._base_url: str | None = None
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -351,6 +353,9 @@ class BackupSimulator:
                 raise KeyError(job_id)
             return job.resource(self.clock(), extended=True)
 
+    def _all_jobs(self) -> list[Job]:
+        return [job for vault in self._vaults.values() for job in vault.jobs.values()]
+
     def job_ids(self, vault_id: str) -> list[str]:
         """Every job of the vault, newest first (visible or not)."""
         ref = VaultRef.parse(vault_id)
@@ -407,7 +412,12 @@ class BackupSimulator:
     ) -> arm.Response:
         route = arm.match_route(method, path)
         crr_route = crr.match_route(method, path) if route is None else None
-        kind = route.kind if route else (crr_route.kind if crr_route else "other")
+        if route is not None:
+            kind = route.kind
+        elif crr_route is not None:
+            kind = crr_route.kind
+        else:
+            kind = "resource_graph" if _is_graph(path) else "other"
         job_key: str | None = None
         if route is not None and kind == "job_get":
             vault = self._vaults.get(VaultRef(route.subscription, route.resource_group, route.vault).key)
@@ -525,6 +535,8 @@ class BackupSimulator:
     ) -> arm.Response:
         if route is None and (crr_route := crr.match_route(method, path)) is not None:
             return self._crr.handle(method, path, query, body, crr_route)  # the passive stamp: its own versions
+        if _is_graph(path):
+            return self.resource_graph.handle(method, query, body, self._all_jobs())
         api_version = query.get("api-version")
         if api_version is None or api_version == "":
             return arm.missing_api_version()
@@ -763,8 +775,11 @@ class BackupSimulator:
                     self.page_size = int(data["pageSize"])
                 if "operationRetryAfterSeconds" in data:
                     self.operation_retry_after = int(data["operationRetryAfterSeconds"])
+                if "resourceGraphLagSeconds" in data:
+                    self.resource_graph.lag_seconds = float(data["resourceGraphLagSeconds"])
                 return arm.json_response(
-                    200, {"pageSize": self.page_size, "operationRetryAfterSeconds": self.operation_retry_after}
+                    200, {"pageSize": self.page_size, "operationRetryAfterSeconds": self.operation_retry_after,
+                          "resourceGraphLagSeconds": self.resource_graph.lag_seconds}
                 )
             if (method, name) == ("GET", "/job"):
                 return arm.json_response(200, self.job_resource(query["vaultid"], query["jobid"]))
@@ -778,6 +793,10 @@ class BackupSimulator:
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _is_graph(path: str) -> bool:
+    return path.lower().rstrip("/") == graph.PATH
 
 
 def _required(data: Mapping[str, Any], key: str) -> str:

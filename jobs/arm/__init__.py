@@ -7,6 +7,8 @@ backup.
   Retry-After windows of a 429, shared by every instance through a ``ThrottleBoard``.
 - ``client``: ``ArmClient`` puts both together: ``get_json`` and ``iter_pages`` (``nextLink`` only on ARM_ENDPOINT),
   ``post_json`` and ``iter_post_pages`` (also on the regional host of the region asked, ``regional_endpoint``).
+- ``resource_graph``: ``ResourceGraph``, one Azure Resource Graph query a round for the tracked jobs that have
+  ended (a detector that only hastens: the tracker's one backup-specific query here, a tenant-level POST).
 
 What to read (URLs, api-version, filters) is each provider's business (``jobs.providers``).
 """

@@ -104,6 +104,11 @@ class ArmClient:
         self.gate.board = board
 
     @property
+    def transport(self) -> ArmTransport:
+        """The transport, for tenant-level calls outside the subscription gate (``jobs.arm.resource_graph``)."""
+        return self._transport
+
+    @property
     def requests_sent(self) -> int:
         return self._transport.requests_sent
 

@@ -1,4 +1,5 @@
-"""One read from Resource Manager with a bearer token (a GET, or a POST with a JSON body), and what its answer means.
+"""One read from Resource Manager with a bearer token (a GET, a POST Azure defines as a read, or a Resource Graph
+query), and what its answer means.
 
 The token comes from ``JOBS_ARM_TOKEN`` (simulators, tests) or an ``azure-identity`` credential; it is never
 logged, and the session ignores proxy settings: the token goes to ARM_ENDPOINT and nowhere else.
@@ -105,30 +106,19 @@ class ArmTransport:
             raise TransientFailure(ArmUnavailable(0, type(exc).__name__, "no answer from Resource Manager")) from None
         finally:
             self.requests_sent += 1
-        status = response.status_code
-        if status == 200:
-            try:
-                body = response.json()
-            except (ValueError, json.JSONDecodeError):
-                raise TransientFailure(
-                    ArmUnavailable(200, "UnreadableResponse", "the response body is not complete JSON")
-                ) from None
-            if not isinstance(body, dict):
-                raise ArmError(200, "UnexpectedResponse", "the response body is not a JSON object")
-            return body
-        code, message = _error_of(response)
-        retry_after = parse_retry_after(response.headers)
-        if status == 429:
-            return Throttle(code, message, retry_after)
-        if status == 404:
-            raise ArmNotFound(status, code, message)
-        if status == 401:
-            raise ArmUnauthorized(status, code, message)
-        if status == 403:
-            raise ArmForbidden(status, code, message)
-        if status == 408 or status >= 500:
-            raise TransientFailure(ArmUnavailable(status, code, message), retry_after)
-        raise ArmError(status, code, message)
+        return _classify(response)
+
+    def post_query(self, url: str, body: Mapping[str, Any]) -> tuple[dict[str, Any] | Throttle, Mapping[str, str]]:
+        """One POST of a JSON body (Resource Graph's query): the answer as ``get`` classifies it, and the answer's
+        headers (Resource Graph reports its quota in them)."""
+        try:
+            response = self._session.post(url, json=dict(body), headers=self._headers(), timeout=self._timeout,
+                                          allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientFailure(ArmUnavailable(0, type(exc).__name__, "no answer from Resource Manager")) from None
+        finally:
+            self.requests_sent += 1
+        return _classify(response), response.headers
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token.get_token()}", "Accept": "application/json"}
@@ -141,6 +131,35 @@ class TransientFailure(Exception):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+
+
+def _classify(response: requests.Response) -> dict[str, Any] | Throttle:
+    """A 200's JSON object, a ``Throttle`` for a 429, else the ``ArmError`` (``TransientFailure`` when worth
+    retrying)."""
+    status = response.status_code
+    if status == 200:
+        try:
+            body = response.json()
+        except (ValueError, json.JSONDecodeError):
+            raise TransientFailure(
+                ArmUnavailable(200, "UnreadableResponse", "the response body is not complete JSON")
+            ) from None
+        if not isinstance(body, dict):
+            raise ArmError(200, "UnexpectedResponse", "the response body is not a JSON object")
+        return body
+    code, message = _error_of(response)
+    retry_after = parse_retry_after(response.headers)
+    if status == 429:
+        return Throttle(code, message, retry_after)
+    if status == 404:
+        raise ArmNotFound(status, code, message)
+    if status == 401:
+        raise ArmUnauthorized(status, code, message)
+    if status == 403:
+        raise ArmForbidden(status, code, message)
+    if status == 408 or status >= 500:
+        raise TransientFailure(ArmUnavailable(status, code, message), retry_after)
+    raise ArmError(status, code, message)
 
 
 def _error_of(response: requests.Response) -> tuple[str, str]:

@@ -7,6 +7,7 @@ parts (never copied), and case-insensitive ``key``s.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, replace
@@ -113,6 +114,12 @@ class VaultRef:
     @classmethod
     def from_resource_id(cls, resource_id: str) -> VaultRef:
         """A vault id the tracker stored itself (already validated by its provider when it was first seen)."""
+        if cls is VaultRef:  # the poll worker asks for the same few vaults for every job of every round
+            return _vault_from_stored_id(resource_id)
+        return cls._parse(resource_id)
+
+    @classmethod
+    def _parse(cls, resource_id: str) -> VaultRef:
         match = _ARM_VAULT_ID.fullmatch(resource_id.strip())
         if not match:
             raise InvalidReference(f"{show(resource_id)} is not a vault resource id")
@@ -148,6 +155,12 @@ class VaultRef:
             f"/resourceGroups/{quote(self.resource_group, safe='')}"
             f"/providers/{self.namespace}/{self.vault_type}/{quote(self.name, safe='')}"
         )
+
+
+
+@functools.lru_cache(maxsize=4096)
+def _vault_from_stored_id(resource_id: str) -> VaultRef:
+    return VaultRef._parse(resource_id)
 
 
 @dataclass(frozen=True)

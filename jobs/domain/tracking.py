@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import functools
+import hashlib
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from jobs.domain.results import OPERATION_SUCCEEDED, JobState, OperationState, ResultStatus
@@ -22,6 +25,7 @@ __all__ = [
     "end_failed_operation",
     "end_tracking_failed",
     "next_poll_at",
+    "next_vault_poll_at",
     "observe_job",
     "observe_missing",
     "observe_operation",
@@ -145,6 +149,34 @@ def next_poll_at(item: TrackedItem, now: datetime, poll_seconds: float, max_inte
         age = (now - item.created_at).total_seconds()
         delay = min(max(age / 10, poll_seconds), max(poll_seconds, max_interval))
     return min(now + timedelta(seconds=delay), max(item.deadline_at, now))
+
+
+def next_vault_poll_at(item: TrackedItem, now: datetime, poll_seconds: float, interval: float) -> datetime:
+    """When to ask again under vault rounds: the next point of the vault's own grid, every ``interval`` seconds.
+
+    Every job of a vault shares the grid (points ``interval`` apart from the epoch, shifted by a stable hash of the
+    vault in whole rounds so that vaults spread over the rounds), so they all fall due in the same round and one
+    ``BackupJobs_List`` answers for them all. A job Azure does not show (yet) is asked about every round, so that
+    the grace period ends on time.
+    """
+    if item.unknown_since is not None or item.status is None:
+        return min(now + timedelta(seconds=poll_seconds), max(item.deadline_at, now))
+    return min(vault_grid_after(item.vault.key, now, poll_seconds, interval), max(item.deadline_at, now))
+
+
+def vault_grid_after(vault_key: str, now: datetime, poll_seconds: float, interval: float) -> datetime:
+    """The first point of the vault's grid strictly after ``now`` (see ``next_vault_poll_at``)."""
+    step = max(float(poll_seconds), float(interval))
+    rounds = max(1, int(step // max(1.0, float(poll_seconds))))
+    offset = (_vault_hash(vault_key) % rounds) * float(poll_seconds)
+    since_epoch = now.timestamp() - offset
+    point = (math.floor(since_epoch / step) + 1) * step + offset
+    return datetime.fromtimestamp(point, tz=now.tzinfo or UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _vault_hash(vault_key: str) -> int:
+    return int.from_bytes(hashlib.sha256(vault_key.encode("utf-8")).digest()[:4], "big")
 
 
 def _check_deadline(item: TrackedItem, now: datetime) -> bool:

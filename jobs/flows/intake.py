@@ -24,7 +24,7 @@ from jobs.config import Settings
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef
 from jobs.domain.results import OperationState
 from jobs.domain.tracked_item import Subscriber, TrackedItem
-from jobs.domain.tracking import end_failed_job, end_failed_operation
+from jobs.domain.tracking import end_failed_job, end_failed_operation, vault_grid_after
 from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import named_its_jobs
 from jobs.storage import JobStore, StorageAccount
@@ -344,7 +344,7 @@ class Intake:
     def _add(self, new: TrackedItem, subscriber: Subscriber, now: datetime) -> int:
         item, _ = self.store.create(new)
         if not item.ended:
-            self.store.ensure_index(item, now)
+            self.store.ensure_index(item, self._first_poll(item, now))
         self.store.add_subscriber(item.tracking_id, subscriber)
         item = self.store.get(item.tracking_id) or item  # it may have ended meanwhile
         if not item.ended:
@@ -353,6 +353,16 @@ class Intake:
             return self._hand_on(item)
         record = self.store.get_subscriber(item.tracking_id, subscriber.key)
         return self.publisher.publish_one(item, record) if record else 0
+
+    def _first_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        """Now (the next round), except for a job under vault rounds watched by Resource Graph: it joins its vault's
+        schedule at once. A first look would mostly meet a job Azure does not show yet (404 for up to minutes);
+        Resource Graph shows its end, and the vault's schedule finds it otherwise."""
+        settings = self.settings
+        if item.kind == "job" and settings.poll_strategy == "vault" and settings.resource_graph:
+            return min(vault_grid_after(item.vault.key, now, settings.poll_seconds,
+                                        settings.max_poll_interval_seconds), item.deadline_at)
+        return now
 
     def _hand_on(self, operation: TrackedItem) -> int:
         """The operation named its jobs: each job is tracked with the operation's subscribers."""
@@ -368,7 +378,7 @@ class Intake:
                 end_failed_job(new, failed[job_id.lower()], now)
             job, _ = self.store.create(new)
             if not job.ended:
-                self.store.ensure_index(job, now)
+                self.store.ensure_index(job, self._first_poll(job, now))
             for record in subscribers:
                 self.store.add_subscriber(job.tracking_id, record.subscriber)
             if job.ended:

@@ -2,7 +2,13 @@
 
 The timer's round reads the running index only, picks the items that are due, skips subscriptions inside a
 Retry-After window, groups the rest by vault, leases them and hands each group to a worker through the poll queue:
-queue triggers are how Functions scales out.
+queue triggers are how Functions scales out. A small round (``JOBS_INLINE_POLL_MAX`` due items at most) is polled
+in the timer function itself, under the same leases: on Azure each queue hop may wait up to the host's
+``maxPollingInterval`` when the queue was idle, which is most of a result's latency once the reads are few.
+
+With Azure Resource Graph on (``JOBS_RESOURCE_GRAPH``), the round also asks it, in one query, which running jobs
+have ended: those are due at once, whatever their schedule. The detector only hastens: a job it does not show is
+still found on its own schedule (its vault's list, then its GET).
 
 A lease is ``NextPollAt`` moved past the round plus a token (``Lease``) written on each index row and carried in
 the message. A worker polls only the items whose row still holds its message's token, and clears it when it writes
@@ -19,17 +25,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from azure.core.exceptions import HttpResponseError
 
 from jobs.domain.tracked_item import IndexEntry
 from jobs.storage import JobStore, TableThrottleBoard
 
-__all__ = ["BATCH_SIZE", "PollWork", "RoundReport", "lease_seconds", "plan_round", "run_round", "sweep"]
+__all__ = ["BATCH_SIZE", "VAULT_BATCH_SIZE", "Detector", "PollWork", "RoundReport", "lease_seconds", "plan_round",
+           "run_round", "sweep"]
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
+# Under vault rounds a vault's due jobs go in one message, so that one list answers for them (600 tracking ids
+# are about 29 KB of a message's 64 KiB, base64 included); a larger vault takes one list per 600.
+VAULT_BATCH_SIZE = 600
 STALE_LEASES = 10  # a lease this many lease periods old is handed out again even while the poll queue holds work
 DEFAULT_RETENTION_DAYS = 30.0  # JOBS_RETENTION_DAYS
 
@@ -41,38 +52,56 @@ class PollWork:
     vault_id: str
     tracking_ids: tuple[str, ...]
     lease: str = ""  # the token the round wrote on each item's index row; "" polls them unchecked
+    # Items a detector (Azure Resource Graph) showed as ended: the worker asks for their details straight away.
+    ended: tuple[str, ...] = ()
 
     def to_message(self) -> str:
-        return json.dumps(
-            {"kind": "poll", "vaultId": self.vault_id, "trackingIds": list(self.tracking_ids), "lease": self.lease},
-            separators=(",", ":"),
-        )
+        data: dict[str, object] = {"kind": "poll", "vaultId": self.vault_id, "trackingIds": list(self.tracking_ids),
+                                   "lease": self.lease}
+        if self.ended:  # positions in trackingIds: a subset, kept small
+            positions = {tracking_id: n for n, tracking_id in enumerate(self.tracking_ids)}
+            data["ended"] = [positions[t] for t in self.ended if t in positions]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_message(cls, text: str) -> PollWork:
         data = json.loads(text)
-        return cls(vault_id=str(data["vaultId"]), tracking_ids=tuple(str(t) for t in data["trackingIds"]),
-                   lease=str(data.get("lease") or ""))
+        tracking_ids = tuple(str(t) for t in data["trackingIds"])
+        ended = tuple(tracking_ids[n] for n in data.get("ended") or ()
+                      if isinstance(n, int) and 0 <= n < len(tracking_ids))
+        return cls(vault_id=str(data["vaultId"]), tracking_ids=tracking_ids, lease=str(data.get("lease") or ""),
+                   ended=ended)
 
 
 @dataclass
 class RoundReport:
-    running: int  # index rows the round read: since the due-filter, the due ones only
+    running: int  # index rows the round read: the due ones only (every running one when a detector is on)
     due: int
-    messages: int
+    messages: int  # poll messages sent to the poll queue
     swept: int = 0  # ended jobs removed after JOBS_RETENTION_DAYS
+    inline: int = 0  # vault batches the round polled itself instead of sending them
+    detected: int = 0  # items the detector showed as ended
+
+
+class Detector(Protocol):
+    """Tells which running items have ended in Azure, for many at once (``jobs.arm.resource_graph``)."""
+
+    def list_ended(self, entries: list[IndexEntry]) -> set[str]:
+        """The tracking ids among ``entries`` that Azure shows as ended; never raises for Azure's failures."""
+        ...
 
 
 def plan_round(
     entries: list[IndexEntry], now: datetime, blocked: dict[str, datetime], batch_size: int = BATCH_SIZE, *,
-    lease: str = "", backlog: bool = False, stale_after: timedelta | None = None,
+    lease: str = "", backlog: bool = False, stale_after: timedelta | None = None, ended: frozenset[str] = frozenset(),
 ) -> list[PollWork]:
     """Due items grouped by vault in batches under the lease token ``lease``, leaving out subscriptions blocked
     until later than ``now`` and, while the poll queue holds work (``backlog``), items whose lease is still out
-    (unless it is older than ``stale_after``)."""
+    (unless it is older than ``stale_after``). Items in ``ended`` (a detector saw them end) are due whatever their
+    schedule, and named in their batch's ``ended``."""
     by_vault: dict[str, list[IndexEntry]] = {}
     for entry in entries:
-        if entry.next_poll_at > now:
+        if entry.next_poll_at > now and entry.tracking_id not in ended:
             continue
         if entry.lease and backlog and (stale_after is None or now - entry.next_poll_at < stale_after):
             continue  # its message still waits to be read: handing it out again would only double the reads
@@ -85,7 +114,8 @@ def plan_round(
         group.sort(key=lambda e: e.next_poll_at)
         for start in range(0, len(group), batch_size):
             chunk = group[start : start + batch_size]
-            work.append(PollWork(chunk[0].vault_id, tuple(e.tracking_id for e in chunk), lease))
+            ids = tuple(e.tracking_id for e in chunk)
+            work.append(PollWork(chunk[0].vault_id, ids, lease, tuple(t for t in ids if t in ended)))
     return work
 
 
@@ -96,20 +126,42 @@ def lease_seconds(poll_seconds: float) -> float:
 
 def run_round(
     store: JobStore, board: TableThrottleBoard, send: Callable[[str], object], now: datetime, poll_seconds: float,
-    retention_days: float = DEFAULT_RETENTION_DAYS, *, backlog: int = 0,
+    retention_days: float = DEFAULT_RETENTION_DAYS, *, backlog: int = 0, detector: Detector | None = None,
+    poll: Callable[[PollWork], object] | None = None, inline_max: int = 0, batch_size: int = BATCH_SIZE,
 ) -> RoundReport:
     """One round: leases the due items and sends one poll message per vault batch through ``send``; then sweeps
     a bounded number of jobs that ended more than ``retention_days`` ago. ``backlog`` is how many messages the
-    poll queue holds (approximately) as the round starts."""
-    entries = store.list_due(now)
+    poll queue holds (approximately) as the round starts.
+
+    With a ``detector``, the round reads every running item (not only the due ones) and asks it which have ended:
+    those are due now, whatever their schedule. A round of at most ``inline_max`` due items is polled here through
+    ``poll``, under the same leases, saving the poll queue's hop; a larger one fans out through the queue, which is
+    how Functions spreads work over instances."""
+    ended: frozenset[str] = frozenset()
+    if detector is not None:
+        entries = store.list_index()
+        ended = frozenset(detector.list_ended([e for e in entries if e.kind == "job"]))
+    else:
+        entries = store.list_due(now)
     lease = timedelta(seconds=lease_seconds(poll_seconds))
     token = uuid.uuid4().hex[:16]
-    work = plan_round(entries, now, board.list_throttles(), lease=token, backlog=backlog > 0,
-                      stale_after=STALE_LEASES * lease)
+    work = plan_round(entries, now, board.list_throttles(), batch_size, lease=token, backlog=backlog > 0,
+                      stale_after=STALE_LEASES * lease, ended=ended)
     store.set_next_poll(((tracking_id, now + lease) for w in work for tracking_id in w.tracking_ids), lease=token)
+    due = sum(len(w.tracking_ids) for w in work)
+    report = RoundReport(running=len(entries), due=due, messages=0, detected=len(ended))
+    inline = poll is not None and 0 < due <= inline_max
     for item in work:
+        if inline and poll is not None:
+            try:
+                poll(item)
+                report.inline += 1
+                continue
+            except Exception as exc:  # the batch's leases stand: it goes through the poll queue after all
+                log.warning("polling %s in the round failed (%s: %s); sending it to the poll queue", item.vault_id,
+                            type(exc).__name__, str(exc)[:300])
         send(item.to_message())
-    report = RoundReport(running=len(entries), due=sum(len(w.tracking_ids) for w in work), messages=len(work))
+        report.messages += 1
     report.swept = sweep(store, now, retention_days)
     return report
 

@@ -1,7 +1,12 @@
 """The poll worker: one poll-queue message, one vault's due jobs, as few Azure reads as it can.
 
 A worker (``Poller.poll``) asks Azure, through the vault's provider, about its group:
-- ``list`` strategy, for a vault with at least ``JOBS_LIST_THRESHOLD`` jobs due: one ``BackupJobs_List`` with
+- ``vault`` rounds (``JOBS_POLL_STRATEGY=vault``, the default): the vault is listed whenever any of its jobs is due,
+  and every job of the vault is kept on the vault's own schedule (``next_vault_poll_at``: every round, or every
+  ``JOBS_MAX_POLL_INTERVAL_SECONDS`` when Resource Graph watches for ends), so they fall due together and one list
+  answers for them all. Jobs a detector showed as ended (``PollWork.ended``) get their GET without a list.
+- ``list`` strategy (``JOBS_POLL_STRATEGY=job``), for a vault with at least ``JOBS_LIST_THRESHOLD`` jobs due: one
+  ``BackupJobs_List`` with
   ``status eq 'InProgress'`` answers for every job still running; only the jobs missing from it (ended,
   cancelling, or not yet visible) get a ``JobDetails_Get`` — which a terminal result needs anyway for its
   extendedInfo. Its cost follows the vault's running jobs, never its ended history.
@@ -22,7 +27,14 @@ from jobs.config import Settings
 from jobs.domain.references import VaultRef
 from jobs.domain.results import ResultStatus
 from jobs.domain.tracked_item import TrackedItem
-from jobs.domain.tracking import end_tracking_failed, next_poll_at, observe_job, observe_missing, observe_operation
+from jobs.domain.tracking import (
+    end_tracking_failed,
+    next_poll_at,
+    next_vault_poll_at,
+    observe_job,
+    observe_missing,
+    observe_operation,
+)
 from jobs.flows.poll_round import PollWork
 from jobs.flows.read_failures import ReadFailures
 from jobs.providers import Provider, Providers
@@ -94,13 +106,15 @@ class Poller:
             self.store.set_next_poll(report.schedule.items())
             return report
         try:
-            jobs = [item for item in items if item.kind == "job"]
+            ended = set(work.ended)
+            jobs = [item for item in items if item.kind == "job" and item.tracking_id not in ended]
             summaries: dict[str, dict[str, Any]] | None = None
             list_refused_until = self.list_refused.get(vault.key)
             if list_refused_until is not None and self.clock() >= list_refused_until:
                 del self.list_refused[vault.key]
                 list_refused_until = None
-            if len(jobs) >= self.settings.list_threshold and list_refused_until is None:
+            threshold = 1 if self.settings.poll_strategy == "vault" else self.settings.list_threshold
+            if jobs and len(jobs) >= threshold and list_refused_until is None:
                 report.strategy = "list"
                 try:
                     since = min(item.created_at for item in jobs)
@@ -119,14 +133,14 @@ class Poller:
                         self.list_refused[vault.key] = self.clock() + LIST_REFUSED_FOR
                         log.warning("Azure refused listing the jobs of %s (%s); asking per job for %s", vault.name,
                                     exc, LIST_REFUSED_FOR)
-                    else:
+                    elif not isinstance(exc, ArmForbidden):  # a 403's warning comes from the GETs, with its advice
                         log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
                     report.strategy = "get"
             else:
                 report.strategy = "get"
             for index, item in enumerate(items):
                 try:
-                    self._poll_item(provider, item, summaries, report)
+                    self._poll_item(provider, item, None if item.tracking_id in ended else summaries, report)
                 except ArmThrottled as exc:  # the client shared the window with other instances
                     self._reschedule(items[index:], self._wall(exc.retry_at), report)
                     report.throttled = True
@@ -201,9 +215,16 @@ class Poller:
             report.published += self.conclude(item)
             report.schedule.pop(item.tracking_id, None)
         else:
-            report.schedule[item.tracking_id] = next_poll_at(
-                item, now, settings.poll_seconds, settings.max_poll_interval_seconds
-            )
+            report.schedule[item.tracking_id] = self.next_poll(item, now)
+
+    def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        """The item's next poll under ``JOBS_POLL_STRATEGY``: its vault's grid (every round, or every
+        ``JOBS_MAX_POLL_INTERVAL_SECONDS`` when Resource Graph watches for ends), or its own age-based schedule."""
+        settings = self.settings
+        if settings.poll_strategy == "vault" and item.kind == "job":
+            interval = settings.max_poll_interval_seconds if settings.resource_graph else settings.poll_seconds
+            return next_vault_poll_at(item, now, settings.poll_seconds, interval)
+        return next_poll_at(item, now, settings.poll_seconds, settings.max_poll_interval_seconds)
 
     def _item_failed(self, tracking_id: str, error: Exception, report: PollReport) -> None:
         """Something other than ARM failed for one item (a Table or queue error, an event that cannot be built).

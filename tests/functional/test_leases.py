@@ -22,8 +22,9 @@ def _reads_per_job(simulator, job_ids: list[str]) -> dict[str, int]:
 
 
 def _setup(simulator, env, clock):
-    first = tracker_with_clock(env, clock, JOBS_POLL_SECONDS="5", JOBS_LIST_THRESHOLD="100")
-    second = tracker_with_clock(env, clock, JOBS_POLL_SECONDS="5", JOBS_LIST_THRESHOLD="100")
+    # GETs per job (the job strategy) make each read of a job countable
+    first = tracker_with_clock(env, clock, JOBS_POLL_SECONDS="5", JOBS_LIST_THRESHOLD="100", JOBS_POLL_STRATEGY="job")
+    second = tracker_with_clock(env, clock, JOBS_POLL_SECONDS="5", JOBS_LIST_THRESHOLD="100", JOBS_POLL_STRATEGY="job")
     job_ids = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(JOBS)]
     for job_id in job_ids:
         first.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))

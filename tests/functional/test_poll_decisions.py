@@ -58,10 +58,10 @@ def test_three_due_jobs_of_a_vault_cost_one_list_and_a_get_only_for_the_job_that
     assert event["data"]["jobId"] == ended and event["type"] == "BackupJob.Failed"
 
 
-def test_two_due_jobs_of_a_vault_cost_one_get_each_and_no_list(
+def test_two_due_jobs_of_a_vault_cost_one_get_each_and_no_list_under_the_job_strategy(
     simulator, env: dict[str, str], clock: ManualClock
 ) -> None:
-    tracker = tracker_with_clock(env, clock, JOBS_LIST_THRESHOLD="3")
+    tracker = tracker_with_clock(env, clock, JOBS_LIST_THRESHOLD="3", JOBS_POLL_STRATEGY="job")
     job_ids = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(2)]
     _track(tracker, job_ids)
     simulator.reset_stats()

@@ -48,7 +48,8 @@ def test_a_refused_list_costs_one_warning_then_the_vault_is_asked_per_job(
 def test_a_fresh_job_answering_cloud_internal_error_is_not_yet_visible(
     simulator, env: dict[str, str], clock: ManualClock
 ) -> None:
-    tracker = tracker_with_clock(env, clock, JOBS_NOT_FOUND_GRACE_SECONDS="900")
+    # a job's own GET answers 500 (a list would show the job running): the job strategy asks per job
+    tracker = tracker_with_clock(env, clock, JOBS_NOT_FOUND_GRACE_SECONDS="900", JOBS_POLL_STRATEGY="job")
     job_id = simulator.add_job(VAULT, JobScript(duration=600, internal_error_for=10_000))
     [tracking] = tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT})).tracking_ids
     clock.advance(1)

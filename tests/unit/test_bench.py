@@ -77,9 +77,35 @@ def test_the_fixed_loop_reads_every_poll_period_until_the_end() -> None:
 @pytest.mark.parametrize("make", [spread_workload, burst_workload])
 def test_both_strategies_follow_every_job_to_its_end(make) -> None:
     workload = _small(make(3), 40)
-    for result in (run_fixed_loop(workload), run_tracker(workload, hop_seconds=1)):
+    for result in (run_fixed_loop(workload), run_tracker(workload, hop_seconds=1),
+                   run_tracker(workload, hop_seconds=1, settings={"JOBS_RESOURCE_GRAPH": "off"})):
         visible = [job for job in workload.jobs if job.visible_at is not None]
         assert result.unfinished == 0
         assert len(result.latencies) == len(visible)
         assert all(latency >= 0 for latency in result.latencies)
         assert result.reads >= len(visible)  # at least the final read of each
+
+
+def test_the_virtual_resource_graph_shows_an_ended_job_only_after_its_lag() -> None:
+    clock = VirtualClock(T0)
+    job = VirtualJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(minutes=10), "Failed", T0)
+    azure = VirtualAzure(clock, {JOB: job}, graph_lag_seconds=120)
+    body = {"subscriptions": [VAULT.split("/")[2]], "query": f"... | where name in~ ('{JOB}') | ..."}
+    url = f"{azure.endpoint}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01"
+
+    def shown(minutes: float) -> list[dict]:
+        clock.now = T0 + timedelta(minutes=minutes)
+        answer, headers = azure.post_query(url, body)
+        assert int(headers["x-ms-user-quota-remaining"]) >= 0
+        return answer["data"]
+
+    assert shown(11) == []  # ended a minute ago, shown two minutes late
+    assert [row["status"] for row in shown(12)] == ["Failed"]
+
+
+@pytest.mark.parametrize("lag", [0.0, 1e9])
+def test_the_tracker_finds_every_job_whatever_resource_graphs_lag(lag: float) -> None:
+    workload = _small(spread_workload(3), 30)
+    result = run_tracker(workload, hop_seconds=1, graph_lag=lag)
+    assert result.unfinished == 0
+    assert len(result.latencies) == sum(1 for job in workload.jobs if job.visible_at is not None)
