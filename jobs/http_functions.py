@@ -41,7 +41,14 @@ def _request(req: func.HttpRequest) -> ApiRequest:
 
 
 def _response(response: ApiResponse) -> func.HttpResponse:
-    return func.HttpResponse(body=response.body, status_code=response.status, headers=response.headers)
+    headers = dict(response.headers)
+    content_type = headers.pop("Content-Type", "")
+    mimetype, _, parameters = content_type.partition(";")
+    charset = parameters.partition("charset=")[2].strip() or "utf-8"
+    if content_type:  # the worker writes Content-Type from these two (its default is text/plain)
+        return func.HttpResponse(body=response.body, status_code=response.status, headers=headers,
+                                 mimetype=mimetype.strip(), charset=charset)
+    return func.HttpResponse(body=response.body, status_code=response.status, headers=headers)
 
 
 @blueprint.function_name("http_track")
