@@ -26,7 +26,7 @@ WORKFLOWS = sorted(SAMPLES.glob("*.workflow.json"))
 # Logic Apps and Power Automate":
 # https://learn.microsoft.com/en-us/azure/logic-apps/workflow-definition-language-functions-reference
 # Function names are case-insensitive (the designer itself writes encodeURIComponent for encodeUriComponent).
-WDL_FUNCTIONS = {name.lower() for name in """
+_WDL_NAMES = """
     chunk concat endsWith formatNumber guid indexOf isFloat isInt lastIndexOf length nthIndexOf replace slice split
     startsWith substring toLower toUpper trim
     contains empty first intersection item join last reverse skip sort take union
@@ -43,7 +43,8 @@ WDL_FUNCTIONS = {name.lower() for name in """
     triggerMultipartBody triggerOutputs variables workflow
     uriHost uriPath uriPathAndQuery uriPort uriQuery uriScheme
     addProperty coalesce removeProperty setProperty xpath
-""".split()}
+"""
+WDL_FUNCTIONS = frozenset(name.lower() for name in re.findall(r"\w+", _WDL_NAMES))
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _NAMED = re.compile(r"\b(body|outputs|actions|action|parameters)\s*\(\s*'((?:[^']|'')*)'", re.IGNORECASE)
@@ -91,7 +92,7 @@ def _actions(actions: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for name, action in actions.items():
         yield name, action
         for nested in (action.get("actions"), (action.get("else") or {}).get("actions"),
-                       *((case.get("actions") for case in (action.get("cases") or {}).values())),
+                       *(case.get("actions") for case in (action.get("cases") or {}).values()),
                        (action.get("default") or {}).get("actions")):
             if nested:
                 yield from _actions(nested)
