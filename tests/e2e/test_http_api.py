@@ -312,3 +312,27 @@ def test_health_is_503_naming_storage_when_it_cannot_be_reached(env, clock):
     problem = answer.json()
     assert problem["checks"]["storage"].startswith("cannot reach the queue service at http://127.0.0.1:")
     assert "storage" in problem["detail"] and "AccountKey" not in answer.text and "Eby8" not in answer.text
+
+
+def test_an_operation_url_is_followed_to_its_job_and_the_status_url_answers_with_the_jobs_event(
+    simulator, callback_api, https_receiver, clock
+):
+    """What both Logic Apps samples do: hand the trigger call's Azure-AsyncOperation URL to POST /api/jobs."""
+    api = callback_api
+    operation = simulator.trigger_backup(VAULT, JobScript(duration=0), operation_delay=0)
+    callback = https_receiver.url + "/run?sig=op"
+    posted = api.post({"operationUrl": operation.azure_async_operation, "callbackUrl": callback})
+    assert posted.status_code == 202 and posted.json()["trackingId"].startswith("op-")
+    location = posted.headers["Location"]
+    assert requests.get(location, timeout=10).status_code == 202  # not even asked yet
+    clock.advance(1)
+    poll_once(api.tracker)  # the operation names its job; the job is tracked for the operation's subscribers
+    clock.advance(60)
+    poll_once(api.tracker)
+    assert not api.tracker.store.list_index()
+    done = requests.get(location, timeout=10)
+    assert done.status_code == 200
+    event = done.json()
+    assert event["type"] == "BackupJob.Completed" and event["data"]["jobId"] == operation.job_id
+    assert "delivered" in api.deliver_all()
+    assert [r.json()["id"] for r in https_receiver.delivered() if r.path.startswith("/hooks/run")] == [event["id"]]
