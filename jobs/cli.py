@@ -159,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="exit 0 once no message is queued, no job runs and nothing awaits delivery")
     run.add_argument("--timeout", type=float, metavar="SECONDS",
                      help="stop after this long and exit 1 (none: run until Ctrl-C or SIGTERM)")
+    run.add_argument("--http-port", type=int, metavar="PORT",
+                     help="also serve the HTTP API on http://127.0.0.1:PORT/api (none: no HTTP API)")
     run.set_defaults(command=_run)
 
     track = verb("track", "put a job on the intake queue")
@@ -267,14 +269,27 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     tracker.setup()  # an unreachable account stops here, in one line (main)
-    print(_banner(tracker), file=sys.stderr, flush=True)
+    server = None
+    if args.http_port is not None:
+        from jobs.http_api import HttpApi
+        from jobs.local_http import LocalHttpServer
+
+        try:
+            server = LocalHttpServer(HttpApi(lambda: tracker), args.http_port).start()
+        except OSError as exc:
+            raise CommandError(f"cannot serve the HTTP API on 127.0.0.1:{args.http_port}: {exc.strerror or exc}; "
+                               "choose another --http-port") from None
+    print(_banner(tracker, server.url if server else None), file=sys.stderr, flush=True)
     try:
         return host.run(until_idle=args.until_idle, timeout=args.timeout)
     except KeyboardInterrupt:
         return 130
+    finally:
+        if server is not None:
+            server.stop()
 
 
-def _banner(tracker: Any) -> str:
+def _banner(tracker: Any, http_url: str | None = None) -> str:
     """What ``run`` runs against: storage endpoints and account (never a key), ARM, queues, poll period."""
     settings = tracker.settings
     endpoints = tracker.storage.endpoints()
@@ -291,6 +306,8 @@ def _banner(tracker: Any) -> str:
         f"  ARM      {settings.arm_endpoint} ({token})",
         f"  queues   {queues}; {results}",
         f"  polling  every {settings.poll_seconds:g} s; a heartbeat line every minute or on change",
+        *([f"  HTTP API {http_url}/api (POST /api/jobs, GET /api/health; loopback only, no function keys)"]
+          if http_url else []),
     ])
 
 

@@ -250,11 +250,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  #checkov:skip=CKV_AZURE_17:The app has only queue and timer triggers and serves no HTTP function, so no client ever calls the site and client certificates (mutual TLS) would protect nothing; revisit if an HTTP trigger is added.
+  #checkov:skip=CKV_AZURE_17:The HTTP API's callers are Logic Apps and scripts with a function key, and a status URL must work with nothing but its own sig (a Logic App polling it sends no key and no client certificate); requiring client certificates (mutual TLS) would lock those callers out.
   #checkov:skip=CKV_AZURE_78:Flex Consumption does not support siteConfig.ftpsState (newer regions reject a site that sets it, ARM error 51021), so the template leaves it out; FTP is off through basicPublishingCredentialsPolicies (ftp and scm, allow false) below.
   #checkov:skip=CKV_AZURE_212:Flex Consumption has no fixed worker count (siteConfig.numberOfWorkers): it scales instances from zero up to maximumInstanceCount by itself.
-  #checkov:skip=CKV_AZURE_213:The app has only queue and timer triggers: there is no HTTP endpoint for a health check path to probe, and the Functions host scales and restarts instances from its triggers on Flex Consumption.
-  #checkov:skip=CKV_AZURE_222:The app has only queue and timer triggers and takes no inbound request; the public endpoint stays on because azd deploys the package through it (OneDeploy, Entra ID, basic auth off). Private endpoints and VNet integration are out of this template's scope.
+  #checkov:skip=CKV_AZURE_213:The HTTP API's GET /api/health needs a function key (it names subscriptions whose reads fail), which the platform's health check probe cannot send; monitors call it with a key, and the Functions host scales and restarts instances from its triggers on Flex Consumption.
+  #checkov:skip=CKV_AZURE_222:The HTTP API is called by Logic Apps (multi-tenant, from public addresses) and its status URLs and callbacks must be reachable from them; azd also deploys the package through the public endpoint (OneDeploy, Entra ID, basic auth off). Private endpoints and VNet integration are out of this template's scope.
   name: name
   location: location
   tags: union(tags, {

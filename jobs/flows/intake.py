@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from jobs.storage.queue_messages import fit_record, send_output
 from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, check_callback_url
 
 __all__ = [
+    "INTAKE_FIELDS",
     "MAX_CONTEXT_BYTES",
     "Acceptance",
     "FailedOperation",
@@ -54,8 +56,23 @@ MAX_TIMEOUT_MINUTES = 90 * 24 * 60
 MAX_JSON_DEPTH = 100
 
 
+# The fields of an intake message, top level: a reason that starts with one of them (or a dotted path under one)
+# names it, which ``IntakeRejected.field`` reports (``POST /api/jobs`` puts it in its problem+json answer).
+INTAKE_FIELDS = (
+    "jobId", "vaultId", "subscriptionId", "resourceGroup", "vaultName", "jobResourceId", "operation", "operationUrl",
+    "correlationId", "context", "callbackUrl", "timeoutMinutes",
+)
+
+
 class IntakeRejected(ValueError):
     """A message that cannot be accepted. ``str(exc)`` is the reason that goes to the rejected queue."""
+
+    @property
+    def field(self) -> str:
+        """The field the reason names (``jobId``, ``operation.status``...), or ``message`` for the whole message."""
+        first = re.match(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*", str(self))
+        name = first[0] if first else ""
+        return name if name.split(".")[0] in INTAKE_FIELDS else "message"
 
 
 @dataclass(frozen=True)
@@ -289,14 +306,20 @@ class Intake:
     clock: Callable[[], datetime]
 
     def accept_message(self, body: bytes | str) -> Acceptance:
+        """A queue message: tracked, or sent to the rejected queue with its reason (nobody else would hear it)."""
         try:
-            request = parse_message(
-                body, arm_endpoint=self.settings.arm_endpoint, allowed_hosts=self.settings.callback_allowed_hosts
-            )
+            request = self.parse(body)
         except IntakeRejected as exc:
             self.reject(body, str(exc))
             return Acceptance(rejected=str(exc))
         return self.track(request)
+
+    def parse(self, body: bytes | str) -> TrackRequest:
+        """``parse_message`` with this app's settings: the one validation of the queue and of ``POST /api/jobs``
+        (which answers ``IntakeRejected`` with 400 itself and calls ``track``)."""
+        return parse_message(
+            body, arm_endpoint=self.settings.arm_endpoint, allowed_hosts=self.settings.callback_allowed_hosts
+        )
 
     def reject(self, body: bytes | str, reason: str) -> None:
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)

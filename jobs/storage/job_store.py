@@ -10,6 +10,13 @@ Layout of the one table (``JOBS_TABLE``):
   and 50,000 running jobs spread over 16 partitions instead of loading one. A row is removed after the job's
   result has been published. Rows of the single ``index-running`` partition of earlier versions are still read,
   and move to their own partition when they fall due.
+- Partitions ``callback-<hash>`` (a SHA-256 of a ``callbackUrl``): one row per subscriber with that callback,
+  RowKey ``<trackingId>|<subscriber key>``, so ``DELETE /api/jobs?callbackUrl=`` (the Logic Apps unsubscribe, which
+  knows its callback URL but not the job) finds its subscriber with one partition query, never a scan. Only the
+  hash is stored here; the URL itself stays on the subscriber row. Written before the subscriber row, removed with
+  it (and by the sweep).
+- Rows ``cap-<hash>`` in a job's partition: one per status URL handed out by ``POST /api/jobs``, holding the
+  SHA-256 of the URL's random ``sig`` (never the token itself) and the subscriber it was issued for.
 - Partitions ``index-ended-<yyyymmdd>`` (the UTC day the job ended): one row per ended item, RowKey
   ``<hhmmssffffff>-<trackingId>``, written *before* the state row is saved as ended (so a crash leaves at worst a
   row the sweep discards, never an ended job without one). The poll round's sweep reads only the days older than
@@ -37,8 +44,8 @@ from jobs.domain.tracked_item import IndexEntry, Subscriber, SubscriberRecord, T
 from jobs.storage.entity_size import check_entity
 
 __all__ = [
-    "ENDED_PREFIX", "INDEX_PARTITION", "RUNNING_PARTITIONS", "SWEEP_LIMIT", "ConcurrencyConflict", "JobStore",
-    "index_partition",
+    "CALLBACK_PREFIX", "ENDED_PREFIX", "INDEX_PARTITION", "RUNNING_PARTITIONS", "SWEEP_LIMIT", "ConcurrencyConflict",
+    "JobStore", "callback_partition", "index_partition",
 ]
 
 INDEX_PARTITION = "index-running"  # the running index's prefix, and its one partition before it was spread
@@ -47,6 +54,8 @@ ENDED_PREFIX = "index-ended-"
 SWEEP_LIMIT = 100  # ended jobs removed per poll round at most
 STATE_ROW = "state"
 SUBSCRIBER_PREFIX = "sub-"
+CAPABILITY_PREFIX = "cap-"
+CALLBACK_PREFIX = "callback-"
 _CHUNK = 30_000  # characters per string property (Table Storage allows 64 KiB, i.e. 32K UTF-16 units)
 
 
@@ -106,9 +115,13 @@ class JobStore:
                 yield item
 
     def delete(self, tracking_id: str) -> None:
-        for entity in list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": tracking_id})):
-            self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        """Stops tracking: the running-index row first (no round hands it out again), then the item's partition
+        (state, subscribers, status URLs) and its subscribers' callback index rows."""
         self.delete_index(tracking_id)
+        for entity in list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": tracking_id})):
+            self._delete_callback_row(entity)
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
 
     # -- subscribers -------------------------------------------------------------------------------------------
     def add_subscriber(self, tracking_id: str, subscriber: Subscriber) -> SubscriberRecord:
@@ -122,6 +135,13 @@ class JobStore:
             "Context": None if subscriber.context is None else json.dumps(subscriber.context, separators=(",", ":")),
             "CallbackUrl": subscriber.callback_url,
         }
+        if subscriber.callback_url:  # its callback index row first: a crash leaves at worst a row pointing nowhere
+            self._table.upsert_entity({
+                "PartitionKey": callback_partition(subscriber.callback_url),
+                "RowKey": _callback_row(tracking_id, record.key),
+                "TrackingId": tracking_id,
+                "SubscriberKey": record.key,
+            }, mode=UpdateMode.REPLACE)
         with contextlib.suppress(ResourceExistsError):
             self._table.create_entity(_without_none(entity))
         return record
@@ -145,12 +165,60 @@ class JobStore:
             mode=UpdateMode.MERGE,
         )
 
-    def remove_subscriber(self, tracking_id: str, key: str) -> bool:
+    def remove_subscriber(self, tracking_id: str, key: str, *, callback_url: str | None = None) -> bool:
+        """Removes one subscriber, then its callback index row; False when it was not there. ``callback_url``
+        removes that URL's index row for it even when the subscriber row is already gone (a crash in between)."""
+        removed = True
         try:
+            entity = self._table.get_entity(tracking_id, SUBSCRIBER_PREFIX + key)
             self._table.delete_entity(tracking_id, SUBSCRIBER_PREFIX + key)
         except ResourceNotFoundError:
-            return False
-        return True
+            entity, removed = None, False
+        if entity is not None:
+            self._delete_callback_row(entity)
+        if callback_url:
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(callback_partition(callback_url), _callback_row(tracking_id, key))
+        return removed
+
+    def list_callback_subscriptions(self, callback_url: str) -> list[tuple[str, str]]:
+        """``(tracking id, subscriber key)`` of every subscriber whose ``callbackUrl`` is exactly this URL: one
+        partition query (the callback index), whatever the jobs."""
+        entities = self._table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": callback_partition(callback_url)}
+        )
+        return [(str(e["TrackingId"]), str(e["SubscriberKey"])) for e in entities]
+
+    def _delete_callback_row(self, entity: dict[str, Any]) -> None:
+        url = entity.get("CallbackUrl")
+        if url and str(entity.get("RowKey", "")).startswith(SUBSCRIBER_PREFIX):
+            key = entity["RowKey"][len(SUBSCRIBER_PREFIX) :]
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(callback_partition(url), _callback_row(entity["PartitionKey"], key))
+
+    # -- status URLs (capabilities) ----------------------------------------------------------------------------
+    def add_capability(self, tracking_id: str, token_hash: str, subscriber_key: str) -> None:
+        """Records a status URL handed out for ``subscriber_key``: only the hash of its token."""
+        self._table.upsert_entity({
+            "PartitionKey": tracking_id, "RowKey": CAPABILITY_PREFIX + token_hash, "SubscriberKey": subscriber_key,
+            "TokenHash": token_hash, "IssuedAt": self._clock(),
+        }, mode=UpdateMode.REPLACE)
+
+    def get_capability(self, tracking_id: str, token_hash: str) -> tuple[str, str] | None:
+        """``(stored token hash, subscriber key)`` of a status URL, or None when no such URL was handed out."""
+        try:
+            entity = self._table.get_entity(tracking_id, CAPABILITY_PREFIX + token_hash)
+        except ResourceNotFoundError:
+            return None
+        return str(entity.get("TokenHash", "")), str(entity.get("SubscriberKey", ""))
+
+    def get_index_entry(self, tracking_id: str) -> IndexEntry | None:
+        """The item's running-index row (a point read), or None when it is not running."""
+        try:
+            entity = self._table.get_entity(index_partition(tracking_id), tracking_id)
+        except ResourceNotFoundError:
+            return None
+        return _index_entry(entity)
 
     # -- the running index -------------------------------------------------------------------------------------
     def ensure_index(self, item: TrackedItem, next_poll_at: datetime) -> None:
@@ -281,6 +349,8 @@ class JobStore:
                 return 0  # its results are not out yet: the poll round hands it out again; swept later
             # Subscriber rows first, the state row last: a crash in between leaves a job the next sweep finishes.
             entities.sort(key=lambda e: e["RowKey"] == STATE_ROW)
+            for entity in entities:
+                self._delete_callback_row(entity)
             for start in range(0, len(entities), 100):
                 batch = entities[start : start + 100]
                 try:
@@ -301,6 +371,15 @@ def index_partition(tracking_id: str) -> str:
     """The running-index partition of an item: a stable hash of its tracking id, 16 partitions."""
     digest = hashlib.sha256(tracking_id.encode("utf-8")).digest()
     return f"{INDEX_PARTITION}-{int.from_bytes(digest[:4], 'big') % RUNNING_PARTITIONS}"
+
+
+def callback_partition(callback_url: str) -> str:
+    """The callback index partition of a ``callbackUrl``: a hash of the exact URL (the URL is never a key)."""
+    return CALLBACK_PREFIX + hashlib.sha256(callback_url.encode("utf-8")).hexdigest()[:40]
+
+
+def _callback_row(tracking_id: str, subscriber_key: str) -> str:
+    return f"{tracking_id}|{subscriber_key}"
 
 
 _RUNNING_PARTITION_NAMES = tuple(f"{INDEX_PARTITION}-{n}" for n in range(RUNNING_PARTITIONS))

@@ -21,9 +21,38 @@ from standardwebhooks.webhooks import Webhook
 from jobs.arm import parse_retry_after
 from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, guarded_session
 
-__all__ = ["CONTENT_TYPE", "DeliveryOutcome", "WebhookSender", "describe_url", "redact_url"]
+__all__ = [
+    "CONTENT_TYPE", "LOGIC_APPS_CONTENT_TYPE", "DeliveryOutcome", "WebhookSender", "content_type_for", "describe_url",
+    "is_logic_apps_url", "redact_url",
+]
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+LOGIC_APPS_CONTENT_TYPE = "application/json; charset=utf-8"
+# Consumption workflows' endpoints (public, US Government, China clouds). Standard workflows are served from their
+# own app's host, so they are known by the SAS that every Logic Apps callback and trigger URL carries instead.
+LOGIC_APPS_DOMAINS = (".logic.azure.com", ".logic.azure.us", ".logic.azure.cn")
+_LOGIC_APPS_SAS = {"sp", "sv", "sig"}
+
+
+def is_logic_apps_url(url: str) -> bool:
+    """Whether ``url`` is a Logic Apps endpoint: a Consumption workflow's host, or a URL whose query carries the
+    Logic Apps SAS (``sp``, ``sv`` and ``sig``: HTTP Webhook callbacks and Request triggers, Standard included)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    names = {pair.partition("=")[0].lower() for pair in parts.query.split("&") if pair}
+    return host.endswith(LOGIC_APPS_DOMAINS) or names >= _LOGIC_APPS_SAS
+
+
+def content_type_for(url: str) -> str:
+    """The event's ``Content-Type`` for one target. Logic Apps parse only ``application/json`` (and text/plain)
+    bodies: any other type, ``application/cloudevents+json`` included, reaches the workflow as base64
+    (``$content``) that needs ``json(base64ToString(...))``. So Logic Apps endpoints get the same bytes as
+    ``application/json`` and the HTTP Webhook action's output is the event as an object, with no glue; every
+    other target gets CloudEvents' structured-mode type."""
+    return LOGIC_APPS_CONTENT_TYPE if is_logic_apps_url(url) else CONTENT_TYPE
 _SECRET_QUERY_KEYS = {"sig", "signature", "code", "token", "access_token", "key", "sv", "se", "sp"}
 
 
@@ -107,10 +136,10 @@ class WebhookSender:
         self._plain = requests.Session()
         self._guarded = guarded_session(allowed_callback_hosts)
 
-    def headers(self, event_id: str, body: bytes) -> dict[str, str]:
+    def headers(self, event_id: str, body: bytes, url: str = "") -> dict[str, str]:
         now = self._clock()
         headers = {
-            "Content-Type": CONTENT_TYPE,
+            "Content-Type": content_type_for(url),
             "webhook-id": event_id,
             "webhook-timestamp": str(math.floor(now.timestamp())),
             "User-Agent": "backup-job-tracker/0.1",
@@ -122,7 +151,7 @@ class WebhookSender:
     def send(self, url: str, event_id: str, body: bytes, *, callback: bool) -> DeliveryOutcome:
         session = self._guarded if callback else self._plain
         try:
-            response = session.post(url, data=body, headers=self.headers(event_id, body), timeout=self._timeout,
+            response = session.post(url, data=body, headers=self.headers(event_id, body, url), timeout=self._timeout,
                                     allow_redirects=False)
         except CallbackUrlRejected as exc:
             return DeliveryOutcome(False, None, exc.reason)

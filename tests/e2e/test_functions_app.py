@@ -17,7 +17,7 @@ from tests.conftest import VAULT, results
 def _load_app(monkeypatch, env):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for name in ("function_app", "jobs.functions"):
+    for name in ("function_app", "jobs.functions", "jobs.http_functions"):
         sys.modules.pop(name, None)
     module = importlib.import_module("function_app")
     importlib.import_module("jobs.functions").get_tracker.cache_clear()
@@ -87,3 +87,57 @@ def test_calling_the_functions_directly_tracks_a_job_to_its_result(monkeypatch, 
     assert [r.json()["id"] for r in receiver.delivered()] == [events[0]["id"]]
     rejected = list(tracker.storage.queue(settings.rejected_queue).receive_messages())
     assert len(rejected) == 1 and json.loads(rejected[0].content)["message"] == "{broken"
+
+
+def test_the_http_functions_have_their_routes_and_auth_levels(monkeypatch, env):
+    app = _load_app(monkeypatch, env).app
+    routes = {}
+    for function in app.get_functions():
+        trigger = next(b.get_dict_repr() for b in function.get_bindings() if b.type.endswith("Trigger"))
+        if trigger["type"] == "httpTrigger":
+            routes[function.get_function_name()] = (
+                trigger["route"], sorted(str(getattr(m, "value", m)) for m in trigger["methods"]),
+                str(getattr(trigger["authLevel"], "value", trigger["authLevel"])).upper())
+    assert routes == {
+        "http_track": ("jobs", ["POST"], "FUNCTION"),
+        "http_unsubscribe": ("jobs", ["DELETE"], "FUNCTION"),
+        "http_job_status": ("jobs/{trackingId}", ["DELETE", "GET"], "ANONYMOUS"),  # the URL's sig authorises
+        "http_health": ("health", ["GET"], "FUNCTION"),
+    }
+
+
+def test_calling_the_http_functions_directly(monkeypatch, env, simulator):
+    module = _load_app(monkeypatch, env)
+    user = {f.get_function_name(): f.get_user_function() for f in module.app.get_functions()}
+    importlib.import_module("jobs.functions").get_tracker().setup()
+    job_id = simulator.add_job(VAULT, JobScript(duration=3600))
+    # As App Service's front end hands a request to the host: an internal hop, the caller's host forwarded.
+    posted = user["http_track"](func.HttpRequest(
+        "POST", "http://127.0.0.1:7071/api/jobs", headers={"X-Forwarded-Host": "tracker.azurewebsites.net",
+                                                          "X-Forwarded-Proto": "https"},
+        body=json.dumps({"jobId": job_id, "vaultId": VAULT}).encode()))
+    assert posted.status_code == 202
+    location = posted.headers["Location"]
+    assert location.startswith("https://tracker.azurewebsites.net/api/jobs/")
+    path, sig = location.removeprefix("https://tracker.azurewebsites.net").split("?sig=")
+    tracking_id = path.rsplit("/", 1)[1]
+
+    def status(method, params):
+        return user["http_job_status"](func.HttpRequest(
+            method, "https://tracker.azurewebsites.net" + path, params=params, body=b"",
+            route_params={"trackingId": tracking_id}))
+
+    running = status("GET", {"sig": sig})
+    assert running.status_code == 202 and int(running.headers["Retry-After"]) >= 1
+    assert status("GET", {}).status_code == 401
+    assert status("GET", {"sig": sig[::-1]}).status_code == 404
+    bad_body = json.dumps({"jobId": 1, "vaultId": VAULT}).encode()
+    bad = user["http_track"](func.HttpRequest("POST", "http://127.0.0.1:7071/api/jobs", body=bad_body))
+    assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
+    assert json.loads(bad.get_body())["field"] == "jobId"
+    health = user["http_health"](func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", body=b""))
+    assert health.status_code == 200, health.get_body()
+    assert status("DELETE", {"sig": sig}).status_code == 204
+    assert status("GET", {"sig": sig}).status_code == 404
+    gone = user["http_unsubscribe"](func.HttpRequest("DELETE", "http://127.0.0.1:7071/api/jobs", body=b""))
+    assert gone.status_code == 400
