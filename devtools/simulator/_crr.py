@@ -34,8 +34,10 @@ import json
 import random
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from . import _arm as arm
 from ._formats import dotnet_url_encode
@@ -53,8 +55,26 @@ from ._model import (
     sort_key,
 )
 
-if TYPE_CHECKING:
-    from ._simulator import BackupSimulator
+
+class SimulatorState(Protocol):
+    """What the passive stamp shares with the simulator that serves it (``_simulator.BackupSimulator``): its clocks,
+    settings, vaults, denials and counters. A protocol, so this module does not import the simulator back."""
+
+    clock: Callable[[], float]
+    wall_clock: Callable[[], datetime]
+    page_size: int
+    operation_retry_after: int
+    default_trigger_script: JobScript | None
+    default_operation_delay: float
+    default_operation_outcome: str
+    _vaults: dict[tuple[str, str, str], Vault]
+    _denied: set[tuple[str, str, str]]
+    _stats: dict[str, Any]
+
+    @property
+    def base_url(self) -> str: ...
+
+    def _vault(self, ref: VaultRef) -> Vault: ...
 
 # The passive stamp's api-versions: stable/2023-01-15 and stable/2026-07-15 of RecoveryServicesBackupCrr;
 # 2021-11-15 is what the generated passivestamp Python SDK sends (azure-mgmt-recoveryservicesbackup,
@@ -138,7 +158,7 @@ def _invalid(message: str) -> arm.Response:
 class CrossRegion:
     """The simulator's passive stamp: each (vault, secondary region) has its own jobs and operations."""
 
-    def __init__(self, sim: BackupSimulator) -> None:
+    def __init__(self, sim: SimulatorState) -> None:
         self.sim = sim
         self.vaults: dict[tuple[tuple[str, str, str], str], Vault] = {}
 
