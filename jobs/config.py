@@ -320,6 +320,8 @@ class Settings:
     not_found_grace_seconds: float = 900.0
     max_poll_interval_seconds: float = 300.0
     list_threshold: int = 3
+    # Reads of the subscription's ARM bucket (250) the tracker leaves to other callers: jobs.arm.pacing.
+    arm_read_reserve: int = 50
     delivery_retry_hours: float = 24.0
     delivery_first_retry_seconds: float = 10.0
     webhook_timeout_seconds: float = 15.0
@@ -414,6 +416,7 @@ class Settings:
             list_threshold=int(
                 _number("JOBS_LIST_THRESHOLD", get("JOBS_LIST_THRESHOLD"), 3, whole=True, minimum=1)
             ),
+            arm_read_reserve=_read_reserve(get("JOBS_ARM_READ_RESERVE")),
             delivery_retry_hours=_number(
                 "JOBS_DELIVERY_RETRY_HOURS", get("JOBS_DELIVERY_RETRY_HOURS"), 24, minimum=0.0001
             ),
@@ -481,6 +484,15 @@ def _number(name: str, raw: str | None, default: float, *, whole: bool = False, 
     if value < minimum or value != value or value == float("inf"):
         raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
     return float(value)
+
+
+def _read_reserve(raw: str | None) -> int:
+    """``JOBS_ARM_READ_RESERVE``: reads of ARM's bucket of 250 per subscription left to other callers; at most 200,
+    so the tracker keeps a fifth of the bucket to pace in."""
+    reserve = int(_number("JOBS_ARM_READ_RESERVE", raw, 50, whole=True, minimum=0))
+    if reserve > 200:
+        raise ConfigError(f"JOBS_ARM_READ_RESERVE must be at most 200 (ARM's bucket holds 250 reads), got {raw!r}")
+    return reserve
 
 
 def _retention_days(raw: str | None, retry_hours_raw: str | None) -> float:

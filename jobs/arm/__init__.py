@@ -4,6 +4,7 @@
   answers turned into JSON or into the ``errors`` below.
 - ``read_budget``: how many reads this process may send per subscription, one in flight at a time, and the
   Retry-After windows of a 429, shared by every instance through a ``ThrottleBoard``.
+- ``pacing``: ``ReadPacer``, the pace ARM's own count of remaining reads calls for: a budget for the deployment.
 - ``client``: ``ArmClient`` puts both together: ``get_json`` and ``iter_pages`` (``nextLink`` only on ARM_ENDPOINT).
 
 What to read (URLs, api-version, filters) is each provider's business (``jobs.providers``).
@@ -11,6 +12,7 @@ What to read (URLs, api-version, filters) is each provider's business (``jobs.pr
 
 from jobs.arm.client import ArmClient
 from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
+from jobs.arm.pacing import ReadPacer, remaining_reads
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
 from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, TokenProvider, parse_retry_after
 
@@ -25,9 +27,11 @@ __all__ = [
     "ArmUnavailable",
     "CredentialToken",
     "ReadBudget",
+    "ReadPacer",
     "StaticToken",
     "SubscriptionGate",
     "ThrottleBoard",
     "TokenProvider",
     "parse_retry_after",
+    "remaining_reads",
 ]
