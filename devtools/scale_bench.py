@@ -9,7 +9,10 @@ in a second, traced run of the same round, since tracing slows it down), the tab
 the wire, each page of a query and each batch transaction is one) and the poll messages it sent. The round is the
 tracker's own ``run_round``: it reads the due rows of the 16 running-index partitions, leases them in batch
 transactions, sends one poll message per vault (the fan-out Functions spreads over instances), and sweeps the ended
-jobs past ``JOBS_RETENTION_DAYS`` (none here: they all ended within it).
+jobs past ``JOBS_RETENTION_DAYS`` (none here: they all ended within it). Then the tracker's poll worker handles a
+sample of the round's messages (25 vaults of 20 jobs) against the Backup REST API simulator serving the running
+jobs, and its cost per message is reported: one ``BackupJobs_List`` per vault, and the table requests of its leases,
+states and schedule.
 
 Seeding writes the index rows with batch transactions of 100, and each job's state and subscriber rows as two
 upserts (each job is its own partition, and Azurite takes two single writes faster than a transaction of two), on 8
@@ -31,9 +34,14 @@ from typing import Any
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from azure.storage.queue import QueueClient
 
+from devtools.simulator import BackupSimulator, JobScript
+from jobs.arm import ArmClient
+from jobs.config import Settings
 from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import Subscriber, TrackedItem
-from jobs.flows.poll_round import run_round
+from jobs.flows.poll_round import PollWork, run_round
+from jobs.flows.poll_worker import Poller
+from jobs.providers import Providers
 from jobs.storage import JobStore, TableThrottleBoard
 from jobs.storage.job_store import SUBSCRIBER_PREFIX, _ended_keys, _entity_from_item, index_partition
 
@@ -54,14 +62,21 @@ class ScaleResult:
     cpu_seconds: float
     peak_mib: float
     table_requests: int
+    # The poll workers on a sample of the round's messages, against the simulator: per message.
+    worker_messages: int = 0
+    worker_seconds: float = 0.0
+    worker_table_requests: float = 0.0
+    worker_arm_reads: float = 0.0
 
     def row(self) -> str:
         return (f"| {self.ended_rows:,} | {self.running:,} | {self.due:,} | {self.messages:,} | "
-                f"{self.wall_seconds:.2f} | {self.cpu_seconds:.2f} | {self.peak_mib:.1f} | {self.table_requests:,} |")
+                f"{self.wall_seconds:.2f} | {self.cpu_seconds:.2f} | {self.peak_mib:.1f} | {self.table_requests:,} | "
+                f"{self.worker_seconds:.2f} | {self.worker_table_requests:.1f} | {self.worker_arm_reads:.1f} |")
 
 
-HEADER = ("| ended jobs in the table | running | due | poll messages | wall s | CPU s | peak MiB | table requests |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| ended jobs in the table | running | due | poll messages | round wall s | round CPU s | round peak MiB | "
+          "round table requests | worker s/message | worker table requests/message | worker ARM reads/message |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 class _Counter:
@@ -182,9 +197,33 @@ def measure_round(table: TableClient, counter: _Counter, queue: QueueClient, now
     return ScaleResult(ended_rows, report.running, report.due, sent, wall, cpu, peak, counter.count - before)
 
 
+def measure_workers(table: TableClient, counter: _Counter, queue: QueueClient, simulator_url: str, now: datetime,
+                    sample: int, result: ScaleResult) -> None:
+    """The tracker's poll worker on ``sample`` of the round's messages (one vault each), reading the simulator."""
+    settings = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_WEBHOOK_URLS": "",
+                                  "ARM_ENDPOINT": simulator_url, "JOBS_ARM_TOKEN": "sim-token",
+                                  "JOBS_POLL_SECONDS": str(POLL_SECONDS)})
+    arm = ArmClient.from_settings(settings)
+    poller = Poller(settings, JobStore(table, lambda: now), arm, Providers.from_settings(settings),
+                    conclude=lambda item: 0, clock=lambda: now, monotonic=time.monotonic)
+    messages = [m.content for m in queue.receive_messages(max_messages=sample, messages_per_page=min(32, sample))]
+    messages = messages[:sample]
+    before = counter.count
+    wall = time.perf_counter()
+    for text in messages:
+        poller.poll(PollWork.from_message(text))
+    wall = time.perf_counter() - wall
+    count = max(1, len(messages))
+    result.worker_messages = len(messages)
+    result.worker_seconds = wall / count
+    result.worker_table_requests = (counter.count - before) / count
+    result.worker_arm_reads = arm.requests_sent / count
+
+
 def run_scale(connection_string: str, *, vaults: int = 500, per_vault: int = 20, ended: int = 100_000,
-              say: Callable[[str], None] = print) -> list[ScaleResult]:
-    """The round with 0 ended jobs, then with ``ended``; returns both results (untraced time, traced memory)."""
+              worker_sample: int = 25, say: Callable[[str], None] = print) -> list[ScaleResult]:
+    """The round with 0 ended jobs, then with ``ended``; returns both results (untraced time, traced memory), with
+    the poll workers measured on ``worker_sample`` of the round's messages against the simulator."""
     name = "scale" + uuid.uuid4().hex[:8]
     counter = _Counter()
     TableServiceClient.from_connection_string(connection_string).create_table_if_not_exists(name)
@@ -197,20 +236,26 @@ def run_scale(connection_string: str, *, vaults: int = 500, per_vault: int = 20,
     started = time.perf_counter()
     items = seed_running(table, ids, per_vault, now)
     say(f"seeded {len(items):,} running jobs in {vaults:,} vaults in {time.perf_counter() - started:.0f} s")
-    for ended_rows in (0, ended):
-        if ended_rows:
-            started = time.perf_counter()
-            seed_ended(table, ids, ended_rows, now, RETENTION_DAYS - 1)
-            say(f"seeded {ended_rows:,} ended jobs in {time.perf_counter() - started:.0f} s")
-        timed = measure_round(table, counter, queue, now, traced=False, ended_rows=ended_rows)
-        make_due(table, items, now - timedelta(seconds=1))
-        queue.clear_messages()
-        traced = measure_round(table, counter, queue, now, traced=True, ended_rows=ended_rows)
-        make_due(table, items, now - timedelta(seconds=1))
-        queue.clear_messages()
-        timed.peak_mib = traced.peak_mib
-        results.append(timed)
-        say(timed.row())
+    # Azure's side of the running jobs: started when the table says (half an hour before the round), running for a day
+    with BackupSimulator(token="sim-token", wall_clock=lambda: now - timedelta(minutes=30)) as simulator:
+        for item in items:
+            simulator.add_job(item.vault_id, JobScript(job_id=item.job_id, duration=86_400))
+        for ended_rows in (0, ended):
+            if ended_rows:
+                started = time.perf_counter()
+                seed_ended(table, ids, ended_rows, now, RETENTION_DAYS - 1)
+                say(f"seeded {ended_rows:,} ended jobs in {time.perf_counter() - started:.0f} s")
+            timed = measure_round(table, counter, queue, now, traced=False, ended_rows=ended_rows)
+            if worker_sample:
+                measure_workers(table, counter, queue, simulator.base_url, now, worker_sample, timed)
+            make_due(table, items, now - timedelta(seconds=1))
+            queue.clear_messages()
+            traced = measure_round(table, counter, queue, now, traced=True, ended_rows=ended_rows)
+            make_due(table, items, now - timedelta(seconds=1))
+            queue.clear_messages()
+            timed.peak_mib = traced.peak_mib
+            results.append(timed)
+            say(timed.row())
     return results
 
 

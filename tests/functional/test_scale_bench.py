@@ -14,11 +14,14 @@ from jobs.storage import JobStore
 
 def test_the_round_reads_the_same_with_or_without_history(azurite) -> None:
     lines: list[str] = []
-    results = scale_bench.run_scale(azurite.connection_string, vaults=3, per_vault=4, ended=30, say=lines.append)
+    results = scale_bench.run_scale(azurite.connection_string, vaults=3, per_vault=4, ended=30, worker_sample=2,
+                                     say=lines.append)
     assert [r.ended_rows for r in results] == [0, 30]
     for result in results:
         assert (result.running, result.due, result.messages) == (12, 12, 3)  # one message per vault
         assert result.wall_seconds > 0 and result.cpu_seconds > 0 and result.peak_mib > 0
+        # The workers on the sample: one BackupJobs_List per vault covers its 4 running jobs.
+        assert result.worker_messages == 2 and result.worker_arm_reads == 1 and result.worker_table_requests > 0
     assert results[0].table_requests == results[1].table_requests > 0
     assert any(line.startswith("seeded 30 ended jobs in ") for line in lines)
 
