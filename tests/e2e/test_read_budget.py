@@ -65,10 +65,10 @@ def test_two_runners_share_the_subscriptions_bucket_without_a_429(env: dict[str,
             list(both.map(_handle, runners, (messages[0::2], messages[1::2])))
 
     stats = simulator.stats()
+    assert stats["throttled"] == 0, f"{stats['throttled']} reads throttled (429)"
+    assert stats["retry_after_violations"] == 0
     reads = stats["job_gets"]
     assert len(reads) == JOBS and min(reads.values()) >= READS_PER_JOB, reads
     # Both runners read, and together they sent far more than the bucket holds: the pace kept them in, not luck.
     assert all(runner.arm.requests_sent >= BUCKET for runner in runners)
     assert stats["by_kind"]["job_get"] >= READS_PER_JOB * JOBS > 3 * BUCKET
-    assert stats["throttled"] == 0, f"{stats['throttled']} reads throttled (429)"
-    assert stats["retry_after_violations"] == 0
