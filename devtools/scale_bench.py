@@ -172,7 +172,7 @@ def seed_ended(table: TableClient, vaults: list[str], count: int, now: datetime,
     _submit_all(table, _by_hundred(ended_rows))
 
 
-def measure_round(table: TableClient, counter: _Counter, queue: QueueClient, now: datetime, *, traced: bool,
+def measure_round(table: TableClient, queue: QueueClient, counter: _Counter, now: datetime, *, traced: bool,
                   ended_rows: int) -> ScaleResult:
     """One poll round at ``now`` through the tracker's ``run_round``; its poll messages are sent to ``queue``."""
     sent = 0
@@ -197,7 +197,7 @@ def measure_round(table: TableClient, counter: _Counter, queue: QueueClient, now
     return ScaleResult(ended_rows, report.running, report.due, sent, wall, cpu, peak, counter.count - before)
 
 
-def measure_workers(table: TableClient, counter: _Counter, queue: QueueClient, simulator_url: str, now: datetime,
+def measure_workers(table: TableClient, queue: QueueClient, counter: _Counter, simulator_url: str, now: datetime,
                     sample: int, result: ScaleResult) -> None:
     """The tracker's poll worker on ``sample`` of the round's messages (one vault each), reading the simulator."""
     settings = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_WEBHOOK_URLS": "",
@@ -226,15 +226,20 @@ def run_scale(connection_string: str, *, vaults: int = 500, per_vault: int = 20,
     the poll workers measured on ``worker_sample`` of the round's messages against the simulator."""
     name = "scale" + uuid.uuid4().hex[:8]
     counter = _Counter()
+
+    def clients() -> tuple[TableClient, QueueClient]:
+        """Fresh clients for each phase: Azurite drops a keep-alive connection idle for 5 s, and the SDKs do not
+        retry a POST (a batch, a message) that met a dropped connection."""
+        return (TableClient.from_connection_string(connection_string, name, raw_response_hook=counter),
+                QueueClient.from_connection_string(connection_string, f"{name}-poll"))
+
     TableServiceClient.from_connection_string(connection_string).create_table_if_not_exists(name)
-    table = TableClient.from_connection_string(connection_string, name, raw_response_hook=counter)
-    queue = QueueClient.from_connection_string(connection_string, f"{name}-poll")
-    queue.create_queue()
+    clients()[1].create_queue()
     ids = vault_ids(vaults)
     now = datetime.now(UTC)
     results = []
     started = time.perf_counter()
-    items = seed_running(table, ids, per_vault, now)
+    items = seed_running(clients()[0], ids, per_vault, now)
     say(f"seeded {len(items):,} running jobs in {vaults:,} vaults in {time.perf_counter() - started:.0f} s")
     # Azure's side of the running jobs: started when the table says (half an hour before the round), running for a day
     with BackupSimulator(token="sim-token", wall_clock=lambda: now - timedelta(minutes=30)) as simulator:
@@ -243,20 +248,24 @@ def run_scale(connection_string: str, *, vaults: int = 500, per_vault: int = 20,
         for ended_rows in (0, ended):
             if ended_rows:
                 started = time.perf_counter()
-                seed_ended(table, ids, ended_rows, now, RETENTION_DAYS - 1)
+                seed_ended(clients()[0], ids, ended_rows, now, RETENTION_DAYS - 1)
                 say(f"seeded {ended_rows:,} ended jobs in {time.perf_counter() - started:.0f} s")
-            timed = measure_round(table, counter, queue, now, traced=False, ended_rows=ended_rows)
+            timed = measure_round(*clients(), counter, now, traced=False, ended_rows=ended_rows)
             if worker_sample:
-                measure_workers(table, counter, queue, simulator.base_url, now, worker_sample, timed)
-            make_due(table, items, now - timedelta(seconds=1))
-            queue.clear_messages()
-            traced = measure_round(table, counter, queue, now, traced=True, ended_rows=ended_rows)
-            make_due(table, items, now - timedelta(seconds=1))
-            queue.clear_messages()
+                measure_workers(*clients(), counter, simulator.base_url, now, worker_sample, timed)
+            _reset(*clients(), items, now)
+            traced = measure_round(*clients(), counter, now, traced=True, ended_rows=ended_rows)
+            _reset(*clients(), items, now)
             timed.peak_mib = traced.peak_mib
             results.append(timed)
             say(timed.row())
     return results
+
+
+def _reset(table: TableClient, queue: QueueClient, items: list[TrackedItem], now: datetime) -> None:
+    """Every running job due again and not leased, and the poll queue empty: the round can be run again."""
+    make_due(table, items, now - timedelta(seconds=1))
+    queue.clear_messages()
 
 
 def main(*, vaults: int = 500, per_vault: int = 20, ended: int = 100_000) -> int:
