@@ -20,7 +20,9 @@ need no table of their own to agree:
 - below it, an instance spaces its reads to the subscription at ``refill * (level - reserve) / (pace_below -
   reserve)`` per second, where ``level`` is the last level ARM reported plus the refill since. N instances then
   settle where their reads add up to the refill rate, at ``reserve + (pace_below - reserve) / N``: above the
-  reserve however many there are, and never in a 429;
+  reserve however many there are. What an instance has not seen yet (the others' reads since its last answer)
+  takes the bucket under that by at most about one read per instance (``tests/unit/test_read_pacing.py``
+  simulates 1 to 20 instances), so there is no 429 while the reserve exceeds the instances reading at once;
 - the ``reserve`` (``JOBS_ARM_READ_RESERVE``, 50 by default) is left for other callers of the identity and
   subscription (a script, the portal's view through the global bucket): under it, an instance waits for the refill.
 
