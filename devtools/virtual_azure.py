@@ -104,6 +104,11 @@ class TokenBucket:
         self._buckets[key] = (tokens - 1, now)
         return True
 
+    def level(self, key: str) -> int:
+        """Whole reads left, as ARM's ``x-ms-ratelimit-remaining-subscription-reads`` reports them."""
+        tokens, at = self._buckets.get(key, (BUCKET_CAPACITY, self._clock()))
+        return int(min(BUCKET_CAPACITY, tokens + (self._clock() - at).total_seconds() * BUCKET_REFILL_PER_SECOND))
+
 
 @dataclass
 class VirtualAzure:
@@ -116,6 +121,8 @@ class VirtualAzure:
     reads: list[ArmRead] = field(default_factory=list)
     # How far behind Azure Resource Graph shows a job's status (its freshness cannot be measured from here).
     graph_lag_seconds: float = 0.0
+    # Set by the ArmClient: hears each answer's remaining-reads header, as from ArmTransport.
+    on_headers: Callable[[str, Mapping[str, str]], None] | None = None
 
     def __post_init__(self) -> None:
         self._bucket = TokenBucket(self.clock)
@@ -177,6 +184,10 @@ class VirtualAzure:
         allowed = self._bucket.take(subscription_id)
         self.reads.append(ArmRead(self.clock(), subscription_id, kind, job_id, not allowed))
         if allowed:
+            if self.on_headers is not None:  # what is left after this read, as ARM reports it on each answer
+                left = str(self._bucket.level(subscription_id))
+                self.on_headers(f"{self.endpoint}/subscriptions/{subscription_id}",
+                                {"x-ms-ratelimit-remaining-subscription-reads": left})
             return None
         return Throttle("SubscriptionRequestsThrottled", "read budget of the subscription spent", RETRY_AFTER_SECONDS)
 

@@ -229,6 +229,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--hop-seconds", type=float, default=5.0,
                        help="how long a queue hop waits on an idle Functions queue (host.json maxPollingInterval)")
     bench.add_argument("--plot", metavar="PNG", help="also draw latency and reads over time into this file")
+    bench.add_argument("--scale", action="store_true",
+                       help="instead: a poll round over 10,000 running jobs with 0 and 100,000 ended ones, on Azurite")
+    bench.add_argument("--scale-ended", type=int, default=100_000, metavar="N",
+                       help="with --scale: how many ended jobs to add to the table (Azurite slows as it grows)")
     bench.set_defaults(command=_bench)
 
     demo = verb("demo", "the whole loop on this machine: Azurite, simulator, webhook receiver")
@@ -538,6 +542,8 @@ def _drill(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        return int(_tooling("scale_bench").main(ended=args.scale_ended))
     workloads = ["spread", "burst"] if args.workload == "all" else [args.workload]
     _tooling("bench").run_bench(workloads, seed=args.seed, poll_seconds=args.poll_seconds,
                                 hop_seconds=args.hop_seconds, plot=Path(args.plot) if args.plot else None)

@@ -334,6 +334,8 @@ class Settings:
     resource_graph_api_version: str = "2024-04-01"
     # Due jobs a timer round polls itself rather than through the poll queue (JOBS_INLINE_POLL_MAX); 0: never.
     inline_poll_max: int = 100
+    # Reads of the subscription's ARM bucket (250) the tracker leaves to other callers: jobs.arm.pacing.
+    arm_read_reserve: int = 50
     delivery_retry_hours: float = 24.0
     delivery_first_retry_seconds: float = 10.0
     webhook_timeout_seconds: float = 15.0
@@ -443,6 +445,7 @@ class Settings:
             inline_poll_max=int(
                 _number("JOBS_INLINE_POLL_MAX", get("JOBS_INLINE_POLL_MAX"), 100, whole=True, minimum=0)
             ),
+            arm_read_reserve=_read_reserve(get("JOBS_ARM_READ_RESERVE")),
             delivery_retry_hours=_number(
                 "JOBS_DELIVERY_RETRY_HOURS", get("JOBS_DELIVERY_RETRY_HOURS"), 24, minimum=0.0001
             ),
@@ -525,6 +528,13 @@ def _api_version(name: str, value: str) -> str:
     if not _API_VERSION.match(value):
         raise ConfigError(f"{name} {value!r} is not an api-version (YYYY-MM-DD)")
     return value
+def _read_reserve(raw: str | None) -> int:
+    """``JOBS_ARM_READ_RESERVE``: reads of ARM's bucket of 250 per subscription left to other callers; at most 200,
+    so the tracker keeps a fifth of the bucket to pace in."""
+    reserve = int(_number("JOBS_ARM_READ_RESERVE", raw, 50, whole=True, minimum=0))
+    if reserve > 200:
+        raise ConfigError(f"JOBS_ARM_READ_RESERVE must be at most 200 (ARM's bucket holds 250 reads), got {raw!r}")
+    return reserve
 
 
 def _retention_days(raw: str | None, retry_hours_raw: str | None) -> float:

@@ -5,6 +5,7 @@ backup.
   answers turned into JSON or into the ``errors`` below.
 - ``read_budget``: how many reads this process may send per subscription, one in flight at a time, and the
   Retry-After windows of a 429, shared by every instance through a ``ThrottleBoard``.
+- ``pacing``: ``ReadPacer``, the pace ARM's own count of remaining reads calls for: a budget for the deployment.
 - ``client``: ``ArmClient`` puts both together: ``get_json`` and ``iter_pages`` (``nextLink`` only on ARM_ENDPOINT),
   ``post_json`` and ``iter_post_pages`` (also on the regional host of the region asked, ``regional_endpoint``).
 - ``resource_graph``: ``ResourceGraph``, one Azure Resource Graph query a round for the tracked jobs that have
@@ -15,6 +16,7 @@ What to read (URLs, api-version, filters) is each provider's business (``jobs.pr
 
 from jobs.arm.client import ArmClient, regional_endpoint
 from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
+from jobs.arm.pacing import ReadPacer, remaining_reads
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
 from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, TokenProvider, parse_retry_after
 
@@ -29,10 +31,12 @@ __all__ = [
     "ArmUnavailable",
     "CredentialToken",
     "ReadBudget",
+    "ReadPacer",
     "StaticToken",
     "SubscriptionGate",
     "ThrottleBoard",
     "TokenProvider",
     "parse_retry_after",
     "regional_endpoint",
+    "remaining_reads",
 ]

@@ -8,6 +8,9 @@
 - Throttling: a 429 blocks the whole subscription until its ``Retry-After`` has passed, here and, through the
   gate's ``ThrottleBoard``, in every instance; no request for that subscription leaves before then
   (``ArmThrottled`` says until when).
+- Pacing: every answer's ``x-ms-ratelimit-remaining-subscription-reads`` (and ``-global-reads``) goes to the
+  gate's ``ReadPacer``, which slows this instance's reads when the subscription's bucket runs low
+  (``jobs.arm.pacing``); since ARM counts every instance's reads, that holds for the deployment.
 - 5xx, 408, network errors and unreadable bodies are retried with growing, jittered delays, a few times; then
   ``ArmUnavailable`` lets the caller reschedule instead of holding a Functions invocation.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -25,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from jobs.arm.errors import ArmError, ArmThrottled, ArmUnavailable
+from jobs.arm.pacing import DEFAULT_READ_RESERVE, ReadPacer
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
 from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, Throttle, TokenProvider, TransientFailure
 
@@ -33,6 +38,7 @@ __all__ = ["ArmClient", "is_loopback_endpoint", "regional_endpoint"]
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = 10.0
+_SUBSCRIPTION = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
 
 
 def is_loopback_endpoint(endpoint: str) -> bool:
@@ -63,6 +69,7 @@ class ArmClient:
         *,
         session: requests.Session | None = None,
         budget: ReadBudget | None = None,
+        pacer: ReadPacer | None = None,
         attempts: int = 3,
         backoff_seconds: float = 0.5,
         timeout: tuple[float, float] = (5.0, 30.0),
@@ -76,9 +83,11 @@ class ArmClient:
         self.endpoint = endpoint.rstrip("/")
         self._transport = transport or ArmTransport(token, session=session, timeout=timeout)
         self.gate = SubscriptionGate(
-            budget=budget, concurrency=concurrency_per_subscription, board=board, clock=clock, sleep=sleep,
-            wall=wall,
+            budget=budget, pacer=pacer, concurrency=concurrency_per_subscription, board=board, clock=clock,
+            sleep=sleep, wall=wall,
         )
+        # A transport reports each answer's headers to ``on_headers`` (ArmTransport does; a stand-in may).
+        self._transport.on_headers = self._observe
         self._attempts = max(1, attempts)
         self._backoff = backoff_seconds
         self._clock = clock
@@ -93,7 +102,8 @@ class ArmClient:
             from azure.identity import DefaultAzureCredential
 
             token = CredentialToken(DefaultAzureCredential(), f"{settings.arm_endpoint}/.default")
-        return cls(settings.arm_endpoint, token)
+        reserve = getattr(settings, "arm_read_reserve", DEFAULT_READ_RESERVE)
+        return cls(settings.arm_endpoint, token, pacer=ReadPacer(reserve=reserve))
 
     @property
     def board(self) -> ThrottleBoard | None:
@@ -161,6 +171,11 @@ class ArmClient:
                 self._check_next_link(url, region)
 
     # -- plumbing ----------------------------------------------------------------------------------------------
+    def _observe(self, url: str, headers: Mapping[str, str]) -> None:
+        """An answer's headers, for the pacer of the subscription its URL names (every ARM read names one)."""
+        if match := _SUBSCRIPTION.search(urlsplit(url).path):
+            self.gate.observe(match[1], headers)
+
     def _check_next_link(self, url: str, region: str | None = None) -> None:
         theirs = urlsplit(url)
         allowed = {self.endpoint} | ({regional_endpoint(self.endpoint, region)} if region else set())

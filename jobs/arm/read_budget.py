@@ -5,7 +5,9 @@
 - ``SubscriptionGate``: at most ``concurrency`` requests in flight per subscription (1: a 429 then stops the next
   request before it leaves), and a subscription blocked until its Retry-After has passed. The window is written to
   a ``ThrottleBoard`` (the table, ``jobs.storage.throttle_board``) that the gate reads before each request, so
-  other instances wait it out too.
+  other instances wait it out too. Within those, a ``ReadPacer`` (``jobs.arm.pacing``) spaces the reads when ARM
+  reports the subscription's bucket running low: that is what holds for the whole deployment, since ARM's number
+  counts every instance's reads; the local budget only caps this process.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from jobs.arm.errors import ArmThrottled
+from jobs.arm.pacing import ReadPacer
 
 __all__ = ["ReadBudget", "SubscriptionGate", "ThrottleBoard"]
 
@@ -65,6 +68,7 @@ class SubscriptionGate:
         self,
         *,
         budget: ReadBudget | None = None,
+        pacer: ReadPacer | None = None,
         concurrency: int = 1,
         board: ThrottleBoard | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -72,6 +76,7 @@ class SubscriptionGate:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._budget = budget or ReadBudget(clock=clock)
+        self.pacer = pacer or ReadPacer(clock=clock)
         self._wall = wall  # the board's windows are wall-clock times
         self._concurrency = max(1, concurrency)
         self.board = board
@@ -109,17 +114,33 @@ class SubscriptionGate:
         return until
 
     def admit(self, subscription_id: str) -> None:
-        """Returns when one read may leave now; raises ``ArmThrottled`` when it may not leave soon."""
+        """Returns when one read may leave now; raises ``ArmThrottled`` when it may not leave soon.
+
+        In order: a Retry-After window (this instance's or another's, from the board), then the pace ARM's
+        remaining reads call for (deployment-wide), then this process's own budget. A wait of up to 2 s is slept
+        here; a longer one is raised, so the caller reschedules rather than holding an invocation."""
         while True:
             until = self.blocked_until(subscription_id) or self._shared_block(subscription_id)
             if until is not None:
                 raise ArmThrottled(429, "SubscriptionThrottled", "waiting out Retry-After", retry_at=until)
+            wait = self.pacer.delay(subscription_id)
+            if wait > 2:
+                raise ArmThrottled(429, "SubscriptionReadsLow", "ARM reports few reads left for the subscription",
+                                   retry_at=self._clock() + wait)
+            if wait > 0:
+                self._sleep(wait)
+                continue
             wait = self._budget.take(subscription_id.lower())
             if wait <= 0:
+                self.pacer.sent(subscription_id)
                 return
             if wait > 2:
                 raise ArmThrottled(429, "ReadBudgetSpent", "local read budget spent", retry_at=self._clock() + wait)
             self._sleep(wait)
+
+    def observe(self, subscription_id: str, headers: Mapping[str, str]) -> None:
+        """An answer's headers: the reads ARM says are left for the subscription pace the next ones."""
+        self.pacer.observe(subscription_id, headers)
 
     def _shared_block(self, subscription_id: str) -> float | None:
         """A Retry-After window another instance was given (one table read before each ARM request)."""

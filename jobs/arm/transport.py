@@ -12,7 +12,7 @@ import email.utils
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,6 +71,9 @@ class ArmTransport:
 
     Transient failures (network errors, 408, 5xx, unreadable bodies) raise ``ArmUnavailable`` carrying the
     Retry-After they asked for, in ``retry_after`` (the client decides whether to retry).
+
+    ``on_headers(url, headers)``, when set (the ``ArmClient`` sets it), hears the headers of every answer, whatever
+    its status: ARM's count of remaining reads rides on all of them.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class ArmTransport:
         self._session.trust_env = False  # the token goes to ARM_ENDPOINT and nowhere else, not through a proxy
         self._timeout = timeout
         self.requests_sent = 0
+        self.on_headers: Callable[[str, Mapping[str, str]], None] | None = None
 
     def get(self, url: str) -> dict[str, Any] | Throttle:
         return self.send("GET", url)
@@ -106,6 +110,8 @@ class ArmTransport:
             raise TransientFailure(ArmUnavailable(0, type(exc).__name__, "no answer from Resource Manager")) from None
         finally:
             self.requests_sent += 1
+        if self.on_headers is not None:
+            self.on_headers(url, response.headers)
         return _classify(response)
 
     def post_query(self, url: str, body: Mapping[str, Any]) -> tuple[dict[str, Any] | Throttle, Mapping[str, str]]:

@@ -215,6 +215,10 @@ MORE_MESSAGES = [
      "ARM_ENDPOINT 'https://management.azure.com/#' must be a bare https URL such as https://management.azure.com"),
     ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "2.5"}, "JOBS_LIST_THRESHOLD must be a whole number from 1, got '2.5'"),
     ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "0"}, "JOBS_LIST_THRESHOLD must be at least 1, got '0'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "-1"}, "JOBS_ARM_READ_RESERVE must be at least 0, got '-1'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "12.5"}, "JOBS_ARM_READ_RESERVE must be a whole number from 0, got '12.5'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "201"},
+     "JOBS_ARM_READ_RESERVE must be at most 200 (ARM's bucket holds 250 reads), got '201'"),
     ({S: ACCOUNT, "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "0.01"},
      "JOBS_DELIVERY_FIRST_RETRY_SECONDS must be at least 0.05, got '0.01'"),
     ({S: ACCOUNT, "JOBS_WEBHOOK_TIMEOUT_SECONDS": "0.01"},
@@ -309,3 +313,10 @@ def test_an_unresolved_key_vault_reference_names_its_secret_and_vault_when_it_ca
     assert s.webhook_secret is None
     expected = f"JOBS_WEBHOOK_SECRET is an unresolved Key Vault reference{where}{REFERENCE_TAIL}"
     assert s.webhook_secret_problem == expected
+
+
+def test_the_arm_read_reserve_defaults_to_50_and_takes_its_bounds() -> None:
+    assert Settings.from_env({S: ACCOUNT}).arm_read_reserve == 50
+    assert Settings.from_env({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "0"}).arm_read_reserve == 0
+    reserve = Settings.from_env({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "200"}).arm_read_reserve
+    assert reserve == 200 and type(reserve) is int
