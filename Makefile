@@ -32,10 +32,11 @@ checkov: $(CHECKOV_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(CHECKOV) -d infra --framework bicep --skip-download --compact --quiet
 
 # pytest-xdist spreads the suite over PYTEST_WORKERS processes (each with its own Azurite on free ports): most of the
-# end-to-end tests wait on real queues and processes, so two workers on two cores roughly halve the wall time.
+# end-to-end tests wait on real queues and processes. --dist worksteal lets an idle worker take tests queued for the
+# other, so the long drills do not end up in one worker's queue (measured: 240 s against 435 s with --dist load).
 PYTEST_WORKERS ?= 2
 test: setup $(CHECKOV_VENV)/.installed lint
-	CHECKOV_BIN=$(CURDIR)/$(CHECKOV) $(PY) -m pytest -n $(PYTEST_WORKERS)
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 demo: setup
 	$(PY) -m jobs demo

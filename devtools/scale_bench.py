@@ -20,6 +20,11 @@ threads; the run prints how long it took. Azurite's in-memory table slows as it 
 second at first, 50 at 30,000 rows), so 100,000 ended jobs take well over half an hour to seed on a small machine;
 ``--scale-ended`` chooses fewer. The rows are built by the job store's own entity mapping,
 so they are the rows the tracker would have written.
+
+``--scale-storage memory`` runs the same round on ``devtools.memory_storage`` instead (the benchmark's in-memory
+table, which counts billable requests as Azure bills them): the tracker's own side of the round (its CPU time,
+memory, requests and messages) at the full 100,000 ended jobs in seconds, without Azurite's cost of growing. The
+poll workers are measured on Azurite only.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from jobs.providers import Providers
 from jobs.storage import JobStore, TableThrottleBoard
 from jobs.storage.job_store import SUBSCRIBER_PREFIX, _ended_keys, _entity_from_item, index_partition
 
-__all__ = ["ScaleResult", "main", "run_scale", "seed_ended", "seed_running"]
+__all__ = ["ScaleResult", "main", "run_scale", "run_scale_in_memory", "seed_ended", "seed_running"]
 
 POLL_SECONDS = 30
 RETENTION_DAYS = 30.0
@@ -71,9 +76,11 @@ class ScaleResult:
     worker_arm_reads: float = 0.0
 
     def row(self) -> str:
+        workers = (f"{self.worker_seconds:.2f} | {self.worker_table_requests:.1f} | {self.worker_arm_reads:.1f}"
+                   if self.worker_messages else "- | - | -")
         return (f"| {self.ended_rows:,} | {self.running:,} | {self.due:,} | {self.messages:,} | "
                 f"{self.wall_seconds:.2f} | {self.cpu_seconds:.2f} | {self.peak_mib:.1f} | {self.table_requests:,} | "
-                f"{self.worker_seconds:.2f} | {self.worker_table_requests:.1f} | {self.worker_arm_reads:.1f} |")
+                f"{workers} |")
 
 
 HEADER = ("| ended jobs in the table | running | due | poll messages | round wall s | round CPU s | round peak MiB | "
@@ -112,7 +119,7 @@ def _subscriber_row(item: TrackedItem, published: str | None) -> dict[str, Any]:
     return row
 
 
-def _submit_all(table: TableClient, batches: Iterable[list[tuple[str, dict[str, Any]]]]) -> None:
+def _submit_all(table: TableClient, batches: Iterable[list[tuple[str, dict[str, Any]]]], threads: int) -> None:
     """Batches of one partition each; a batch of one or two rows goes as single upserts, which Azurite takes about
     twice as fast as a transaction (measured: 460 against 240 rows per second)."""
 
@@ -123,7 +130,7 @@ def _submit_all(table: TableClient, batches: Iterable[list[tuple[str, dict[str, 
         else:
             table.submit_transaction(batch)
 
-    with ThreadPoolExecutor(SEED_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         for _ in pool.map(submit, batches):
             pass
 
@@ -137,27 +144,29 @@ def _by_hundred(rows: list[dict[str, Any]]) -> Iterable[list[tuple[str, dict[str
             yield [("upsert", row) for row in partition_rows[start : start + 100]]
 
 
-def seed_running(table: TableClient, vaults: list[str], per_vault: int, now: datetime) -> list[TrackedItem]:
+def seed_running(table: TableClient, vaults: list[str], per_vault: int, now: datetime, *,
+                 threads: int = SEED_THREADS) -> list[TrackedItem]:
     """``per_vault`` running jobs in each vault, due at ``now``: state and subscriber rows, running-index rows."""
     items = [_job(vault, now - timedelta(minutes=30)) for vault in vaults for _ in range(per_vault)]
     for item in items:
         item.status = "InProgress"
         item.last_polled_at = now - timedelta(minutes=3)
     _submit_all(table, ([("upsert", _entity_from_item(item)), ("upsert", _subscriber_row(item, None))]
-                        for item in items))
-    make_due(table, items, now - timedelta(seconds=1))
+                        for item in items), threads)
+    make_due(table, items, now - timedelta(seconds=1), threads=threads)
     return items
 
 
-def make_due(table: TableClient, items: list[TrackedItem], at: datetime) -> None:
+def make_due(table: TableClient, items: list[TrackedItem], at: datetime, *, threads: int = SEED_THREADS) -> None:
     """The running-index rows of ``items``, due at ``at`` and not leased (written whole, as ``ensure_index`` does)."""
     rows = [{"PartitionKey": index_partition(item.tracking_id), "RowKey": item.tracking_id, "Kind": item.kind,
              "VaultId": item.vault_id, "SubscriptionId": item.vault.subscription_id, "NextPollAt": at, "Lease": ""}
             for item in items]
-    _submit_all(table, _by_hundred(rows))
+    _submit_all(table, _by_hundred(rows), threads)
 
 
-def seed_ended(table: TableClient, vaults: list[str], count: int, now: datetime, within_days: float) -> None:
+def seed_ended(table: TableClient, vaults: list[str], count: int, now: datetime, within_days: float, *,
+               threads: int = SEED_THREADS) -> None:
     """``count`` ended jobs, their ends spread over the last ``within_days``: state, subscriber and ended-index rows."""
     ended_rows = []
     batches = []
@@ -170,12 +179,12 @@ def seed_ended(table: TableClient, vaults: list[str], count: int, now: datetime,
         batches.append([("upsert", _entity_from_item(item)), ("upsert", _subscriber_row(item, "Completed"))])
         partition, row = _ended_keys(ended, item.tracking_id)
         ended_rows.append({"PartitionKey": partition, "RowKey": row, "TrackingId": item.tracking_id})
-    _submit_all(table, batches)
-    _submit_all(table, _by_hundred(ended_rows))
+    _submit_all(table, batches, threads)
+    _submit_all(table, _by_hundred(ended_rows), threads)
 
 
-def measure_round(table: TableClient, queue: QueueClient, counter: _Counter, now: datetime, *, traced: bool,
-                  ended_rows: int) -> ScaleResult:
+def measure_round(table: TableClient, queue: QueueClient, counter: _Counter | _TransactionCount, now: datetime, *,
+                  traced: bool, ended_rows: int) -> ScaleResult:
     """One poll round at ``now`` through the tracker's ``run_round``; its poll messages are sent to ``queue``."""
     sent = 0
 
@@ -264,14 +273,65 @@ def run_scale(connection_string: str, *, vaults: int = 500, per_vault: int = 20,
     return results
 
 
+def run_scale_in_memory(*, vaults: int = 500, per_vault: int = 20, ended: int = 100_000,
+                        say: Callable[[str], None] = print) -> list[ScaleResult]:
+    """As ``run_scale``, on the benchmark's in-memory table and queue (one thread: it is not thread-safe), without
+    the poll workers: the tracker's side of the round with 0 and ``ended`` ended jobs."""
+    from devtools.memory_storage import MemoryQueue, MemoryTable
+
+    table, queue = MemoryTable(), MemoryQueue("scale-poll")
+    counter = _TransactionCount(table)
+    ids = vault_ids(vaults)
+    now = datetime.now(UTC)
+    items = seed_running(table, ids, per_vault, now, threads=1)
+    results = []
+    for ended_rows in (0, ended):
+        if ended_rows:
+            started = time.perf_counter()
+            seed_ended(table, ids, ended_rows, now, RETENTION_DAYS - 1, threads=1)
+            say(f"seeded {ended_rows:,} ended jobs in memory in {time.perf_counter() - started:.0f} s")
+        timed = measure_round(table, queue, counter, now, traced=False, ended_rows=ended_rows)
+        make_due(table, items, now - timedelta(seconds=1), threads=1)
+        queue.messages.clear()
+        timed.peak_mib = measure_round(table, queue, counter, now, traced=True, ended_rows=ended_rows).peak_mib
+        make_due(table, items, now - timedelta(seconds=1), threads=1)
+        queue.messages.clear()
+        results.append(timed)
+        say(timed.row())
+    return results
+
+
+class _TransactionCount:
+    """What ``measure_round`` reads of a ``_Counter`` (``count``), from an in-memory table's own count of billable
+    requests."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    @property
+    def count(self) -> int:
+        return int(self._table.transactions)
+
+
 def _reset(table: TableClient, queue: QueueClient, items: list[TrackedItem], now: datetime) -> None:
     """Every running job due again and not leased, and the poll queue empty: the round can be run again."""
     make_due(table, items, now - timedelta(seconds=1))
     queue.clear_messages()
 
 
-def main(*, vaults: int = 500, per_vault: int = 20, ended: int = 100_000) -> int:
+def main(*, vaults: int = 500, per_vault: int = 20, ended: int = 100_000, storage: str = "azurite") -> int:
     from devtools.azurite import Azurite
+
+    if storage == "memory":
+        print(f"one poll round over {vaults * per_vault:,} running jobs in {vaults:,} vaults, "
+              f"with 0 and {ended:,} ended jobs in the table (the benchmark's in-memory table)")
+        results = run_scale_in_memory(vaults=vaults, per_vault=per_vault, ended=ended,
+                                      say=lambda line: print(line, flush=True))
+        print()
+        print(HEADER)
+        for result in results:
+            print(result.row())
+        return 0
 
     print(f"one poll round over {vaults * per_vault:,} running jobs in {vaults:,} vaults, "
           f"with 0 and {ended:,} ended jobs in the table (Azurite, in memory)")

@@ -233,6 +233,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="instead: a poll round over 10,000 running jobs with 0 and 100,000 ended ones, on Azurite")
     bench.add_argument("--scale-ended", type=int, default=100_000, metavar="N",
                        help="with --scale: how many ended jobs to add to the table (Azurite slows as it grows)")
+    bench.add_argument("--scale-storage", choices=("azurite", "memory"), default="azurite",
+                       help="with --scale: Azurite (and the poll workers against the simulator), or the benchmark's "
+                            "in-memory table (the round alone, 100,000 ended jobs in seconds)")
     bench.set_defaults(command=_bench)
 
     demo = verb("demo", "the whole loop on this machine: Azurite, simulator, webhook receiver")
@@ -543,7 +546,7 @@ def _drill(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.scale:
-        return int(_tooling("scale_bench").main(ended=args.scale_ended))
+        return int(_tooling("scale_bench").main(ended=args.scale_ended, storage=args.scale_storage))
     workloads = ["spread", "burst"] if args.workload == "all" else [args.workload]
     _tooling("bench").run_bench(workloads, seed=args.seed, poll_seconds=args.poll_seconds,
                                 hop_seconds=args.hop_seconds, plot=Path(args.plot) if args.plot else None)

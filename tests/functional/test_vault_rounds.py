@@ -32,6 +32,7 @@ def test_a_vault_with_60_running_jobs_costs_one_list_call_per_round_its_pages_fo
     tracker = tracker_with_clock(env, clock)  # the default strategy: vault rounds
     simulator.page_size = 25  # 60 running jobs (more than the 50 of a job-strategy message) come on three pages
     job_ids = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(60)]
+    clock.advance(5)  # past the jobs' real start: a list's endTime is in whole seconds, and the rounds are 1 s apart
     _track(tracker, job_ids)
 
     for _ in range(2):
@@ -51,6 +52,7 @@ def test_a_job_that_ended_is_fetched_once_and_published_once(
     tracker = tracker_with_clock(env, clock)
     running = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(3)]
     ended = simulator.add_job(VAULT, JobScript(duration=0, final_status="CompletedWithWarnings"))
+    clock.advance(5)  # past the jobs' real start: a list's endTime is in whole seconds, and the rounds are 1 s apart
     _track(tracker, [*running, ended])
     simulator.reset_stats()
 

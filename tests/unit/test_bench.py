@@ -109,3 +109,15 @@ def test_the_tracker_finds_every_job_whatever_resource_graphs_lag(lag: float) ->
     result = run_tracker(workload, hop_seconds=1, graph_lag=lag)
     assert result.unfinished == 0
     assert len(result.latencies) == sum(1 for job in workload.jobs if job.visible_at is not None)
+
+
+def test_the_scale_round_in_memory_costs_the_same_requests_with_ended_history():
+    from devtools.scale_bench import run_scale_in_memory
+
+    lines: list[str] = []
+    empty, with_history = run_scale_in_memory(vaults=6, per_vault=3, ended=400, say=lines.append)
+    assert (empty.ended_rows, with_history.ended_rows) == (0, 400)
+    assert empty.due == with_history.due == 18
+    assert empty.messages == with_history.messages == 6  # one poll message per vault
+    assert empty.table_requests == with_history.table_requests  # the round never reads the ended history
+    assert with_history.row().endswith("| - | - | - |")  # no poll workers in memory
