@@ -98,6 +98,15 @@ class ArmTransport:
         return self.send("POST", url, body)
 
     def send(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any] | Throttle:
+        return _classify(self._request(method, url, body))
+
+    def post_query(self, url: str, body: Mapping[str, Any]) -> tuple[dict[str, Any] | Throttle, Mapping[str, str]]:
+        """One POST of a JSON body (Resource Graph's query): the answer as ``get`` classifies it, and the answer's
+        headers (Resource Graph reports its quota in them)."""
+        response = self._request("POST", url, body)
+        return _classify(response), response.headers
+
+    def _request(self, method: str, url: str, body: Mapping[str, Any] | None) -> requests.Response:
         headers = self._headers()
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -112,19 +121,7 @@ class ArmTransport:
             self.requests_sent += 1
         if self.on_headers is not None:
             self.on_headers(url, response.headers)
-        return _classify(response)
-
-    def post_query(self, url: str, body: Mapping[str, Any]) -> tuple[dict[str, Any] | Throttle, Mapping[str, str]]:
-        """One POST of a JSON body (Resource Graph's query): the answer as ``get`` classifies it, and the answer's
-        headers (Resource Graph reports its quota in them)."""
-        try:
-            response = self._session.post(url, json=dict(body), headers=self._headers(), timeout=self._timeout,
-                                          allow_redirects=False)
-        except requests.RequestException as exc:
-            raise TransientFailure(ArmUnavailable(0, type(exc).__name__, "no answer from Resource Manager")) from None
-        finally:
-            self.requests_sent += 1
-        return _classify(response), response.headers
+        return response
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token.get_token()}", "Accept": "application/json"}

@@ -220,12 +220,7 @@ class CrossRegionRestore:
         self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime
     ) -> dict[str, dict[str, Any]]:
         """The InProgress CRR jobs in ``recovery_services.list_window`` (the same JobQueryObject filter)."""
-        start, end = rs.list_window(since, now)
-        filter = (
-            f"status eq '{rs.JobStatus.IN_PROGRESS.value}' and startTime eq '{rs.filter_date(start)}' "
-            f"and endTime eq '{rs.filter_date(end)}'"
-        )
-        return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, filter)}
+        return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, rs.running_filter(since, now))}
 
     def get_operation(self, arm: ArmClient, operation: OperationRef) -> dict[str, Any]:
         """CrrOperationStatus_Get on ARM_ENDPOINT (as azure-cli reads it)."""

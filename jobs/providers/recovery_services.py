@@ -38,6 +38,7 @@ __all__ = [
     "list_window",
     "normalise_job_status",
     "normalise_operation_status",
+    "running_filter",
 ]
 
 NAMESPACE = "Microsoft.RecoveryServices"
@@ -314,6 +315,14 @@ def list_window(since: datetime, now: datetime) -> tuple[datetime, datetime]:
     return min(start.replace(microsecond=0), end), end
 
 
+def running_filter(since: datetime, now: datetime) -> str:
+    """The ``$filter`` of a list of running jobs (``JobQueryObject``): ``status eq 'InProgress'`` within
+    ``list_window(since, now)``, dates as ``filter_date`` writes them."""
+    start, end = list_window(since, now)
+    return (f"status eq '{JobStatus.IN_PROGRESS.value}' and startTime eq '{filter_date(start)}' "
+            f"and endTime eq '{filter_date(end)}'")
+
+
 def filter_date(moment: datetime) -> str:
     """``$filter`` dates as Azure Backup's clients write them: ``yyyy-MM-dd hh:mm:ss tt`` in UTC, AM/PM in English
     whatever the process locale (``strftime('%p')`` follows it)."""
@@ -378,12 +387,7 @@ class RecoveryServices:
         self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime
     ) -> dict[str, dict[str, Any]]:
         """The vault's InProgress jobs in ``list_window(since, now)`` (at most 30 days), by lower-case jobId."""
-        start, end = list_window(since, now)
-        filter = (
-            f"status eq '{JobStatus.IN_PROGRESS.value}' and startTime eq '{filter_date(start)}' "
-            f"and endTime eq '{filter_date(end)}'"
-        )
-        return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, filter)}
+        return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, running_filter(since, now))}
 
     def get_operation(self, arm: ArmClient, operation: OperationRef) -> dict[str, Any]:
         """The operation's status (``OperationStatus``)."""
