@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from pathlib import Path
 from unittest.mock import Mock
 
 import azure.functions as func
@@ -104,6 +105,9 @@ def test_the_http_functions_have_their_routes_and_auth_levels(monkeypatch, env):
         "http_job_status": ("jobs/{trackingId}", ["DELETE", "GET"], "ANONYMOUS"),  # the URL's sig authorises
         "http_health": ("health", ["GET"], "FUNCTION"),
     }
+    # the routes are served under /api/ (docs/reference.md): host.json says so rather than relying on the default
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text(encoding="utf-8"))
+    assert host["extensions"]["http"]["routePrefix"] == "api"
 
 
 def test_calling_the_http_functions_directly(monkeypatch, env, simulator):
