@@ -322,22 +322,15 @@ def _reset(table: TableClient, queue: QueueClient, items: list[TrackedItem], now
 def main(*, vaults: int = 500, per_vault: int = 20, ended: int = 100_000, storage: str = "azurite") -> int:
     from devtools.azurite import Azurite
 
-    if storage == "memory":
-        print(f"one poll round over {vaults * per_vault:,} running jobs in {vaults:,} vaults, "
-              f"with 0 and {ended:,} ended jobs in the table (the benchmark's in-memory table)")
-        results = run_scale_in_memory(vaults=vaults, per_vault=per_vault, ended=ended,
-                                      say=lambda line: print(line, flush=True))
-        print()
-        print(HEADER)
-        for result in results:
-            print(result.row())
-        return 0
-
+    where = "the benchmark's in-memory table" if storage == "memory" else "Azurite, in memory"
     print(f"one poll round over {vaults * per_vault:,} running jobs in {vaults:,} vaults, "
-          f"with 0 and {ended:,} ended jobs in the table (Azurite, in memory)")
-    with Azurite() as azurite:
-        results = run_scale(azurite.connection_string, vaults=vaults, per_vault=per_vault, ended=ended,
-                            say=lambda line: print(line, flush=True))
+          f"with 0 and {ended:,} ended jobs in the table ({where})")
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    if storage == "memory":
+        results = run_scale_in_memory(vaults=vaults, per_vault=per_vault, ended=ended, say=say)
+    else:
+        with Azurite() as azurite:
+            results = run_scale(azurite.connection_string, vaults=vaults, per_vault=per_vault, ended=ended, say=say)
     print()
     print(HEADER)
     for result in results:

@@ -23,6 +23,7 @@ out; a URL lives exactly as long as its job's rows (``JOBS_RETENTION_DAYS`` afte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -125,6 +126,27 @@ def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> Api
 _NOT_FOUND = ("not-found", "Not found", "no job is tracked at this URL (or the URL's sig is not one this API issued)")
 
 
+class _Refused(Exception):
+    """A request answered before its handler's work: a problem response (``_problem``'s arguments)."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.response = _problem(status, kind, title, detail, **extra)
+
+
+def _answering_refusals(handler: Callable[..., ApiResponse]) -> Callable[..., ApiResponse]:
+    """A handler whose ``_Refused`` (no tracker, a bad capability) is its answer."""
+
+    @functools.wraps(handler)
+    def answer(*args: Any, **kwargs: Any) -> ApiResponse:
+        try:
+            return handler(*args, **kwargs)
+        except _Refused as refused:
+            return refused.response
+
+    return answer
+
+
 class HttpApi:
     """The API over a tracker. ``get_tracker`` may raise ``ConfigError`` (a wrong setting): each call then answers
     503 naming it, as the health check does."""
@@ -162,18 +184,17 @@ class HttpApi:
         response.headers["Allow"] = allow
         return response
 
-    def _tracker(self) -> Tracker | ApiResponse:
+    def _tracker(self) -> Tracker:
         try:
             return self._get_tracker()
         except ConfigError as exc:
-            return _problem(503, "unhealthy", "Backup Job Tracker is not healthy", str(exc),
-                            checks={"configuration": str(exc)})
+            raise _Refused(503, "unhealthy", "Backup Job Tracker is not healthy", str(exc),
+                           checks={"configuration": str(exc)}) from None
 
     # -- POST /api/jobs ----------------------------------------------------------------------------------------
+    @_answering_refusals
     def post_job(self, request: ApiRequest) -> ApiResponse:
         tracker = self._tracker()
-        if isinstance(tracker, ApiResponse):
-            return tracker
         try:
             track = tracker.intake.parse(request.body)
         except IntakeRejected as exc:
@@ -194,13 +215,10 @@ class HttpApi:
                      {"Location": first["statusUrl"], "Retry-After": str(retry)})
 
     # -- GET /api/jobs/{trackingId} ----------------------------------------------------------------------------
+    @_answering_refusals
     def get_job(self, request: ApiRequest, tracking_id: str) -> ApiResponse:
         tracker = self._tracker()
-        if isinstance(tracker, ApiResponse):
-            return tracker
         granted = self._capability(tracker, request, tracking_id)
-        if isinstance(granted, ApiResponse):
-            return granted
         item = tracker.store.get(tracking_id)
         record = tracker.store.get_subscriber(tracking_id, granted)
         if item is None or record is None:  # stopped, swept, or this subscriber unsubscribed
@@ -217,13 +235,10 @@ class HttpApi:
         return _json(200, events[0] if len(events) == 1 else events)
 
     # -- DELETE /api/jobs/{trackingId} -------------------------------------------------------------------------
+    @_answering_refusals
     def delete_job(self, request: ApiRequest, tracking_id: str) -> ApiResponse:
         tracker = self._tracker()
-        if isinstance(tracker, ApiResponse):
-            return tracker
         granted = self._capability(tracker, request, tracking_id)
-        if isinstance(granted, ApiResponse):
-            return granted
         item = tracker.store.get(tracking_id)
         if item is None:
             return _problem(404, *_NOT_FOUND)
@@ -240,10 +255,9 @@ class HttpApi:
         return ApiResponse(204)
 
     # -- DELETE /api/jobs?callbackUrl= -------------------------------------------------------------------------
+    @_answering_refusals
     def unsubscribe(self, request: ApiRequest) -> ApiResponse:
         tracker = self._tracker()
-        if isinstance(tracker, ApiResponse):
-            return tracker
         callback_url = request.query.get("callbackUrl")
         if not callback_url:
             return _problem(400, "invalid-request", "callbackUrl is missing",
@@ -257,10 +271,9 @@ class HttpApi:
         return ApiResponse(204)
 
     # -- GET /api/health ---------------------------------------------------------------------------------------
+    @_answering_refusals
     def health(self, request: ApiRequest) -> ApiResponse:
         tracker = self._tracker()
-        if isinstance(tracker, ApiResponse):
-            return tracker
         checks: dict[str, str] = {}
         problems: list[str] = []
         if tracker.settings.webhook_secret_problem:
@@ -299,18 +312,18 @@ class HttpApi:
         return None
 
     # -- helpers -----------------------------------------------------------------------------------------------
-    def _capability(self, tracker: Tracker, request: ApiRequest, tracking_id: str) -> str | ApiResponse:
-        """The subscriber key a status URL was issued for, or the answer to give instead (401 or 404)."""
+    def _capability(self, tracker: Tracker, request: ApiRequest, tracking_id: str) -> str:
+        """The subscriber key a status URL was issued for; else ``_Refused`` with the answer to give (401 or 404)."""
         token = request.query.get("sig")
         if not token:
-            return _problem(401, "unauthorized", "Unauthorized",
-                            "this URL needs the sig that POST /api/jobs returned in its Location header")
+            raise _Refused(401, "unauthorized", "Unauthorized",
+                           "this URL needs the sig that POST /api/jobs returned in its Location header")
         if not _TOKEN.fullmatch(token) or not _TRACKING_ID.fullmatch(tracking_id):
-            return _problem(404, *_NOT_FOUND)
+            raise _Refused(404, *_NOT_FOUND)
         wanted = token_hash(token)
         found = tracker.store.get_capability(tracking_id, wanted)
         if found is None or not hmac.compare_digest(found[0].encode(), wanted.encode()):
-            return _problem(404, *_NOT_FOUND)
+            raise _Refused(404, *_NOT_FOUND)
         return found[1]
 
     @staticmethod

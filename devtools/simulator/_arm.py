@@ -38,6 +38,22 @@ def error_response(status: int, code: str, message: str, headers: list[tuple[str
     return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
 
+def request_body(body: bytes) -> dict[str, Any] | Response:
+    """A request's JSON object body, or ARM's 400 for an empty, unreadable or non-object one (the codes ARM uses for
+    a bad request body; the exact text is not verified)."""
+    if not body.strip():
+        return error_response(400, "InvalidRequestContent", "The request content was invalid: it is empty.")
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return error_response(
+            400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+        )
+    if not isinstance(request, dict):
+        return error_response(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return request
+
+
 def missing_api_version() -> Response:
     return error_response(
         400,

@@ -30,7 +30,6 @@ Choices where the spec leaves room (the README's Fidelity section lists them as 
 from __future__ import annotations
 
 import base64
-import json
 import random
 import re
 import uuid
@@ -226,7 +225,7 @@ class CrossRegion:
         now = self.sim.clock()
         if route.kind in ("crr_operation_status", "crr_operation_result"):
             return self._operation(route, path, api_version, now)
-        request = self._body(body)
+        request = arm.request_body(body)
         if isinstance(request, arm.Response):
             return request
         if route.kind == "crr_trigger":
@@ -245,19 +244,6 @@ class CrossRegion:
                 return arm.cloud_internal_error()
             return arm.json_response(200, job.resource(now, extended=True))
         return self._list(route, vault, query, api_version, now)
-
-    def _body(self, body: bytes) -> dict[str, Any] | arm.Response:
-        if not body.strip():
-            return arm.error_response(400, "InvalidRequestContent", "The request content was invalid: it is empty.")
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return arm.error_response(
-                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
-            )
-        if not isinstance(request, dict):
-            return arm.error_response(400, "InvalidRequestContent", "The request content must be a JSON object.")
-        return request
 
     def _vault_of(self, route: CrrRoute, request: dict[str, Any]) -> Vault | arm.Response | None:
         """The CrrJobRequest's ``resourceId``: a vault of the path's subscription that exists (None: no CRR jobs)."""

@@ -630,16 +630,9 @@ class BackupSimulator:
         # Backups_Trigger and Restores_Trigger take a required body (BackupRequestResource, RestoreRequestResource,
         # bms.json) whose properties.objectType names the request type; Azure refuses anything else. The codes are
         # those ARM and the Backup RP use for a bad request body; the exact text is not verified.
-        if not body.strip():
-            return arm.error_response(400, "InvalidRequestContent", "The request content was invalid: it is empty.")
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return arm.error_response(
-                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
-            )
-        if not isinstance(request, dict):
-            return arm.error_response(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        request = arm.request_body(body)
+        if isinstance(request, arm.Response):
+            return request
         properties = request.get("properties")
         object_type = properties.get("objectType") if isinstance(properties, dict) else None
         allowed = arm.RESTORE_REQUEST_TYPES if restore_point is not None else arm.BACKUP_REQUEST_TYPES

@@ -97,27 +97,10 @@ def parse_operation_url(
 ) -> OperationRef:
     """A CRR ``Azure-AsyncOperation`` (``backupCrrOperationsStatus``) or ``Location`` (``backupCrrOperationResults``)
     URL, on ``ARM_ENDPOINT`` or its regional host, for ``vault`` (the URL names none: it must come alongside)."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidReference(f"{field} must be a non-empty string")
-    if len(url) > 4096:
-        raise InvalidReference(f"{field} is longer than 4096 characters")
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidReference(f"{field} is not a valid URL: {exc}") from None
-    endpoint = urlsplit(arm_endpoint)
-    host, endpoint_host = (parts.hostname or "").lower(), (endpoint.hostname or "").lower()
-    same_host = host == endpoint_host or (
-        not is_loopback_endpoint(arm_endpoint) and _regional_host(host, endpoint_host)
-    )
-    if (
-        parts.scheme.lower() != endpoint.scheme.lower()
-        or not same_host
-        or (port or rs._default_port(parts.scheme)) != (endpoint.port or rs._default_port(endpoint.scheme))
-        or parts.username is not None
-        or parts.password is not None
-    ):
+    parts = rs.split_url(url, field)
+    endpoint_host = (urlsplit(arm_endpoint).hostname or "").lower()
+    regional = None if is_loopback_endpoint(arm_endpoint) else _regional_host
+    if not rs.same_origin(parts, arm_endpoint, regional):
         raise InvalidReference(
             f"{field} must point at ARM_ENDPOINT ({arm_endpoint}) or its regional host ({{region}}.{endpoint_host}); "
             "the tracker sends its Azure token nowhere else"

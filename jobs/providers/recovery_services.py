@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from jobs.arm import ArmClient
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef, check_guid, check_name, show
@@ -39,6 +39,8 @@ __all__ = [
     "normalise_job_status",
     "normalise_operation_status",
     "running_filter",
+    "same_origin",
+    "split_url",
 ]
 
 NAMESPACE = "Microsoft.RecoveryServices"
@@ -186,23 +188,8 @@ def parse_operation_url(url: object, arm_endpoint: str, field: str = "operationU
     trigger points at) or a vault's ``backupOperations/{id}``. A ``Location`` URL (``operationResults``) is turned
     into the matching status URL, since only the status names the jobId.
     """
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidReference(f"{field} must be a non-empty string")
-    if len(url) > 4096:
-        raise InvalidReference(f"{field} is longer than 4096 characters")
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidReference(f"{field} is not a valid URL: {exc}") from None
-    endpoint = urlsplit(arm_endpoint)
-    if (
-        parts.scheme.lower() != endpoint.scheme.lower()
-        or (parts.hostname or "").lower() != (endpoint.hostname or "").lower()
-        or (port or _default_port(parts.scheme)) != (endpoint.port or _default_port(endpoint.scheme))
-        or parts.username is not None
-        or parts.password is not None
-    ):
+    parts = split_url(url, field)
+    if not same_origin(parts, arm_endpoint):
         raise InvalidReference(
             f"{field} must point at ARM_ENDPOINT ({arm_endpoint}); the tracker sends its Azure token nowhere else"
         )
@@ -255,6 +242,34 @@ def _vault_in(field: str, match: re.Match[str]) -> VaultRef:
         return vault_from_parts(match["sub"], match["rg"], match["vault"])
     except InvalidReference as exc:
         raise InvalidReference(f"{field} names an invalid vault: {exc}") from None
+
+
+def split_url(url: object, field: str) -> SplitResult:
+    """A URL from a message, split: a non-empty string of at most 4096 characters, with a valid port if any."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidReference(f"{field} must be a non-empty string")
+    if len(url) > 4096:
+        raise InvalidReference(f"{field} is longer than 4096 characters")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 -- a port that is not a number, or out of range, raises here
+    except ValueError as exc:
+        raise InvalidReference(f"{field} is not a valid URL: {exc}") from None
+    return parts
+
+
+def same_origin(parts: SplitResult, arm_endpoint: str, host_ok: Callable[[str, str], bool] | None = None) -> bool:
+    """Whether ``parts`` is on ``arm_endpoint``: the same scheme and port, no user info, and the same host (or one
+    that ``host_ok(host, endpoint_host)`` accepts). The tracker sends its Azure token nowhere else."""
+    endpoint = urlsplit(arm_endpoint)
+    host, endpoint_host = (parts.hostname or "").lower(), (endpoint.hostname or "").lower()
+    return (
+        parts.scheme.lower() == endpoint.scheme.lower()
+        and (host == endpoint_host or (host_ok is not None and host_ok(host, endpoint_host)))
+        and (parts.port or _default_port(parts.scheme)) == (endpoint.port or _default_port(endpoint.scheme))
+        and parts.username is None
+        and parts.password is None
+    )
 
 
 def _default_port(scheme: str) -> int:
