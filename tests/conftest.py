@@ -134,8 +134,13 @@ def tracker(make_tracker: Callable[..., Tracker]) -> Tracker:
 class ManualClock:
     """A clock the test moves: the tracker's ``clock`` for decisions that take minutes (grace, backoff, leases)."""
 
+    # It starts a few seconds ahead of the wall clock: the simulator dates its jobs by the wall clock, and a list's
+    # window ends at the tracker's "now" in whole seconds, so a job created just after the clock (within the same
+    # second) would otherwise be missing from the first round's list.
+    AHEAD_SECONDS = 5
+
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = datetime.now(UTC) + timedelta(seconds=self.AHEAD_SECONDS)
 
     def __call__(self) -> datetime:
         return self.now

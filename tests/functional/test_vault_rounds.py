@@ -9,7 +9,7 @@ the test moves, against the simulator (which serves Resource Graph with a lag th
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import requests
 
@@ -18,6 +18,7 @@ from jobs.arm import ArmClient, StaticToken
 from jobs.arm.resource_graph import ResourceGraph, ended_jobs_query
 from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import IndexEntry
+from jobs.domain.tracking import vault_grid_after
 from tests.conftest import VAULT, ManualClock, drain, poll_once, results, tracker_with_clock
 
 
@@ -32,7 +33,6 @@ def test_a_vault_with_60_running_jobs_costs_one_list_call_per_round_its_pages_fo
     tracker = tracker_with_clock(env, clock)  # the default strategy: vault rounds
     simulator.page_size = 25  # 60 running jobs (more than the 50 of a job-strategy message) come on three pages
     job_ids = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(60)]
-    clock.advance(5)  # past the jobs' real start: a list's endTime is in whole seconds, and the rounds are 1 s apart
     _track(tracker, job_ids)
 
     for _ in range(2):
@@ -52,7 +52,6 @@ def test_a_job_that_ended_is_fetched_once_and_published_once(
     tracker = tracker_with_clock(env, clock)
     running = [simulator.add_job(VAULT, JobScript(duration=3600)) for _ in range(3)]
     ended = simulator.add_job(VAULT, JobScript(duration=0, final_status="CompletedWithWarnings"))
-    clock.advance(5)  # past the jobs' real start: a list's endTime is in whole seconds, and the rounds are 1 s apart
     _track(tracker, [*running, ended])
     simulator.reset_stats()
 
@@ -98,6 +97,9 @@ def test_a_job_missing_from_every_list_and_from_resource_graph_is_still_found(
     tracker = tracker_with_clock(env, clock, JOBS_RESOURCE_GRAPH="on", JOBS_MAX_POLL_INTERVAL_SECONDS="60")
     simulator.resource_graph.lag_seconds = 1e9  # Resource Graph shows none of these jobs
     job_id = simulator.add_job(VAULT, JobScript(duration=0))  # ended before any list could show it running
+    # just past a point of the vault's 60 s grid, so that the next one is a minute away whatever the time of day
+    clock.now = vault_grid_after(VaultRef.from_resource_id(VAULT).key, clock.now, tracker.settings.poll_seconds,
+                                 60) + timedelta(seconds=1)
     _track(tracker, [job_id])
 
     clock.advance(1)
