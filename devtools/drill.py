@@ -181,7 +181,7 @@ def run_drill(
         report.faults = {**{k: v for k, v in stats["faults"].items()}, "429 (token bucket)": 0}
         report.faults["429 (token bucket)"] = max(0, stats["throttled"] - stats["faults"].get("429", 0))
         report.retry_after_violations = stats["retry_after_violations"]
-        report.stuck = len(tracker.store.list_index())
+        report.stuck = len(tracker._store.list_index())
         _compare(tracker, receiver, simulator, expected, report)
     report.seconds = time.monotonic() - started
     return report
@@ -197,7 +197,7 @@ def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs
     ]
     for vault in vaults:
         simulator.add_vault(vault)
-    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    intake = tracker._storage.queue(tracker.settings.intake_queue)
     expected = {}
     for index in range(jobs):
         vault = vaults[index % len(vaults)]
@@ -378,7 +378,7 @@ class _PhaseRecord:
 def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimulator,
              expected: dict[tuple[str, str], str], report: DrillReport) -> None:
     assert tracker.settings.results_queue
-    queue = tracker.storage.queue(tracker.settings.results_queue)
+    queue = tracker._storage.queue(tracker.settings.results_queue)
     events: list[dict[str, Any]] = []
     while True:
         batch = list(queue.receive_messages(max_messages=32, messages_per_page=32))
@@ -496,7 +496,7 @@ class _PhaseLog:
         tracker.handle_poll_message = self.wrap("poll", tracker.handle_poll_message)  # type: ignore[method-assign]
         tracker.handle_delivery_message = self.wrap(  # type: ignore[method-assign]
             "deliver", tracker.handle_delivery_message)
-        publisher = tracker.publisher
+        publisher = tracker._publisher
         publisher.finish = self.wrap("publish", publisher.finish)  # type: ignore[method-assign]
         publisher.publish_one = self.wrap("publish", publisher.publish_one)  # type: ignore[method-assign]
         return tracker

@@ -17,7 +17,6 @@ import importlib
 import json
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -250,10 +249,10 @@ def _storage(settings: Settings, options: Any = None) -> Any:
     return StorageAccount(settings.storage, options or COMMAND_LINE)
 
 
-def _tracker(options: Any = None) -> Any:
+def _tracker(options: Any = None, settings: Settings | None = None) -> Any:
     from jobs.tracker import Tracker
 
-    settings = load_settings()
+    settings = settings or load_settings()
     return Tracker(settings, storage=_storage(settings, options))
 
 
@@ -298,30 +297,17 @@ def _run(args: argparse.Namespace) -> int:
 
 def _banner(tracker: Any, http_url: str | None = None) -> str:
     """What ``run`` runs against: storage endpoints and account (never a key), ARM, queues, poll period."""
-    settings = tracker.settings
-    endpoints = tracker.storage.endpoints()
-    account = ""
-    match = re.search(r"AccountName=([^;]+)", settings.storage.connection_string or "", re.IGNORECASE)
-    if match:
-        account = f"account {match[1]}, "
-    token = "fixed token from JOBS_ARM_TOKEN" if settings.arm_token else "DefaultAzureCredential"
-    queues = f"intake {settings.intake_queue}, poll {settings.poll_queue}, deliver {settings.deliver_queue}"
-    results = f"results {settings.results_queue}" if settings.results_queue else "results queue off"
     return "\n".join([
         "Backup Job Tracker running on this machine. Ctrl-C to stop.",
-        f"  storage  {account}queue {endpoints['queue']}, table {endpoints['table']} ({settings.table})",
-        f"  ARM      {settings.arm_endpoint} ({token})",
-        f"  queues   {queues}; {results}",
-        f"  polling  every {settings.poll_seconds:g} s; a heartbeat line every minute or on change",
+        *(f"  {name:<8} {fact}" for name, fact in tracker.describe().items()),
         *([f"  HTTP API {http_url}/api (POST /api/jobs, GET /api/health; loopback only, no function keys)"]
           if http_url else []),
     ])
 
 
 def _track(args: argparse.Namespace) -> int:
-    from jobs.flows.intake import IntakeRejected, parse_message
+    from jobs.flows.intake import IntakeRejected
 
-    settings = load_settings()
     message: dict[str, Any] = {}
     if args.resource_id and not (args.vault_id or args.job_id):
         message["jobResourceId"] = args.resource_id
@@ -334,56 +320,32 @@ def _track(args: argparse.Namespace) -> int:
         message["callbackUrl"] = args.callback_url
     if args.correlation_id:
         message["correlationId"] = args.correlation_id
-    text = json.dumps(message)
     try:
-        request = parse_message(text, arm_endpoint=settings.arm_endpoint, allowed_hosts=settings.callback_allowed_hosts)
+        request = _tracker().submit(json.dumps(message))
     except IntakeRejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    storage = _storage(settings)
-    storage.ensure([settings.intake_queue], settings.table)
-    storage.queue(settings.intake_queue).send_message(text)
     for job in request.jobs:
         print(f"queued {job.id}\ntracking id: {job.key}")
     return 0
 
 
-def _waiting_on_intake(tracker: Any) -> int:
-    """Messages on the intake queue that no runner has read yet (0 when the queue does not exist)."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        properties = tracker.storage.queue(tracker.settings.intake_queue).get_queue_properties()
-    except ResourceNotFoundError:
-        return 0
-    return int(properties.approximate_message_count or 0)
-
-
-def _items(tracker: Any, state: str = "all") -> list[Any] | None:
-    """The table's items, or None when the table does not exist yet (fresh storage)."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return list(tracker.store.list_items(state))
-    except ResourceNotFoundError:
-        return None
-
-
 def _list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    tracker = _tracker()
-    items = _items(tracker, args.state)
-    waiting = _waiting_on_intake(tracker)
+    settings = load_settings()
+    tracker = _tracker(settings=settings)
+    items = tracker.list_items(args.state)
+    waiting = tracker.waiting_on_intake()
     note = ""
     if waiting:
         note = (f"{waiting} message{'s' if waiting != 1 else ''} wait{'s' if waiting == 1 else ''} on the intake "
-                f"queue {tracker.settings.intake_queue}: 'python -m jobs run' reads them")
+                f"queue {settings.intake_queue}: 'python -m jobs run' reads them")
     if not items:
         what = "jobs" if args.state == "all" else f"{args.state} jobs"
         print(f"no {what} yet" if items is None or args.state == "all" else f"no {what}")
         if items is None:
-            print(f"(table {tracker.settings.table} does not exist yet: 'python -m jobs run' or 'track' creates it)")
+            print(f"(table {settings.table} does not exist yet: 'python -m jobs run' or 'track' creates it)")
         if note:
             print(note)
         return 0
@@ -392,7 +354,7 @@ def _list(args: argparse.Namespace) -> int:
             for item in sorted(items, key=lambda i: i.created_at)]
     print(tabulate(rows, headers=["tracking id", "vault", "status", "since", "ended"]))
     if args.state != "running":
-        print(f"(ended jobs are kept for {_days(tracker.settings.retention_days)}, JOBS_RETENTION_DAYS)")
+        print(f"(ended jobs are kept for {_days(settings.retention_days)}, JOBS_RETENTION_DAYS)")
     if note:
         print(note)
     return 0
@@ -420,48 +382,27 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _find(tracker: Any, wanted: str) -> Any:
-    """The item ``wanted`` names: tracking id, job resource id, job GUID, operation id or operation URL."""
-    from urllib.parse import urlsplit
-
-    from jobs.domain.references import InvalidReference
-    from jobs.providers import parse_job_id
-
-    if wanted.lower().startswith(("http://", "https://")):
-        path = urlsplit(wanted).path.rstrip("/")
-        operation_id = path.rsplit("/", 1)[-1].lower()
-        return next((i for i in tracker.store.list_items() if (i.operation_id or "").lower() == operation_id
-                     or (i.operation_path or "").lower() == path.lower()), None)
-    if wanted.startswith("/"):
-        try:
-            wanted = parse_job_id(wanted).key
-        except InvalidReference as exc:
-            raise CommandError(str(exc)) from None
-    item = tracker.store.get(wanted)
-    if item is None:
-        lowered = wanted.lower()
-        item = next((i for i in tracker.store.list_items()
-                     if lowered in ((i.job_id or "").lower(), (i.operation_id or "").lower())), None)
-    return item
-
-
 def _status(args: argparse.Namespace) -> int:
     from azure.core.exceptions import ResourceNotFoundError
     from tabulate import tabulate
 
-    from jobs.flows.result_events import event_for
+    from jobs.domain.references import InvalidReference
 
-    tracker = _tracker()
+    settings = load_settings()
+    tracker = _tracker(settings=settings)
     try:
-        item = _find(tracker, args.id.strip())
+        details = tracker.find_item(args.id)
+    except InvalidReference as exc:
+        raise CommandError(str(exc)) from None
     except ResourceNotFoundError:
-        print(f"nothing tracked yet: table {tracker.settings.table} does not exist "
+        print(f"nothing tracked yet: table {settings.table} does not exist "
               "('python -m jobs run' or 'track' creates it)", file=sys.stderr)
         return 1
-    if item is None:
-        print(f"error: no job {args.id!r} in table {tracker.settings.table} (ended jobs are kept for "
-              f"{_days(tracker.settings.retention_days)}, JOBS_RETENTION_DAYS, then removed)", file=sys.stderr)
+    if details is None:
+        print(f"error: no job {args.id!r} in table {settings.table} (ended jobs are kept for "
+              f"{_days(settings.retention_days)}, JOBS_RETENTION_DAYS, then removed)", file=sys.stderr)
         return 1
+    item = details.item
     properties = (item.resource or {}).get("properties") or {}
     rows = [
         ["tracking id", item.tracking_id],
@@ -481,19 +422,18 @@ def _status(args: argparse.Namespace) -> int:
         ["last error", json.dumps(item.last_error) if item.last_error else "-"],
     ]
     print(tabulate(rows, tablefmt="plain"))
-    subscribers = tracker.store.list_subscribers(item.tracking_id)
     print()
     print(tabulate(
         [[s.key, s.subscriber.correlation_id or "-", "yes" if s.subscriber.callback_url else "no",
-          s.published_status or "-"] for s in subscribers],
+          s.published_status or "-"] for s in details.subscribers],
         headers=["subscriber", "correlationId", "callback", "published"],
     ))
     if item.named_jobs:
         for job in item.named_jobs:
             print(f"\nthe operation named job {job}: its subscribers follow that job ('python -m jobs status {job}')")
-    elif item.ended and subscribers:
+    elif details.event is not None:
         print("\nresult event (first subscriber):")
-        print(json.dumps(event_for(item, subscribers[0]), indent=2))
+        print(json.dumps(details.event, indent=2))
     return 0
 
 

@@ -46,20 +46,15 @@ def get_tracker() -> Tracker:
 @blueprint.queue_trigger(arg_name="msg", queue_name=_settings.intake_queue, connection=CONNECTION)
 def intake(msg: func.QueueMessage) -> None:
     """Records the job(s) a message names, or sends the message to the rejected queue with a reason."""
-    acceptance = get_tracker().accept_message(msg.get_body())
-    if acceptance.rejected is None:
-        logging.info("tracking %s", ", ".join(acceptance.tracking_ids))
+    get_tracker().accept_message(msg.get_body())
 
 
 @blueprint.function_name("poll_round")
 @blueprint.timer_trigger(arg_name="timer", schedule=timer_schedule(_settings.poll_seconds))
 def poll_round(timer: func.TimerRequest) -> None:
     """Finds the running jobs that are due; polls a small round itself, hands a large one vault by vault to the
-    poll queue."""
-    report = get_tracker().run_poll_round()
-    logging.info("poll round: %d rows read, %d leased, %d polled here, %d messages, %d seen ended by Resource "
-                 "Graph, %d swept", report.running, report.due, report.inline, report.messages, report.detected,
-                 report.swept)
+    poll queue (the tracker's observer logs the round)."""
+    get_tracker().run_poll_round()
 
 
 @blueprint.function_name("poll_vault")

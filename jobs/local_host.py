@@ -13,23 +13,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from azure.storage.queue import QueueClient, QueueMessage
 
 from jobs.storage.account import is_unreachable
-from jobs.tracker import Tracker
+from jobs.tracker import QueueBinding, Tracker
 
 __all__ = ["LocalHost"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Binding:
-    queue: str
-    handler: Callable[[str], object]
 
 
 class LocalHost:
@@ -41,26 +33,23 @@ class LocalHost:
         visibility_seconds: int = 30,
         max_dequeue_count: int = 5,
         idle_sleep: float = 0.2,
-        heartbeat_seconds: float = 60.0,
+        heartbeat_sample_seconds: float = 5.0,
         outage_retry_seconds: float = 2.0,
     ) -> None:
         self.tracker = tracker
-        settings = tracker.settings
-        self._bindings = [
-            _Binding(settings.intake_queue, tracker.accept_message),
-            _Binding(settings.poll_queue, tracker.handle_poll_message),
-            _Binding(settings.deliver_queue, tracker.handle_delivery_message),
-        ]
+        bindings = tracker.bindings()
+        self._bindings = bindings.queues
+        self._storage = bindings.storage  # the host reads the queues, as the Functions host does
+        self._poll_seconds = bindings.poll_seconds
         self._workers = workers
         self._visibility = visibility_seconds
         self._max_dequeue = max_dequeue_count
         self._idle_sleep = idle_sleep
-        self._heartbeat_seconds = heartbeat_seconds
+        self._heartbeat_sample = heartbeat_sample_seconds
         self._outage_retry = outage_retry_seconds
         self._inflight: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._outage_since: float | None = None
-        self._last_beat: tuple[float, tuple[object, ...]] | None = None
         self.stop_event = threading.Event()
 
     def run(self, *, until_idle: bool = False, timeout: float | None = None) -> int:
@@ -73,7 +62,7 @@ class LocalHost:
         started = time.monotonic()
         next_round = 0.0
         next_sample = 0.0
-        poll_seconds = self.tracker.settings.poll_seconds
+        poll_seconds = self._poll_seconds
         pool = ThreadPoolExecutor(self._workers, thread_name_prefix="jobs-worker")
         try:
             while not self.stop_event.is_set():
@@ -87,8 +76,8 @@ class LocalHost:
                         next_round = now + poll_seconds
                     received = self._receive(pool)
                     if now >= next_sample:
-                        next_sample = now + min(5.0, self._heartbeat_seconds)
-                        self._heartbeat(now)
+                        next_sample = now + self._heartbeat_sample
+                        self.tracker.heartbeat()  # its observer writes the line, once a minute or on change
                     idle = until_idle and not received and self._idle()
                     self._storage_up()
                 except Exception as exc:
@@ -116,30 +105,13 @@ class LocalHost:
                 return
             self._outage_since = time.monotonic()
         log.warning("storage unreachable: %s; retrying every %g s, nothing is lost (messages stay on their queues)",
-                    self.tracker.storage.describe_unreachable(exc), self._outage_retry)
+                    self._storage.describe_unreachable(exc), self._outage_retry)
 
     def _storage_up(self) -> None:
         with self._lock:
             since, self._outage_since = self._outage_since, None
         if since is not None:
             log.warning("storage reachable again after %.0f s; resuming", time.monotonic() - since)
-
-    def _heartbeat(self, now: float) -> None:
-        """One line a minute, or sooner when a number changes: running, due, deliveries waiting, failing reads."""
-        index = self.tracker.store.list_index()
-        wall = datetime.now(UTC)
-        due = sum(1 for entry in index if entry.next_poll_at <= wall)
-        deliveries = self.tracker.storage.queue(self.tracker.settings.deliver_queue).get_queue_properties()
-        failing = self.tracker.failing_subscriptions()
-        numbers = (len(index), due, deliveries.approximate_message_count or 0, tuple(sorted(failing.items())))
-        if self._last_beat is not None:
-            last_time, last_numbers = self._last_beat
-            if last_numbers == numbers and now - last_time < self._heartbeat_seconds:
-                return
-        self._last_beat = (now, numbers)
-        log.info("heartbeat: running jobs %d, due %d, deliveries waiting %d, failing subscriptions %d%s",
-                 numbers[0], numbers[1], numbers[2], len(failing),
-                 "".join(f"; {sub}: {why}" for sub, why in sorted(failing.items())))
 
     def _receive(self, pool: ThreadPoolExecutor) -> int:
         received = 0
@@ -148,7 +120,7 @@ class LocalHost:
                 room = 2 * self._workers - len(self._inflight)
             if room <= 0:
                 break
-            client = self.tracker.storage.queue(binding.queue)
+            client = self._storage.queue(binding.queue)
             try:
                 messages = list(client.receive_messages(
                     messages_per_page=min(32, room), max_messages=min(32, room), visibility_timeout=self._visibility
@@ -170,7 +142,7 @@ class LocalHost:
         with self._lock:
             self._inflight.discard(future)
 
-    def _process(self, client: QueueClient, binding: _Binding, message: QueueMessage) -> None:
+    def _process(self, client: QueueClient, binding: QueueBinding, message: QueueMessage) -> None:
         try:
             binding.handler(message.content)
         except Exception as exc:
@@ -179,7 +151,7 @@ class LocalHost:
                 return
             log.exception("handling a message from %s failed (attempt %d)", binding.queue, message.dequeue_count)
             if (message.dequeue_count or 0) >= self._max_dequeue:
-                self.tracker.storage.queue(f"{binding.queue}-poison").send_message(message.content)
+                self._storage.queue(f"{binding.queue}-poison").send_message(message.content)
                 client.delete_message(message)
             return
         try:
@@ -202,7 +174,7 @@ class LocalHost:
             if self._inflight:
                 return False
         for binding in self._bindings:
-            properties = self.tracker.storage.queue(binding.queue).get_queue_properties()
+            properties = self._storage.queue(binding.queue).get_queue_properties()
             if properties.approximate_message_count:
                 return False
-        return not self.tracker.store.list_index()
+        return not self.tracker.has_running()

@@ -1,36 +1,115 @@
-"""The tracker: one object whose methods are what the Functions triggers (and the local host) call.
+"""The tracker: the one front door. Every adapter (the Functions triggers, the HTTP API, the command line, the local
+host) calls these methods and nothing else, and gets plain results back.
 
-- ``accept_message``: an intake message (queue trigger on ``JOBS_INTAKE_QUEUE``).
-- ``run_poll_round``: the timer's round, which polls a small round itself and hands a large one to the poll queue.
-- ``handle_poll_message``: a poll-queue message (queue trigger).
-- ``handle_delivery_message``: a deliver-queue message (queue trigger): one webhook attempt.
+- intake: ``accept_message`` (a queue message), ``track`` (an HTTP body: tracked, with a capability per item),
+  ``submit`` (validated, then put on the intake queue);
+- what a subscriber sees and does: ``get_status``, ``unsubscribe``, ``unsubscribe_callback``;
+- work: ``run_poll_round``, ``handle_poll_message``, ``handle_delivery_message``;
+- operating: ``setup``, ``check_health``, ``heartbeat``, ``list_items``, ``find_item``, ``waiting_on_intake``,
+  ``bindings`` (what a host reads and fires), ``describe``.
 
-Nothing here knows which trigger called it, and nothing here decides anything: each method hands its input to
-its flow (``jobs.flows``). The tracker only builds the parts once, from the settings, and wires them together.
+Nothing here knows which trigger called it, and nothing here decides anything: each method hands its input to its
+flow (``jobs.flows``). The tracker builds the parts once from the settings (the poll policy, the providers, the
+outputs, the observer) and keeps them to itself.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import ResourceNotFoundError
 
 from jobs.arm import ArmClient
 from jobs.arm.resource_graph import ResourceGraph
 from jobs.config import Settings
+from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.delivery import Delivery, DeliveryTask
-from jobs.flows.intake import Acceptance, Intake
-from jobs.flows.poll_round import BATCH_SIZE, VAULT_BATCH_SIZE, PollWork, RoundReport, run_round
-from jobs.flows.poll_worker import Poller, PollReport
+from jobs.flows.intake import Acceptance, Intake, TrackRequest
+from jobs.flows.policy import poll_policy
+from jobs.flows.poll_round import PollWork, run_round
+from jobs.flows.poll_worker import Poller
 from jobs.flows.publisher import Publisher
-from jobs.providers import Providers
+from jobs.flows.result_events import event_for
+from jobs.flows.subscriptions import CapabilityRefused, StatusView, Subscriptions
+from jobs.outputs import Output, outputs_from_settings
+from jobs.providers import Providers, parse_job_id
 from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
+from jobs.storage.health import HEALTH_STORAGE, check_storage
+from jobs.telemetry import Heartbeat, Observer, PollReport, RoundReport
+from jobs.telemetry.logs import LogObserver
 from jobs.webhooks.sender import WebhookSender
 
-__all__ = ["Acceptance", "RoundReport", "Tracker"]
+__all__ = [
+    "Acceptance",
+    "CapabilityRefused",
+    "Grant",
+    "Health",
+    "HostBindings",
+    "ItemDetails",
+    "RoundReport",
+    "StatusView",
+    "Tracked",
+    "Tracker",
+]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A tracked item and the capability (token) that stands for the caller's subscription to it."""
+
+    tracking_id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What ``track`` put on record: a grant per item, and the seconds until the first one is polled."""
+
+    grants: list[Grant]
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class Health:
+    checks: dict[str, str]  # configuration, storage, arm: "ok" or what is wrong
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class ItemDetails:
+    """One item for ``python -m jobs status``: its state, its subscribers, and its event (the first subscriber's)."""
+
+    item: TrackedItem
+    subscribers: list[SubscriberRecord]
+    event: dict[str, object] | None
+
+
+@dataclass(frozen=True)
+class QueueBinding:
+    queue: str
+    handler: Callable[[str], object]
+
+
+@dataclass(frozen=True)
+class HostBindings:
+    """What a host (the Functions host, ``LocalHost``) reads and fires: the queues with the method each message
+    goes to, the timer's period, and the storage account it reads the queues from (AzureWebJobsStorage)."""
+
+    queues: list[QueueBinding]
+    poll_seconds: float
+    storage: StorageAccount
 
 
 class Tracker:
@@ -42,55 +121,204 @@ class Tracker:
         arm: ArmClient | None = None,
         clock: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
+        outputs: Sequence[Output] | None = None,
     ) -> None:
-        self.settings = settings
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.storage = storage or StorageAccount(settings.storage)
-        table = self.storage.table(settings.table)
-        self.store = JobStore(table, self.clock)
-        self.throttle_board = TableThrottleBoard(table)
-        self.arm = arm or ArmClient.from_settings(settings)
-        if self.arm.board is None:
-            self.arm.board = self.throttle_board  # Retry-After windows shared by every instance
-        self.providers = Providers.from_settings(settings)
-        self.publisher = Publisher(settings, self.storage, self.store, self.clock)
-        self.intake = Intake(settings, self.storage, self.store, self.publisher, self.clock)
-        self.poller = Poller(settings, self.store, self.arm, self.providers, self.intake.conclude, self.clock,
-                             monotonic)
-        self.resource_graph = (ResourceGraph(self.arm, settings.resource_graph_api_version, monotonic=monotonic)
-                               if settings.resource_graph else None)
-        self.sender = WebhookSender(
+        """``observer`` hears what happens (default: the log lines, ``LogObserver``); ``outputs`` replace the ones
+        the settings turn on (``jobs.outputs.outputs_from_settings``)."""
+        self.settings = settings  # read-only configuration, for the tooling; adapters call methods only
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._storage = storage or StorageAccount(settings.storage)
+        self._observer = observer or LogObserver()
+        table = self._storage.table(settings.table)
+        self._store = JobStore(table, self._clock)
+        self._throttle_board = TableThrottleBoard(table)
+        self._arm = arm or ArmClient.from_settings(settings)
+        if self._arm.board is None:
+            self._arm.board = self._throttle_board  # Retry-After windows shared by every instance
+        self._providers = Providers.from_settings(settings)
+        self._policy = poll_policy(settings)
+        self._subscriptions = Subscriptions(self._store, self._policy, self._providers, self._clock,
+                                            settings.poll_seconds)
+        if outputs is None:
+            outputs = outputs_from_settings(settings, self._storage, self._clock)
+        self._publisher = Publisher(self._store, self._subscriptions, outputs, self._observer)
+        self._intake = Intake(settings, self._storage, self._subscriptions, self._publisher, self._clock,
+                              self._observer)
+        self._poller = Poller(settings, self._store, self._arm, self._providers, self._publisher.conclude,
+                              self._clock, monotonic, policy=self._policy, observer=self._observer)
+        self._detector = (ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic)
+                          if self._policy.uses_detector else None)
+        sender = WebhookSender(
             secret=settings.webhook_secret,
             allowed_callback_hosts=settings.callback_allowed_hosts,
             timeout_seconds=settings.webhook_timeout_seconds,
         )
-        self.delivery = Delivery(settings, self.storage, self.store, self.sender, self.clock)
+        self._delivery = Delivery(settings, self._storage, self._store, sender, self._clock, self._observer)
+        self._probe: StorageAccount | None = None
         if settings.webhook_secret_problem:  # the one line at start-up; deliveries wait, never go unsigned
             log.error("%s", settings.webhook_secret_problem)
 
+    # -- setting up ----------------------------------------------------------------------------------------------
     def setup(self) -> None:
         """Creates the queues and the table when they are missing (local runs; Bicep creates them in Azure)."""
-        self.storage.ensure(self.settings.all_queues(), self.settings.table)
+        self._storage.ensure(self.settings.all_queues(), self.settings.table)
 
+    # -- intake --------------------------------------------------------------------------------------------------
     def accept_message(self, body: bytes | str) -> Acceptance:
-        return self.intake.accept_message(body)
+        """An intake-queue message: tracked, or sent to the rejected queue with its reason."""
+        return self._intake.accept_message(body)
 
+    def track(self, body: bytes | str) -> Tracked:
+        """A request body (any intake shape): tracked, with a new capability per item for the caller's subscriber.
+        Raises ``IntakeRejected`` (naming the field) when the body cannot be tracked; nothing is queued then."""
+        request = self._intake.parse(body)
+        acceptance = self._intake.track(request)
+        grants = [Grant(tracking_id, self._subscriptions.issue_capability(tracking_id, request.subscriber.key))
+                  for tracking_id in acceptance.tracking_ids]
+        return Tracked(grants, self._subscriptions.retry_after_for(grants[0].tracking_id))
+
+    def submit(self, body: str) -> TrackRequest:
+        """Validates a message as the intake would, then puts it on the intake queue (``python -m jobs track``).
+        Raises ``IntakeRejected`` instead of queueing what the intake would reject."""
+        request = self._intake.parse(body)
+        self._storage.ensure([self.settings.intake_queue], self.settings.table)
+        self._storage.queue(self.settings.intake_queue).send_message(body)
+        return request
+
+    # -- what a subscriber sees and does -------------------------------------------------------------------------
+    def get_status(self, tracking_id: str, token: str | None) -> StatusView:
+        """The status a capability grants; raises ``CapabilityRefused`` (401 without one, 404 otherwise)."""
+        return self._subscriptions.status(tracking_id, token)
+
+    def unsubscribe(self, tracking_id: str, token: str | None, callback_url: str | None = None) -> None:
+        """Drops the subscription a capability stands for (or the item's subscribers with ``callback_url``)."""
+        self._subscriptions.unsubscribe(tracking_id, token, callback_url)
+
+    def unsubscribe_callback(self, callback_url: str) -> int:
+        """Drops every subscription with ``callback_url``, whatever its item; returns how many."""
+        return self._subscriptions.unsubscribe_callback(callback_url)
+
+    # -- work ----------------------------------------------------------------------------------------------------
     def run_poll_round(self) -> RoundReport:
-        queue = self.storage.queue(self.settings.poll_queue)
+        """The timer's round: polls a small round itself, hands a large one vault by vault to the poll queue."""
+        queue = self._storage.queue(self.settings.poll_queue)
         backlog = queue.get_queue_properties().approximate_message_count or 0
-        return run_round(self.store, self.throttle_board, queue.send_message, self.clock(), self.settings.poll_seconds,
-                         retention_days=self.settings.retention_days, backlog=backlog, detector=self.resource_graph,
-                         poll=self.poller.poll, inline_max=self.settings.inline_poll_max,
-                         batch_size=VAULT_BATCH_SIZE if self.settings.poll_strategy == "vault" else BATCH_SIZE)
+        return run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
+                         self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
+                         detector=self._detector, poll=self._poller.poll, inline_max=self.settings.inline_poll_max,
+                         batch_size=self._policy.batch_size, observer=self._observer)
 
     def handle_poll_message(self, text: str) -> PollReport:
-        return self.poller.poll(PollWork.from_message(text))
-
-    def failing_subscriptions(self) -> dict[str, str]:
-        """Subscriptions (401: the credential) and vaults (403: the role) whose reads Azure refuses, by id: one
-        line each, for the ``run`` heartbeat and the health check. Empty when every read works."""
-        return self.poller.failures.snapshot()
+        """A poll-queue message: one vault's due items."""
+        return self._poller.poll(PollWork.from_message(text))
 
     def handle_delivery_message(self, text: str) -> str:
         """One delivery attempt; returns what happened: delivered, retry, deadletter or dropped."""
-        return self.delivery.attempt(DeliveryTask.from_message(text))
+        return self._delivery.attempt(DeliveryTask.from_message(text))
+
+    # -- operating -----------------------------------------------------------------------------------------------
+    def failing_subscriptions(self) -> dict[str, str]:
+        """Subscriptions (401: the credential) and vaults (403: the role) whose reads Azure refuses, by id: one
+        line each. Empty when every read works."""
+        return self._poller.failures.snapshot()
+
+    def check_health(self) -> Health:
+        """Configuration, storage (a quick probe of its own) and Azure's refusals, each "ok" or what is wrong."""
+        checks: dict[str, str] = {}
+        problems: list[str] = []
+        secret = self.settings.webhook_secret_problem
+        checks["configuration"] = secret or "ok"
+        if secret:
+            problems.append(f"configuration: {secret}")
+        if self._probe is None:
+            self._probe = StorageAccount(self.settings.storage, HEALTH_STORAGE)
+        storage = check_storage(self._probe, self.settings.intake_queue, self.settings.table)
+        checks["storage"] = storage or "ok"
+        if storage:
+            problems.append(f"storage: {storage}")
+        failing = self.failing_subscriptions()
+        checks["arm"] = "; ".join(f"{key}: {why}" for key, why in sorted(failing.items())) or "ok"
+        problems += [f"ARM reads refused for {key}: {why}" for key, why in sorted(failing.items())]
+        return Health(checks, problems)
+
+    def heartbeat(self) -> Heartbeat:
+        """The numbers of the ``run`` heartbeat (running, due, deliveries waiting, failing reads), also handed to
+        the observer."""
+        index = self._store.list_index()
+        wall = datetime.now(UTC)
+        due = sum(1 for entry in index if entry.next_poll_at <= wall)
+        deliveries = self._storage.queue(self.settings.deliver_queue).get_queue_properties()
+        beat = Heartbeat(len(index), due, deliveries.approximate_message_count or 0, self.failing_subscriptions())
+        self._observer.heartbeat(beat)
+        return beat
+
+    def has_running(self) -> bool:
+        """Whether any item is still tracked as running."""
+        return bool(self._store.list_index())
+
+    def bindings(self) -> HostBindings:
+        return HostBindings(
+            queues=[QueueBinding(self.settings.intake_queue, self.accept_message),
+                    QueueBinding(self.settings.poll_queue, self.handle_poll_message),
+                    QueueBinding(self.settings.deliver_queue, self.handle_delivery_message)],
+            poll_seconds=self.settings.poll_seconds,
+            storage=self._storage,
+        )
+
+    def list_items(self, state: str = "all") -> list[TrackedItem] | None:
+        """The items the table holds (``running``, ``ended`` or ``all``); ``None`` when the table does not exist."""
+        try:
+            return list(self._store.list_items(state))
+        except ResourceNotFoundError:
+            return None
+
+    def find_item(self, wanted: str) -> ItemDetails | None:
+        """The item ``wanted`` names (tracking id, job resource id, job GUID, operation id or operation URL), with
+        its subscribers and event. Raises ``InvalidReference`` for a resource id that is not a job's and
+        ``ResourceNotFoundError`` when the table does not exist."""
+        item = self._find(wanted.strip())
+        if item is None:
+            return None
+        subscribers = self._store.list_subscribers(item.tracking_id)
+        event = event_for(item, subscribers[0]) if item.ended and subscribers and not item.named_jobs else None
+        return ItemDetails(item, subscribers, event)
+
+    def _find(self, wanted: str) -> TrackedItem | None:
+        if wanted.lower().startswith(("http://", "https://")):
+            path = urlsplit(wanted).path.rstrip("/")
+            operation_id = path.rsplit("/", 1)[-1].lower()
+            return next((i for i in self._store.list_items() if (i.operation_id or "").lower() == operation_id
+                         or (i.operation_path or "").lower() == path.lower()), None)
+        if wanted.startswith("/"):
+            wanted = parse_job_id(wanted).key
+        item = self._store.get(wanted)
+        if item is None:
+            lowered = wanted.lower()
+            item = next((i for i in self._store.list_items()
+                         if lowered in ((i.job_id or "").lower(), (i.operation_id or "").lower())), None)
+        return item
+
+    def waiting_on_intake(self) -> int:
+        """Messages on the intake queue that no runner has read yet (0 when the queue does not exist)."""
+        try:
+            properties = self._storage.queue(self.settings.intake_queue).get_queue_properties()
+        except ResourceNotFoundError:
+            return 0
+        return int(properties.approximate_message_count or 0)
+
+    def describe(self) -> dict[str, str]:
+        """What this tracker runs against, for a banner: storage (never a key), ARM, queues, polling."""
+        settings = self.settings
+        endpoints = self._storage.endpoints()
+        match = re.search(r"AccountName=([^;]+)", settings.storage.connection_string or "", re.IGNORECASE)
+        account = f"account {match[1]}, " if match else ""
+        token = "fixed token from JOBS_ARM_TOKEN" if settings.arm_token else "DefaultAzureCredential"
+        results = f"results {settings.results_queue}" if settings.results_queue else "results queue off"
+        return {
+            "storage": f"{account}queue {endpoints['queue']}, table {endpoints['table']} ({settings.table})",
+            "ARM": f"{settings.arm_endpoint} ({token})",
+            "queues": f"intake {settings.intake_queue}, poll {settings.poll_queue}, deliver {settings.deliver_queue}; "
+                      f"{results}",
+            "polling": f"every {settings.poll_seconds:g} s; a heartbeat line every minute or on change",
+        }

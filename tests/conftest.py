@@ -163,7 +163,7 @@ def tracker_with_clock(env: dict[str, str], clock: ManualClock, **overrides: str
 def poll_once(tracker: Tracker) -> int:
     """One timer round and every poll message it sent, handled as the poll-queue trigger would; returns how many."""
     tracker.run_poll_round()
-    messages = drain(tracker.storage.queue(tracker.settings.poll_queue))
+    messages = drain(tracker._storage.queue(tracker.settings.poll_queue))
     for message in messages:
         tracker.handle_poll_message(message)
     return len(messages)
@@ -236,7 +236,7 @@ def drain(queue: QueueClient) -> list[str]:
 
 def results(tracker: Tracker) -> list[dict[str, Any]]:
     assert tracker.settings.results_queue
-    return [json.loads(text) for text in drain(tracker.storage.queue(tracker.settings.results_queue))]
+    return [json.loads(text) for text in drain(tracker._storage.queue(tracker.settings.results_queue))]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:

@@ -17,20 +17,22 @@ unsigned and nothing is lost while the role assignment takes effect and the app 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.config import Settings
-from jobs.flows.result_events import event_bytes, pointer_event
+from jobs.flows.result_events import event_bytes
+from jobs.outputs.results_queue import pointer_event
+from jobs.outputs.webhooks import CALLBACK_TARGET, DeliveryTask, webhook_target
 from jobs.storage import JobStore, StorageAccount
 from jobs.storage.queue_messages import fit_record, fits, send_output, send_task
+from jobs.telemetry import Observer
 from jobs.webhooks.sender import DeliveryOutcome, WebhookSender, describe_url
 
 __all__ = [
@@ -46,44 +48,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CALLBACK_TARGET = "callback"
 UNRESOLVED_SECRET = "not sent: JOBS_WEBHOOK_SECRET is an unresolved Key Vault reference (it would go unsigned)"
 # Multiples of JOBS_DELIVERY_FIRST_RETRY_SECONDS (10 s): 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
 # then every 12 h — Event Grid's schedule.
 _SCHEDULE = (1, 3, 6, 30, 60, 180, 360, 1080, 2160, 4320)
 
 
-def webhook_target(url: str) -> str:
-    return "webhook:" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-
-
 def retry_delay(attempt: int, first_seconds: float, jitter: float = 0.2) -> float:
     """Delay before attempt ``attempt + 1`` (attempt counts from 1)."""
     factor = _SCHEDULE[min(attempt, len(_SCHEDULE)) - 1]
     return first_seconds * factor * random.uniform(1 - jitter, 1 + jitter)
-
-
-@dataclass(frozen=True)
-class DeliveryTask:
-    tracking_id: str
-    subscriber: str
-    status: str
-    target: str
-    attempt: int = 1
-    first_attempt_at: str = ""
-
-    def to_message(self) -> str:
-        return json.dumps({"kind": "delivery", **asdict(self)}, separators=(",", ":"))
-
-    @classmethod
-    def from_message(cls, text: str) -> DeliveryTask:
-        data = json.loads(text)
-        data.pop("kind", None)
-        return cls(**data)
-
-    def next_attempt(self) -> DeliveryTask:
-        return DeliveryTask(self.tracking_id, self.subscriber, self.status, self.target, self.attempt + 1,
-                            self.first_attempt_at)
 
 
 def deadletter_message(task: DeliveryTask, url: str, reason: str, event: dict[str, Any] | None,
@@ -123,9 +97,15 @@ class Delivery:
     store: JobStore
     sender: WebhookSender
     clock: Callable[[], datetime]
+    observer: Observer = field(default_factory=Observer)
 
     def attempt(self, task: DeliveryTask) -> str:
         """One attempt; returns what happened: delivered, retry, deadletter or dropped."""
+        outcome = self._attempt(task)
+        self.observer.delivery_attempted(task.tracking_id, task.target, outcome)
+        return outcome
+
+    def _attempt(self, task: DeliveryTask) -> str:
         item = self.store.get(task.tracking_id)
         record = self.store.get_subscriber(task.tracking_id, task.subscriber)
         if item is None or record is None or not item.ended:

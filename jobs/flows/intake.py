@@ -3,9 +3,9 @@
 - ``parse_message`` turns a message into a ``TrackRequest``, or raises ``IntakeRejected`` whose reason is one
   sentence naming the field. It touches no storage and no network (DNS aside, for callback URL checks); ids are
   parsed by the provider of the vault they name (``jobs.providers``).
-- ``Intake`` records what a request asks for: a ``state`` row per job or operation, its subscriber, its row in the
-  running index; it sends what cannot be used to the rejected queue with its reason; and when an operation names
-  its jobs, it tracks them for the operation's subscribers (``conclude``).
+- ``Intake`` records what a request asks for, through ``Subscriptions`` (a ``state`` row per job or operation, its
+  subscriber, its row in the running index); it sends what cannot be used to the rejected queue with its reason;
+  an item that has already ended goes to the publisher at once.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from jobs.config import Settings
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef
 from jobs.domain.results import OperationState
 from jobs.domain.tracked_item import Subscriber, TrackedItem
-from jobs.domain.tracking import end_failed_job, end_failed_operation, vault_grid_after
+from jobs.domain.tracking import end_failed_job, end_failed_operation
 from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import named_its_jobs
-from jobs.storage import JobStore, StorageAccount
+from jobs.flows.subscriptions import Subscriptions
+from jobs.storage import StorageAccount
 from jobs.storage.queue_messages import fit_record, send_output
+from jobs.telemetry import Observer
 from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, check_callback_url
 
 __all__ = [
@@ -301,9 +303,10 @@ class Intake:
 
     settings: Settings
     storage: StorageAccount
-    store: JobStore
+    subscriptions: Subscriptions
     publisher: Publisher
     clock: Callable[[], datetime]
+    observer: Observer
 
     def accept_message(self, body: bytes | str) -> Acceptance:
         """A queue message: tracked, or sent to the rejected queue with its reason (nobody else would hear it)."""
@@ -332,7 +335,7 @@ class Intake:
         # Within a queue message (JSON escapes such as \u00e9 and the XML's &amp; count): the original is cut.
         text = fit_record(record, ("message", "reason"))
         send_output(self.storage.queue(self.settings.rejected_queue), text)
-        log.warning("rejected an intake message: %s", reason)
+        self.observer.intake_rejected(reason)
 
     def track(self, request: TrackRequest) -> Acceptance:
         now = self.clock()
@@ -356,54 +359,14 @@ class Intake:
         for new in items:
             acceptance.published += self._add(new, request.subscriber, now)
             acceptance.tracking_ids.append(new.tracking_id)
+        self.observer.intake_accepted(acceptance.tracking_ids)
         return acceptance
 
-    def conclude(self, item: TrackedItem) -> int:
-        """An ended item: its subscribers get their events; an operation that named its jobs hands them on to the
-        jobs (tracked from now) instead. Idempotent, safe to repeat after a crash. Returns events published."""
-        published = self._hand_on(item) if named_its_jobs(item) else 0
-        return published + self.publisher.finish(item)
-
     def _add(self, new: TrackedItem, subscriber: Subscriber, now: datetime) -> int:
-        item, _ = self.store.create(new)
-        if not item.ended:
-            self.store.ensure_index(item, self._first_poll(item, now))
-        self.store.add_subscriber(item.tracking_id, subscriber)
-        item = self.store.get(item.tracking_id) or item  # it may have ended meanwhile
+        item = self.subscriptions.add(new, subscriber, now)
         if not item.ended:
             return 0
-        if named_its_jobs(item):
-            return self._hand_on(item)
-        record = self.store.get_subscriber(item.tracking_id, subscriber.key)
+        if named_its_jobs(item):  # its subscribers (this one among them) follow the jobs it named
+            return self.publisher.conclude(item)
+        record = self.subscriptions.get_subscriber(item.tracking_id, subscriber.key)
         return self.publisher.publish_one(item, record) if record else 0
-
-    def _first_poll(self, item: TrackedItem, now: datetime) -> datetime:
-        """Now (the next round), except for a job under vault rounds watched by Resource Graph: it joins its vault's
-        schedule at once. A first look would mostly meet a job Azure does not show yet (404 for up to minutes);
-        Resource Graph shows its end, and the vault's schedule finds it otherwise."""
-        settings = self.settings
-        if item.kind == "job" and settings.poll_strategy == "vault" and settings.resource_graph:
-            return min(vault_grid_after(item.vault.key, now, settings.poll_seconds,
-                                        settings.max_poll_interval_seconds), item.deadline_at)
-        return now
-
-    def _hand_on(self, operation: TrackedItem) -> int:
-        """The operation named its jobs: each job is tracked with the operation's subscribers."""
-        subscribers = self.store.list_subscribers(operation.tracking_id)
-        now = self.clock()
-        published = 0
-        failed = providers.for_vault(operation.vault).failed_jobs(operation.resource)
-        for job_id in operation.named_jobs or []:
-            ref = JobRef.create(operation.vault, job_id)
-            deadline = max(operation.deadline_at, now + timedelta(minutes=1))
-            new = TrackedItem.for_job(ref, now, deadline)
-            if job_id.lower() in failed:  # Azure failed to create it: its result now, never a poll
-                end_failed_job(new, failed[job_id.lower()], now)
-            job, _ = self.store.create(new)
-            if not job.ended:
-                self.store.ensure_index(job, self._first_poll(job, now))
-            for record in subscribers:
-                self.store.add_subscriber(job.tracking_id, record.subscriber)
-            if job.ended:
-                published += self.publisher.finish(job)
-        return published

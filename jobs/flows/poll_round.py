@@ -30,17 +30,15 @@ from typing import Protocol
 from azure.core.exceptions import HttpResponseError
 
 from jobs.domain.tracked_item import IndexEntry
+from jobs.flows.policy import BATCH_SIZE, VAULT_BATCH_SIZE
 from jobs.storage import JobStore, TableThrottleBoard
+from jobs.telemetry import Observer, RoundReport
 
 __all__ = ["BATCH_SIZE", "VAULT_BATCH_SIZE", "Detector", "PollWork", "RoundReport", "lease_seconds", "plan_round",
            "run_round", "sweep"]
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 50
-# Under vault rounds a vault's due jobs go in one message, so that one list answers for them (600 tracking ids
-# are about 29 KB of a message's 64 KiB, base64 included); a larger vault takes one list per 600.
-VAULT_BATCH_SIZE = 600
 STALE_LEASES = 10  # a lease this many lease periods old is handed out again even while the poll queue holds work
 DEFAULT_RETENTION_DAYS = 30.0  # JOBS_RETENTION_DAYS
 
@@ -71,16 +69,6 @@ class PollWork:
                       if isinstance(n, int) and 0 <= n < len(tracking_ids))
         return cls(vault_id=str(data["vaultId"]), tracking_ids=tracking_ids, lease=str(data.get("lease") or ""),
                    ended=ended)
-
-
-@dataclass
-class RoundReport:
-    running: int  # index rows the round read: the due ones only (every running one when a detector is on)
-    due: int
-    messages: int  # poll messages sent to the poll queue
-    swept: int = 0  # ended jobs removed after JOBS_RETENTION_DAYS
-    inline: int = 0  # vault batches the round polled itself instead of sending them
-    detected: int = 0  # items the detector showed as ended
 
 
 class Detector(Protocol):
@@ -128,6 +116,7 @@ def run_round(
     store: JobStore, board: TableThrottleBoard, send: Callable[[str], object], now: datetime, poll_seconds: float,
     retention_days: float = DEFAULT_RETENTION_DAYS, *, backlog: int = 0, detector: Detector | None = None,
     poll: Callable[[PollWork], object] | None = None, inline_max: int = 0, batch_size: int = BATCH_SIZE,
+    observer: Observer | None = None,
 ) -> RoundReport:
     """One round: leases the due items and sends one poll message per vault batch through ``send``; then sweeps
     a bounded number of jobs that ended more than ``retention_days`` ago. ``backlog`` is how many messages the
@@ -163,6 +152,8 @@ def run_round(
         send(item.to_message())
         report.messages += 1
     report.swept = sweep(store, now, retention_days)
+    if observer is not None:
+        observer.round_finished(report)
     return report
 
 

@@ -1,16 +1,10 @@
-"""The poll worker: one poll-queue message, one vault's due jobs, as few Azure reads as it can.
+"""The poll worker: one poll-queue message, one vault's due items, as few Azure reads as it can.
 
-A worker (``Poller.poll``) asks Azure, through the vault's provider, about its group:
-- ``vault`` rounds (``JOBS_POLL_STRATEGY=vault``, the default): the vault is listed whenever any of its jobs is due,
-  and every job of the vault is kept on the vault's own schedule (``next_vault_poll_at``: every round, or every
-  ``JOBS_MAX_POLL_INTERVAL_SECONDS`` when Resource Graph watches for ends), so they fall due together and one list
-  answers for them all. Jobs a detector showed as ended (``PollWork.ended``) get their GET without a list.
-- ``list`` strategy (``JOBS_POLL_STRATEGY=job``), for a vault with at least ``JOBS_LIST_THRESHOLD`` jobs due: one
-  ``BackupJobs_List`` with
-  ``status eq 'InProgress'`` answers for every job still running; only the jobs missing from it (ended,
-  cancelling, or not yet visible) get a ``JobDetails_Get`` — which a terminal result needs anyway for its
-  extendedInfo. Its cost follows the vault's running jobs, never its ended history.
-- ``get`` strategy otherwise: one ``JobDetails_Get`` per job.
+``Poller.poll`` asks Azure about a vault's due items through the vault's provider: one list of the vault's running
+jobs when the poll policy says so (``PollPolicy.lists``; the list's cost follows the vault's running jobs, never its
+history), a GET for each job missing from it (ended, cancelling, not yet visible: a result needs its details
+anyway) or shown ended by the detector, and the status of each operation. Refusals (401, 403), throttling and
+outages back the vault's items off without ending any of them; the policy schedules each item's next poll.
 """
 
 from __future__ import annotations
@@ -27,18 +21,13 @@ from jobs.config import Settings
 from jobs.domain.references import VaultRef
 from jobs.domain.results import ResultStatus
 from jobs.domain.tracked_item import TrackedItem
-from jobs.domain.tracking import (
-    end_tracking_failed,
-    next_poll_at,
-    next_vault_poll_at,
-    observe_job,
-    observe_missing,
-    observe_operation,
-)
+from jobs.domain.tracking import end_tracking_failed, observe_job, observe_missing, observe_operation
+from jobs.flows.policy import PollPolicy, poll_policy
 from jobs.flows.poll_round import PollWork
 from jobs.flows.read_failures import ReadFailures
 from jobs.providers import Provider, Providers
 from jobs.storage import ConcurrencyConflict, JobStore
+from jobs.telemetry import Observer, PollReport, ReadRefusal
 
 __all__ = ["PollReport", "PollWork", "Poller"]
 
@@ -50,20 +39,10 @@ EARLY_INTERNAL_ERROR_SECONDS = 300
 
 
 @dataclass
-class PollReport:
-    polled: int = 0
-    ended: int = 0
-    published: int = 0
-    throttled: bool = False
-    skipped: int = 0  # items whose lease had passed to another round
-    strategy: str = ""
-    schedule: dict[str, datetime] = field(default_factory=dict)
-
-
-@dataclass
 class Poller:
-    """Polls one vault's due items. Its inputs are explicit: the store, the ARM client, the providers, the clocks,
-    and ``conclude`` (what to do with an item that ended: publish it, or hand an operation's subscribers on)."""
+    """Polls one vault's due items. Its inputs are explicit: the settings, the store, the ARM client, the providers,
+    the clocks, ``conclude`` (what to do with an item that ended: the publisher's ``conclude``), the poll policy
+    (``poll_policy(settings)`` unless given) and the observer that hears of every read and poll."""
 
     settings: Settings
     store: JobStore
@@ -72,17 +51,38 @@ class Poller:
     conclude: Callable[[TrackedItem], int]
     clock: Callable[[], datetime]
     monotonic: Callable[[], float]
+    policy: PollPolicy | None = None
+    observer: Observer = field(default_factory=Observer)
     failures: ReadFailures = field(default_factory=ReadFailures)
     # Vaults whose BackupJobs_List Azure refused with 400, until when their jobs are asked about one by one.
     list_refused: dict[str, datetime] = field(default_factory=dict)
     # Vaults whose list failed with 5xx or timeouts, and how many times in a row: their jobs back off together.
     list_unavailable: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._policy: PollPolicy = self.policy or poll_policy(self.settings)
+
     def poll(self, work: PollWork) -> PollReport:
+        """Reads the message's due items from Azure, records what changed, concludes what ended and writes each
+        item's next poll."""
         report = PollReport()
         vault = VaultRef.from_locator(work.vault_id)
-        provider = self.providers.for_vault(vault)
-        items: list[TrackedItem] = []
+        items = self._load(work, vault, report)
+        if items:
+            try:
+                self._poll_items(self.providers.for_vault(vault), vault, items, set(work.ended), report)
+            except ArmThrottled as exc:  # the list call itself
+                self._reschedule(items, self._wall(exc.retry_at), report)
+                report.throttled = True
+            except ArmUnauthorized as exc:
+                self._credential_refused(vault, items, exc, report)
+        self.store.set_next_poll(report.schedule.items())
+        self.observer.vault_polled(vault.locator, report)
+        return report
+
+    def _load(self, work: PollWork, vault: VaultRef, report: PollReport) -> list[TrackedItem]:
+        """The message's items that are still running and whose lease it still holds; an item found ended (a
+        crash cut its publishing short) is concluded again."""
         tracking_ids = work.tracking_ids
         if work.lease:  # only the items whose lease this message still holds: a later round's copy polls the rest
             leases = self.store.get_leases(tracking_ids)
@@ -91,72 +91,80 @@ class Poller:
             if report.skipped:
                 log.info("%d of %d jobs of %s skipped: their lease passed to another round", report.skipped,
                          len(work.tracking_ids), vault.name)
+        items: list[TrackedItem] = []
         for tracking_id in tracking_ids:
             try:
                 item = self.store.get(tracking_id)
                 if item is None:
                     self.store.delete_index(tracking_id)
-                elif item.ended:  # ended earlier; a crash may have cut its publishing short
+                elif item.ended:
                     report.published += self.conclude(item)
                 else:
                     items.append(item)
             except Exception as exc:  # one bad item never holds up the others
                 self._item_failed(tracking_id, exc, report)
-        if not items:
-            self.store.set_next_poll(report.schedule.items())
-            return report
-        try:
-            ended = set(work.ended)
-            jobs = [item for item in items if item.kind == "job" and item.tracking_id not in ended]
-            summaries: dict[str, dict[str, Any]] | None = None
-            list_refused_until = self.list_refused.get(vault.key)
-            if list_refused_until is not None and self.clock() >= list_refused_until:
-                del self.list_refused[vault.key]
-                list_refused_until = None
-            threshold = 1 if self.settings.poll_strategy == "vault" else self.settings.list_threshold
-            if jobs and len(jobs) >= threshold and list_refused_until is None:
-                report.strategy = "list"
-                try:
-                    since = min(item.created_at for item in jobs)
-                    summaries = provider.list_running_jobs(self.arm, vault, since, self.clock())
-                    self.list_unavailable.pop(vault.key, None)
-                except (ArmThrottled, ArmUnauthorized):
-                    raise
-                except ArmUnavailable as exc:
-                    # ARM is failing (5xx, timeouts, after the client's own retries): a GET per job would multiply
-                    # the load during the incident. The whole message backs off instead, longer each time.
-                    self._list_unavailable(vault, items, exc, report)
-                    self.store.set_next_poll(report.schedule.items())
-                    return report
-                except ArmError as exc:
-                    if exc.status == 400:  # Azure refuses this list call: no use asking every round
-                        self.list_refused[vault.key] = self.clock() + LIST_REFUSED_FOR
-                        log.warning("Azure refused listing the jobs of %s (%s); asking per job for %s", vault.name,
-                                    exc, LIST_REFUSED_FOR)
-                    elif not isinstance(exc, ArmForbidden):  # a 403's warning comes from the GETs, with its advice
-                        log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
-                    report.strategy = "get"
-            else:
+        return items
+
+    def _poll_items(self, provider: Provider, vault: VaultRef, items: list[TrackedItem], ended: set[str],
+                    report: PollReport) -> None:
+        """One list for the vault's due jobs when the policy says so (jobs a detector saw end get their GET
+        straight away), then each item from the list or its own read."""
+        jobs = [item for item in items if item.kind == "job" and item.tracking_id not in ended]
+        summaries: dict[str, dict[str, Any]] | None = None
+        report.strategy = "get"
+        if jobs and self._policy.lists(len(jobs)) and not self._list_refused(vault):
+            report.strategy = "list"
+            try:
+                summaries = self._list(provider, vault, jobs)
+            except ArmUnavailable as exc:
+                # ARM is failing (5xx, timeouts, after the client's own retries): a GET per job would multiply
+                # the load during the incident. The whole message backs off instead, longer each time.
+                self._list_unavailable(vault, items, exc, report)
+                return
+            except ArmError as exc:
+                self._list_failed(vault, exc)
                 report.strategy = "get"
-            for index, item in enumerate(items):
-                try:
-                    self._poll_item(provider, item, None if item.tracking_id in ended else summaries, report)
-                except ArmThrottled as exc:  # the client shared the window with other instances
-                    self._reschedule(items[index:], self._wall(exc.retry_at), report)
-                    report.throttled = True
-                    break
-                except ArmUnauthorized as exc:  # the rest of the batch would be refused the same way
-                    self._credential_refused(vault, items[index:], exc, report)
-                    break
-                except Exception as exc:  # a Table, queue or event failure of this item alone
-                    self._item_failed(item.tracking_id, exc, report)
-        except ArmThrottled as exc:  # the list call itself
-            self._reschedule(items, self._wall(exc.retry_at), report)
-            report.throttled = True
-        except ArmUnauthorized as exc:
-            self._credential_refused(vault, items, exc, report)
-        self.store.set_next_poll(report.schedule.items())
-        return report
+        for index, item in enumerate(items):
+            try:
+                self._poll_item(provider, item, None if item.tracking_id in ended else summaries, report)
+            except ArmThrottled as exc:  # the client shared the window with other instances
+                self._reschedule(items[index:], self._wall(exc.retry_at), report)
+                report.throttled = True
+                break
+            except ArmUnauthorized as exc:  # the rest of the batch would be refused the same way
+                self._credential_refused(vault, items[index:], exc, report)
+                break
+            except Exception as exc:  # a Table, queue or event failure of this item alone
+                self._item_failed(item.tracking_id, exc, report)
+
+    def _list(self, provider: Provider, vault: VaultRef, jobs: list[TrackedItem]) -> dict[str, dict[str, Any]]:
+        since = min(item.created_at for item in jobs)
+        try:
+            summaries = provider.list_running_jobs(self.arm, vault, since, self.clock())
+        except ArmError as exc:
+            self.observer.arm_read("list", _outcome(exc))
+            raise
+        self.observer.arm_read("list", "ok")
+        self.list_unavailable.pop(vault.key, None)
+        return summaries
+
+    def _list_refused(self, vault: VaultRef) -> bool:
+        """Whether Azure refused this vault's list (400) within ``LIST_REFUSED_FOR``."""
+        until = self.list_refused.get(vault.key)
+        if until is not None and self.clock() >= until:
+            del self.list_refused[vault.key]
+            return False
+        return until is not None
+
+    def _list_failed(self, vault: VaultRef, exc: ArmError) -> None:
+        if isinstance(exc, ArmThrottled | ArmUnauthorized):
+            raise exc
+        if exc.status == 400:  # Azure refuses this list call: no use asking every round
+            self.list_refused[vault.key] = self.clock() + LIST_REFUSED_FOR
+            log.warning("Azure refused listing the jobs of %s (%s); asking per job for %s", vault.name,
+                        exc, LIST_REFUSED_FOR)
+        elif not isinstance(exc, ArmForbidden):  # a 403's warning comes from the GETs, with its advice
+            log.warning("listing jobs of %s failed (%s); asking per job", vault.name, exc)
 
     # -- one item ----------------------------------------------------------------------------------------------
     def _poll_item(self, provider: Provider, item: TrackedItem, summaries: dict[str, dict[str, Any]] | None,
@@ -164,18 +172,7 @@ class Poller:
         now = self.clock()
         settings = self.settings
         try:
-            if item.kind == "operation":
-                operation = provider.get_operation(self.arm, item.operation_ref())
-                job_ids = observe_operation(item, provider.operation_state(operation), now)
-                if job_ids:
-                    item.named_jobs = [str(j).lower() for j in job_ids]
-                changed = True
-            else:
-                summary = summaries.get(item.job_id.lower()) if summaries is not None and item.job_id else None
-                if summary is not None:
-                    changed = observe_job(item, provider.job_state(summary, detailed=False), now)
-                else:
-                    changed = observe_job(item, provider.job_state(provider.get_job(self.arm, item.job_ref())), now)
+            changed = self._read(provider, item, summaries, now)
         except ArmForbidden as exc:
             self._vault_refused(item, exc, now)
             changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
@@ -217,14 +214,34 @@ class Poller:
         else:
             report.schedule[item.tracking_id] = self.next_poll(item, now)
 
+    def _read(self, provider: Provider, item: TrackedItem, summaries: dict[str, dict[str, Any]] | None,
+              now: datetime) -> bool:
+        """What Azure says of ``item`` (from the vault's list when it is there, else its own read), observed into
+        it; whether it changed."""
+        if item.kind == "job" and item.job_id and summaries is not None:
+            summary = summaries.get(item.job_id.lower())
+            if summary is not None:
+                return observe_job(item, provider.job_state(summary, detailed=False), now)
+        kind = "operation" if item.kind == "operation" else "get"
+        try:
+            if item.kind == "operation":
+                state = provider.operation_state(provider.get_operation(self.arm, item.operation_ref()))
+            else:
+                resource = provider.get_job(self.arm, item.job_ref())
+        except ArmError as exc:
+            self.observer.arm_read(kind, _outcome(exc))
+            raise
+        self.observer.arm_read(kind, "ok")
+        if item.kind != "operation":
+            return observe_job(item, provider.job_state(resource), now)
+        job_ids = observe_operation(item, state, now)
+        if job_ids:
+            item.named_jobs = [str(j).lower() for j in job_ids]
+        return True
+
     def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
-        """The item's next poll under ``JOBS_POLL_STRATEGY``: its vault's grid (every round, or every
-        ``JOBS_MAX_POLL_INTERVAL_SECONDS`` when Resource Graph watches for ends), or its own age-based schedule."""
-        settings = self.settings
-        if settings.poll_strategy == "vault" and item.kind == "job":
-            interval = settings.max_poll_interval_seconds if settings.resource_graph else settings.poll_seconds
-            return next_vault_poll_at(item, now, settings.poll_seconds, interval)
-        return next_poll_at(item, now, settings.poll_seconds, settings.max_poll_interval_seconds)
+        """The item's next poll, as the poll policy schedules it."""
+        return self._policy.next_poll(item, now)
 
     def _item_failed(self, tracking_id: str, error: Exception, report: PollReport) -> None:
         """Something other than ARM failed for one item (a Table or queue error, an event that cannot be built).
@@ -278,13 +295,8 @@ class Poller:
         now = self.clock()
         subscription = vault.subscription_id
         _, due = self.failures.record(subscription, error.status, error.code, error.message, now)
-        if due:
-            log.error(
-                "Azure refused the tracker's credential for subscription %s (%s %s: %s). No job ends over this; "
-                "they are retried with backoff. Check the token: AZURE_CLIENT_ID names the managed identity the "
-                "app runs as (and JOBS_ARM_TOKEN, if set, must be valid for ARM_ENDPOINT)",
-                subscription, error.status, error.code, error.message or "no message",
-            )
+        self.observer.read_refused(ReadRefusal(subscription, "credential", error.status, error.code, error.message,
+                                               due))
         delay = self.failures.backoff_seconds(subscription, self.settings.poll_seconds,
                                               max(self.settings.poll_seconds, self.settings.max_poll_interval_seconds))
         last_error = {"status": error.status, "code": error.code, "message": error.message}
@@ -299,12 +311,8 @@ class Poller:
         """A 403 on a vault: logged as a WARNING from its first occurrence (then every few minutes)."""
         vault = item.vault
         _, due = self.failures.record(vault.key, error.status, error.code, error.message, now)
-        if due:
-            log.warning(
-                "the tracker's identity may not read vault %s (%s %s). Grant it the Backup Reader role on the vault, "
-                "its resource group or its subscription; until then its jobs end as BackupJob.NotFound after %.0f s",
-                vault.id, error.status, error.code, self.settings.not_found_grace_seconds,
-            )
+        self.observer.read_refused(ReadRefusal(vault.id, "role", error.status, error.code, error.message, due,
+                                               self.settings.not_found_grace_seconds))
 
     def _reschedule(self, items: list[TrackedItem], at: datetime, report: PollReport) -> None:
         for item in items:
@@ -312,6 +320,17 @@ class Poller:
 
     def _wall(self, monotonic_at: float) -> datetime:
         return self.clock() + timedelta(seconds=max(0.0, monotonic_at - self.monotonic()))
+
+
+def _outcome(error: ArmError) -> str:
+    """How a read ended, for the observer."""
+    if isinstance(error, ArmThrottled):
+        return "throttled"
+    if isinstance(error, ArmNotFound):
+        return "not_found"
+    if isinstance(error, ArmUnauthorized | ArmForbidden):
+        return "refused"
+    return "failed"
 
 
 def _not_yet_visible(item: TrackedItem, error: ArmError, now: datetime, grace_seconds: float) -> bool:

@@ -1,41 +1,43 @@
-"""Publishing results: once a job ended, each subscriber gets its event, exactly as stored, at least once.
+"""Publishing results: once an item ended, each subscriber gets its event, exactly as stored, at least once.
 
-``finish(item)`` is idempotent and safe to repeat after a crash at any point: subscribers already published for
-the item's result are skipped; the others get the event on the results queue and one delivery task per webhook
-target; then the item leaves the running index. An operation that named its jobs has no event of its own (the
-intake hands its subscribers on to the jobs before it is finished). The event's job fields and ``type`` come from
-the job's provider.
-
-The results queue gets the event whole, or, when it is larger than a queue message holds, as a pointer
-(``result_events.pointer_event``: ``data.job`` null, ``data.truncated`` true); it never expires there. A delivery
-task lives longer than the retry window (``jobs.storage.queue_messages``).
+``conclude(item)`` is what the poll worker calls for an ended item: an operation that named its jobs hands its
+subscribers on to them (``Subscriptions.hand_on``) and has no event of its own; any other item's subscribers not
+yet served get their event through every output (``jobs.outputs``); then the item leaves the running index. It is
+idempotent and safe to repeat after a crash at any point: subscribers already published for the item's result are
+skipped. The event's job fields and ``type`` come from the job's provider (``result_events``).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from jobs.config import Settings
 from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
-from jobs.flows.delivery import CALLBACK_TARGET, DeliveryTask, webhook_target
-from jobs.flows.result_events import event_bytes, named_its_jobs, queue_event_text
-from jobs.storage import JobStore, StorageAccount
-from jobs.storage.queue_messages import send_output, send_task
+from jobs.flows.result_events import event_bytes, named_its_jobs
+from jobs.flows.subscriptions import Subscriptions
+from jobs.outputs import Output, ResultEvent
+from jobs.storage import JobStore
+from jobs.telemetry import Observer
 
 __all__ = ["Publisher"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
 class Publisher:
-    settings: Settings
-    storage: StorageAccount
     store: JobStore
-    clock: Callable[[], datetime]
+    subscriptions: Subscriptions
+    outputs: Sequence[Output]
+    observer: Observer
+
+    def conclude(self, item: TrackedItem) -> int:
+        """An ended item: an operation that named its jobs hands its subscribers on to them (those already ended
+        are published at once); any other item is published to its subscribers. Returns events published."""
+        if not item.ended:
+            return 0
+        published = 0
+        if named_its_jobs(item):
+            published = sum(self.finish(job) for job in self.subscriptions.hand_on(item) if job.ended)
+        return published + self.finish(item)
 
     def finish(self, item: TrackedItem) -> int:
         """Publishes an ended item to every subscriber not yet served; returns how many events went out."""
@@ -58,22 +60,9 @@ class Publisher:
         return self._publish(item, record)
 
     def _publish(self, item: TrackedItem, record: SubscriberRecord) -> int:
-        body = event_bytes(item, record)
-        if self.settings.results_queue:
-            text = queue_event_text(body)
-            if text.encode("utf-8") != body:
-                log.info("the event of %s for subscriber %s is too large for a queue message: the results queue "
-                         "gets it without the job (data.truncated)", item.tracking_id, record.key)
-            send_output(self.storage.queue(self.settings.results_queue), text)
-        targets = [webhook_target(url) for url in self.settings.webhook_urls]
-        if record.subscriber.callback_url:
-            targets.append(CALLBACK_TARGET)
-        first = self.clock().isoformat()
-        deliver = self.storage.queue(self.settings.deliver_queue)
-        for target in targets:
-            task = DeliveryTask(item.tracking_id, record.key, str(item.result_status), target, 1, first)
-            send_task(deliver, task.to_message(), work_seconds=self.settings.delivery_retry_hours * 3600)
+        event = ResultEvent(item.tracking_id, str(item.result_status), record, event_bytes(item, record))
+        done = [what for output in self.outputs if (what := output.publish(event))]
         self.store.mark_published(item.tracking_id, record.key, str(item.result_status))
-        log.info("published %s for %s to subscriber %s (correlationId %s, %d webhook targets)", item.result_status,
-                 item.tracking_id, record.key, record.subscriber.correlation_id or "-", len(targets))
+        self.observer.result_published(item.tracking_id, str(item.result_status), record.key,
+                                       record.subscriber.correlation_id, done)
         return 1

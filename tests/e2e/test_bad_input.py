@@ -111,7 +111,7 @@ def run_poll_path(tracker: Tracker) -> int:
     """One poll round and every poll message it queued, handled in this thread; returns the messages handled."""
     tracker.run_poll_round()
     handled = 0
-    for text in drain(tracker.storage.queue(tracker.settings.poll_queue)):
+    for text in drain(tracker._storage.queue(tracker.settings.poll_queue)):
         tracker.handle_poll_message(text)
         handled += 1
     return handled
@@ -253,7 +253,7 @@ def huge_messages(draw: st.DrawFn, goods: dict[str, dict[str, Any]]) -> tuple[st
 
 def check_rejected_record(tracker: Tracker, body: bytes | str, reason: str) -> None:
     """The rejected queue holds exactly this message, as {"reason", "message", "rejectedAt"}."""
-    queue = tracker.storage.queue(tracker.settings.rejected_queue)
+    queue = tracker._storage.queue(tracker.settings.rejected_queue)
     records = [json.loads(text) for text in drain(queue)]
     assert len(records) == 1, records
     record = records[0]
@@ -276,7 +276,7 @@ def check_tracked(tracker: Tracker, tracking_ids: list[str]) -> None:
     assert tracking_ids
     for tracking_id in tracking_ids:
         assert _TRACKING_ID.match(tracking_id), tracking_id
-        item = tracker.store.get(tracking_id)
+        item = tracker._store.get(tracking_id)
         assert item is not None, tracking_id
         parse_vault_id(item.vault_id)  # raises on anything off
         if item.kind == "job":
@@ -411,7 +411,7 @@ def _garbage_burst(seed: int, count: int) -> list[str]:
 
 def test_a_runner_fed_a_burst_of_garbage_keeps_going_and_the_good_job_ends(simulator, tracker, run_host):
     arm_requests = record_arm_requests(simulator)
-    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    intake = tracker._storage.queue(tracker.settings.intake_queue)
     burst = _garbage_burst(seed=3, count=15)
     half = len(burst) // 2
     for text in burst[:half]:
@@ -427,10 +427,10 @@ def test_a_runner_fed_a_burst_of_garbage_keeps_going_and_the_good_job_ends(simul
     assert [(e["type"], e["data"]["jobId"], e["data"]["correlationId"]) for e in events] == [
         ("BackupJob.Completed", good, "the-good-one")
     ]
-    rejected = [json.loads(t) for t in drain(tracker.storage.queue(tracker.settings.rejected_queue))]
+    rejected = [json.loads(t) for t in drain(tracker._storage.queue(tracker.settings.rejected_queue))]
     assert len(rejected) == len(burst), (len(rejected), len(burst))
     assert all(r["reason"] and r["rejectedAt"] and "message" in r for r in rejected)
-    assert drain(tracker.storage.queue(f"{tracker.settings.intake_queue}-poison")) == []
+    assert drain(tracker._storage.queue(f"{tracker.settings.intake_queue}-poison")) == []
     problems = [(m, t, p) for m, t in arm_requests if (p := arm_target_problem(m, t, tracker.settings.arm_api_version))]
     assert problems == []
     assert simulator.stats()["job_gets"].get(good, 0) >= 1

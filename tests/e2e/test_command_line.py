@@ -115,7 +115,7 @@ def test_list_fits_120_columns_shows_zones_and_operations_that_named_their_job(s
     job_id = simulator.add_job(VAULT, JobScript(final_status="Failed", duration=1))
     assert _jobs(env, "track", f"{VAULT}/backupJobs/{job_id}").returncode == 0
     operation = simulator.trigger_backup(VAULT, JobScript(duration=1), operation_delay=0.5)
-    tracker.storage.queue(env["JOBS_INTAKE_QUEUE"]).send_message(
+    tracker._storage.queue(env["JOBS_INTAKE_QUEUE"]).send_message(
         json.dumps({"operationUrl": operation.azure_async_operation, "correlationId": "op"}))
     assert _jobs(env, "run", "--until-idle", "--timeout", "60").returncode == 0
 

@@ -13,7 +13,7 @@ from tests.conftest import SECRET, VAULT, drain
 
 
 def _deadletters(tracker, tracking_ids):
-    queue = tracker.storage.queue(tracker.settings.deadletter_queue)
+    queue = tracker._storage.queue(tracker.settings.deadletter_queue)
     records = [json.loads(text) for text in drain(queue)]
     return [r for r in records if r["trackingId"] in tracking_ids]
 
@@ -50,7 +50,7 @@ def test_a_503_with_an_unreadable_retry_after_is_retried_on_the_schedule(simulat
     assert [r.answered for r in receiver.requests] == [503, 200]
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
     assert _deadletters(tracker, {tracking_id}) == []
-    poison = tracker.storage.queue(f"{tracker.settings.deliver_queue}-poison")
+    poison = tracker._storage.queue(f"{tracker.settings.deliver_queue}-poison")
     assert drain(poison) == []  # the delivery was never a failed message
 
 
@@ -120,7 +120,7 @@ def test_a_receiver_down_for_a_stretch_gets_every_event_once_it_is_back(simulato
     receiver.set_down(True)
     tracking_ids = {_track(tracker, simulator)[1] for _ in range(4)}
     host = run_host()
-    assert wait(lambda: not tracker.store.list_index(), 20)  # all ended while the receiver is down
+    assert wait(lambda: not tracker._store.list_index(), 20)  # all ended while the receiver is down
     assert wait(lambda: _pending(tracker) >= 4, 10)  # every delivery waits (retries), none dead-lettered
 
     def refused_events() -> set[str]:  # event ids whose attempt failed on a refused connection
@@ -158,4 +158,4 @@ def test_a_receiver_that_hangs_past_the_timeout_is_retried(simulator, make_track
 
 
 def _pending(tracker) -> int:
-    return tracker.storage.queue(tracker.settings.deliver_queue).get_queue_properties().approximate_message_count
+    return tracker._storage.queue(tracker.settings.deliver_queue).get_queue_properties().approximate_message_count

@@ -66,8 +66,8 @@ def test_calling_the_functions_directly_tracks_a_job_to_its_result(monkeypatch, 
     user["intake"](func.QueueMessage(body=json.dumps({"jobId": job_id, "vaultId": VAULT, "correlationId": "f"})))
     user["intake"](func.QueueMessage(body=b"{broken"))
 
-    poll_queue = tracker.storage.queue(settings.poll_queue)
-    deliver_queue = tracker.storage.queue(settings.deliver_queue)
+    poll_queue = tracker._storage.queue(settings.poll_queue)
+    deliver_queue = tracker._storage.queue(settings.deliver_queue)
 
     def one_cycle() -> bool:
         user["poll_round"](Mock(past_due=False))
@@ -77,7 +77,7 @@ def test_calling_the_functions_directly_tracks_a_job_to_its_result(monkeypatch, 
         for message in deliver_queue.receive_messages(max_messages=32):
             user["deliver"](func.QueueMessage(body=message.content.encode()))
             deliver_queue.delete_message(message)
-        return not tracker.store.list_index()
+        return not tracker._store.list_index()
 
     assert wait(one_cycle, 20)
     events = results(tracker)
@@ -86,7 +86,7 @@ def test_calling_the_functions_directly_tracks_a_job_to_its_result(monkeypatch, 
     assert events[0]["data"]["job"] == simulator.job_resource(VAULT, job_id)
     assert events[0]["data"]["errors"]
     assert [r.json()["id"] for r in receiver.delivered()] == [events[0]["id"]]
-    rejected = list(tracker.storage.queue(settings.rejected_queue).receive_messages())
+    rejected = list(tracker._storage.queue(settings.rejected_queue).receive_messages())
     assert len(rejected) == 1 and json.loads(rejected[0].content)["message"] == "{broken"
 
 

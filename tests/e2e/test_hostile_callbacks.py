@@ -131,7 +131,7 @@ def test_hostile_callback_urls_are_refused_at_intake_and_nothing_connects(
 ):
     tracker = make_tracker(JOBS_CALLBACK_ALLOWED_HOSTS="hooks.example.com,*.test")
     job = simulator.add_job(VAULT, JobScript(duration=0.3))
-    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    intake = tracker._storage.queue(tracker.settings.intake_queue)
     hostile = hostile_callback_urls(trap.port)
 
     reasons = {}
@@ -154,11 +154,11 @@ def test_hostile_callback_urls_are_refused_at_intake_and_nothing_connects(
     intake.send_message(json.dumps({"jobId": job, "vaultId": VAULT}))
     assert run_host(until_idle=True, timeout=60, for_tracker=tracker).join() == 0
 
-    rejected = [json.loads(t) for t in drain(tracker.storage.queue(tracker.settings.rejected_queue))]
+    rejected = [json.loads(t) for t in drain(tracker._storage.queue(tracker.settings.rejected_queue))]
     assert len(rejected) == 2 * len(hostile)
     assert all("callbackUrl" in r["reason"] for r in rejected)
     assert [e["data"]["jobId"] for e in results(tracker)] == [job]
-    subscribers = [s for item in tracker.store.list_items() for s in tracker.store.list_subscribers(item.tracking_id)]
+    subscribers = [s for item in tracker._store.list_items() for s in tracker._store.list_subscribers(item.tracking_id)]
     assert subscribers and all(s.subscriber.callback_url is None for s in subscribers)  # no hostile one was stored
     assert trap.connections == 0 and trap.requests == []
     assert trap6 is None or trap6.connections == 0
@@ -185,7 +185,7 @@ def test_a_name_rebound_to_loopback_after_intake_is_refused_before_connecting(
     assert run_host(until_idle=True, timeout=60, for_tracker=tracker).join() == 0
 
     assert {"rebind.test", "rebind-mixed.test"} <= set(dns.asked[asked_at_intake:])  # checked again at delivery
-    records = [json.loads(t) for t in drain(tracker.storage.queue(tracker.settings.deadletter_queue))]
+    records = [json.loads(t) for t in drain(tracker._storage.queue(tracker.settings.deadletter_queue))]
     ours = [r for r in records if r["trackingId"] in tracking.values()]
     by_correlation = {r["event"]["data"]["correlationId"]: r for r in ours}
     assert set(by_correlation) == set(urls), ours

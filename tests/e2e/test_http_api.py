@@ -56,7 +56,7 @@ class Api:
     def deliver_all(self) -> list[str]:
         """Every delivery task handled as the deliver trigger would, until none is left; returns the outcomes."""
         outcomes = []
-        while messages := drain(self.tracker.storage.queue(self.tracker.settings.deliver_queue)):
+        while messages := drain(self.tracker._storage.queue(self.tracker.settings.deliver_queue)):
             outcomes += [self.tracker.handle_delivery_message(m) for m in messages]
         return outcomes
 
@@ -87,7 +87,7 @@ def _wait_past_end(simulator, api: Api, clock: ManualClock, job_id: str) -> None
                       interval=0.05)
     clock.advance(3600)
     poll_once(api.tracker)
-    assert not api.tracker.store.list_index()
+    assert not api.tracker._store.list_index()
 
 
 def test_run_http_port_serves_the_api_and_the_location_works_without_a_key(simulator, env):
@@ -148,7 +148,7 @@ def test_status_url_answers_202_with_retry_after_from_the_next_poll_then_200_wit
     tracking_id = posted.json()["trackingId"]
     assert urlsplit(location).path == f"/api/jobs/{quote(tracking_id)}"
     poll_once(api.tracker)  # asked Azure once: still InProgress, next poll scheduled
-    entry = api.tracker.store.get_index_entry(tracking_id)
+    entry = api.tracker._store.get_index_entry(tracking_id)
     assert entry is not None
     running = requests.get(location, timeout=10)
     assert running.status_code == 202
@@ -172,7 +172,7 @@ def test_posting_the_same_job_twice_returns_the_same_tracking_id_and_both_urls_w
     assert first.json()["trackingId"] == second.json()["trackingId"]
     assert first.headers["Location"] != second.headers["Location"]  # one capability per call
     assert [requests.get(r.headers["Location"], timeout=10).status_code for r in (first, second)] == [202, 202]
-    assert len(api.tracker.store.list_index()) == 1
+    assert len(api.tracker._store.list_index()) == 1
 
 
 def test_a_tampered_or_missing_sig_tells_nothing_about_the_job(simulator, make_api):
@@ -188,7 +188,7 @@ def test_a_tampered_or_missing_sig_tells_nothing_about_the_job(simulator, make_a
     missing = requests.get(path, timeout=10)
     assert missing.status_code == 401 and missing.json()["status"] == 401
     assert requests.delete(forged, timeout=10).status_code == 404
-    assert api.tracker.store.list_index()  # still tracked
+    assert api.tracker._store.list_index()  # still tracked
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -211,8 +211,8 @@ def test_a_bad_body_gets_400_problem_json_naming_the_field(make_api, body, field
     if field != "message":
         assert problem["detail"].startswith(field)
     # answered, not queued: the caller heard the reason (docs/reference.md)
-    assert drain(api.tracker.storage.queue(api.tracker.settings.rejected_queue)) == []
-    assert api.tracker.store.list_index() == []
+    assert drain(api.tracker._storage.queue(api.tracker.settings.rejected_queue)) == []
+    assert api.tracker._store.list_index() == []
 
 
 @pytest.fixture
@@ -248,7 +248,7 @@ def test_unsubscribe_by_callback_url_means_no_callback_even_past_the_jobs_end(
     assert gone.status_code == 204
     _wait_past_end(simulator, api, clock, body["jobId"])
     tracking_id = plain.json()["trackingId"]
-    item = api.tracker.store.get(tracking_id)
+    item = api.tracker._store.get(tracking_id)
     assert item is not None and item.ended  # the job ran to its end...
     api.deliver_all()  # ...and every delivery it caused was handled: the deliver queue is empty
     assert https_receiver.delivered() == []
@@ -277,8 +277,8 @@ def test_delete_on_the_status_url_stops_tracking_when_no_subscriber_is_left(simu
     posted = api.post(body)
     location = posted.headers["Location"]
     assert requests.delete(location, timeout=10).status_code == 204
-    assert api.tracker.store.get(posted.json()["trackingId"]) is None
-    assert api.tracker.store.list_index() == []
+    assert api.tracker._store.get(posted.json()["trackingId"]) is None
+    assert api.tracker._store.list_index() == []
     assert requests.get(location, timeout=10).status_code == 404
     clock.advance(60)
     assert poll_once(api.tracker) == 0 and results(api.tracker) == []
@@ -329,7 +329,7 @@ def test_an_operation_url_is_followed_to_its_job_and_the_status_url_answers_with
     poll_once(api.tracker)  # the operation names its job; the job is tracked for the operation's subscribers
     clock.advance(60)
     poll_once(api.tracker)
-    assert not api.tracker.store.list_index()
+    assert not api.tracker._store.list_index()
     done = requests.get(location, timeout=10)
     assert done.status_code == 200
     event = done.json()

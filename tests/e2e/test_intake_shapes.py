@@ -15,7 +15,7 @@ SUB, RG, NAME = "11111111-2222-3333-4444-555555555555", "backup-rg", "prod-vault
 
 
 def test_every_intake_shape_ends_in_one_event_per_subscriber(simulator, tracker, receiver, run_host):
-    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    intake = tracker._storage.queue(tracker.settings.intake_queue)
     jobs = {shape: simulator.add_job(VAULT, JobScript(duration=1.5)) for shape in ("1", "2", "3", "3-bare", "3-b64")}
     seed_operation = fixture_json("seed-operation-response.json")
     seed_job = simulator.add_job(VAULT, JobScript(job_id=seed_operation["properties"]["jobId"], duration=1.0))

@@ -118,7 +118,7 @@ def test_a_whole_run_logs_stores_and_publishes_no_secret(
              "correlationId": "shape-4-failed"},
             {"operationUrl": operation.azure_async_operation, "correlationId": "shape-5"},
         ]
-        intake = tracker.storage.queue(tracker.settings.intake_queue)
+        intake = tracker._storage.queue(tracker.settings.intake_queue)
         for message in messages:
             intake.send_message(message if isinstance(message, str) else json.dumps(message))
         intake.send_message(base64.b64encode(json.dumps({"jobId": job(), "vaultId": VAULT}).encode()).decode())
@@ -128,20 +128,20 @@ def test_a_whole_run_logs_stores_and_publishes_no_secret(
         # The run did what it should: throttled, delivered signed events, dead-lettered the gone callback.
         stats = simulator.stats()
         assert stats["by_status"].get(429, 0) >= 1 and stats["unauthorized"] == 0, stats
-        events = [json.loads(t) for t in drain(tracker.storage.queue(tracker.settings.results_queue or ""))]
+        events = [json.loads(t) for t in drain(tracker._storage.queue(tracker.settings.results_queue or ""))]
         assert len(events) == len(messages) + 1
         assert hook.wait_for(lambda reqs: len([r for r in reqs if r.answered == 200]) >= len(events), 10)
         assert all(r.verified for r in hook.delivered())
         assert [r.json()["data"]["correlationId"] for r in callback.delivered()] == ["shape-1"]
         assert callback.delivered()[0].verified and gone.requests[0].answered == 410
-        tracking_ids = {item.tracking_id for item in tracker.store.list_items()}
-        deadletters = [r for r in (json.loads(t) for t in drain(tracker.storage.queue(
+        tracking_ids = {item.tracking_id for item in tracker._store.list_items()}
+        deadletters = [r for r in (json.loads(t) for t in drain(tracker._storage.queue(
             tracker.settings.deadletter_queue))) if r["trackingId"] in tracking_ids]
         assert len(deadletters) == 1 and "410" in deadletters[0]["reason"]
         assert deadletters[0]["target"] == describe_url(gone_url)
-        table_entities = list(tracker.storage.table(tracker.settings.table).list_entities())
-        rejected = drain(tracker.storage.queue(tracker.settings.rejected_queue))
-        poison = drain(tracker.storage.queue(f"{tracker.settings.intake_queue}-poison"))
+        table_entities = list(tracker._storage.table(tracker.settings.table).list_entities())
+        rejected = drain(tracker._storage.queue(tracker.settings.rejected_queue))
+        poison = drain(tracker._storage.queue(f"{tracker.settings.intake_queue}-poison"))
 
     assert rejected == [] and poison == []
     logged = capture_all_logging.text()

@@ -26,8 +26,8 @@ def _expiries(queue: QueueClient) -> list[datetime]:
 
 def _poll_until_published(tracker: Tracker) -> None:
     """The poll round and the poll worker by hand (no host: nothing reads the deliver queue)."""
-    poll = tracker.storage.queue(tracker.settings.poll_queue)
-    results = tracker.storage.queue(tracker.settings.results_queue or "")
+    poll = tracker._storage.queue(tracker.settings.poll_queue)
+    results = tracker._storage.queue(tracker.settings.results_queue or "")
 
     def published() -> bool:
         tracker.run_poll_round()
@@ -49,9 +49,9 @@ def test_output_messages_never_expire_and_delivery_tasks_outlive_the_retry_windo
     tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))
     _poll_until_published(tracker)
 
-    assert _expiries(tracker.storage.queue(settings.results_queue or "")) == [NEVER]
+    assert _expiries(tracker._storage.queue(settings.results_queue or "")) == [NEVER]
 
-    deliver = tracker.storage.queue(settings.deliver_queue)
+    deliver = tracker._storage.queue(settings.deliver_queue)
     [first] = _expiries(deliver)
     assert started + window < first < NEVER  # finite, and outlives the retry window
 
@@ -67,7 +67,7 @@ def test_output_messages_never_expire_and_delivery_tasks_outlive_the_retry_windo
     receiver.respond_with(410)
     [task] = drain(deliver)
     assert tracker.handle_delivery_message(task) == "deadletter"
-    assert _expiries(tracker.storage.queue(settings.deadletter_queue)) == [NEVER]
+    assert _expiries(tracker._storage.queue(settings.deadletter_queue)) == [NEVER]
 
     tracker.accept_message("not a message the tracker can use")
-    assert _expiries(tracker.storage.queue(settings.rejected_queue)) == [NEVER]
+    assert _expiries(tracker._storage.queue(settings.rejected_queue)) == [NEVER]

@@ -46,7 +46,7 @@ def test_a_job_too_large_for_a_queue_message_reaches_every_path(simulator, make_
         assert all(r.verified for r in receiver.requests)
 
         # Results queue: the event with a pointer instead of the job.
-        results_queue = tracker.storage.queue(tracker.settings.results_queue or "")
+        results_queue = tracker._storage.queue(tracker.settings.results_queue or "")
         [text] = drain(results_queue)
         assert _service_size(text) <= LIMIT
         event = json.loads(text)
@@ -59,7 +59,7 @@ def test_a_job_too_large_for_a_queue_message_reaches_every_path(simulator, make_
 
         # Dead-lettered webhook delivery: asked once (410), its record carries the pointer event.
         assert [r.answered for r in gone.requests] == [410]
-        deadletters = drain(tracker.storage.queue(tracker.settings.deadletter_queue))
+        deadletters = drain(tracker._storage.queue(tracker.settings.deadletter_queue))
         assert len(deadletters) == 1
         assert _service_size(deadletters[0]) <= LIMIT
         record = json.loads(deadletters[0])
@@ -72,7 +72,7 @@ def test_a_job_too_large_for_a_queue_message_reaches_every_path(simulator, make_
     # A rejected intake message over the limit: its record is cut, and arrives.
     original = json.dumps({"jobId": "not-a-guid", "vaultId": VAULT, "notes": NOTES})
     tracker.accept_message(original)
-    [rejected_text] = drain(tracker.storage.queue(tracker.settings.rejected_queue))
+    [rejected_text] = drain(tracker._storage.queue(tracker.settings.rejected_queue))
     assert _service_size(rejected_text) <= LIMIT
     rejected = json.loads(rejected_text)
     assert rejected["truncated"] is True

@@ -53,7 +53,7 @@ def test_two_runners_share_the_subscriptions_bucket_without_a_429(env: dict[str,
         runners[0].accept_message(json.dumps({"jobId": job_id, "vaultId": vault}))
     simulator.reset_stats()
 
-    poll_queue = runners[0].storage.queue(runners[0].settings.poll_queue)
+    poll_queue = runners[0]._storage.queue(runners[0].settings.poll_queue)
     for _ in range(4 * READS_PER_JOB):  # a deadline in rounds: a job left out by the pace is polled next round
         reads = simulator.stats()["job_gets"]
         if len(reads) == JOBS and min(reads.values()) >= READS_PER_JOB:
@@ -70,5 +70,5 @@ def test_two_runners_share_the_subscriptions_bucket_without_a_429(env: dict[str,
     reads = stats["job_gets"]
     assert len(reads) == JOBS and min(reads.values()) >= READS_PER_JOB, reads
     # Both runners read, and together they sent far more than the bucket holds: the pace kept them in, not luck.
-    assert all(runner.arm.requests_sent >= BUCKET for runner in runners)
+    assert all(runner._arm.requests_sent >= BUCKET for runner in runners)
     assert stats["by_kind"]["job_get"] >= READS_PER_JOB * JOBS > 3 * BUCKET

@@ -9,7 +9,7 @@ from tests.conftest import VAULT, drain, results
 
 
 def test_each_terminal_status_gives_its_type_and_errors(simulator, tracker, receiver, run_host):
-    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    intake = tracker._storage.queue(tracker.settings.intake_queue)
     scripts = {
         "Completed": JobScript(final_status="Completed", duration=1),
         "CompletedWithWarnings": JobScript(job_type="AzureWorkloadJob", final_status="CompletedWithWarnings",
@@ -56,7 +56,7 @@ def test_each_terminal_status_gives_its_type_and_errors(simulator, tracker, rece
 
 
 def test_same_job_three_ways_is_polled_once_and_each_subscriber_served_once(simulator, tracker, receiver, run_host):
-    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    intake = tracker._storage.queue(tracker.settings.intake_queue)
     job_id = simulator.add_job(VAULT, JobScript(duration=2.5))
     resource_id = f"{VAULT}/backupJobs/{job_id}"
     intake.send_message(json.dumps({"jobId": job_id.upper(), "vaultId": VAULT.lower(), "correlationId": "a"}))
@@ -71,7 +71,7 @@ def test_same_job_three_ways_is_polled_once_and_each_subscriber_served_once(simu
     events = results(tracker)
     assert sorted(e["data"]["correlationId"] for e in events) == ["a", "b"]  # "a" twice merges into one
     assert len({e["id"] for e in events}) == 2
-    assert len(list(tracker.store.list_items())) == 1  # one job in the table
+    assert len(list(tracker._store.list_items())) == 1  # one job in the table
     gets = simulator.stats()["job_gets"].get(job_id, 0)
     # One job polled once a round (1 s) for a 2.5 s job: three ways of naming it would triple this.
     assert 1 <= gets <= 6, gets
@@ -89,7 +89,7 @@ def test_same_job_three_ways_is_polled_once_and_each_subscriber_served_once(simu
 
 
 def test_malformed_messages_are_rejected_with_a_reason_and_the_runner_goes_on(simulator, tracker, run_host):
-    intake = tracker.storage.queue(tracker.settings.intake_queue)
+    intake = tracker._storage.queue(tracker.settings.intake_queue)
     bad = {
         "not json at all": "not JSON",
         json.dumps({"jobId": "not-a-guid", "vaultId": VAULT}): "jobId must be a GUID",
@@ -106,7 +106,7 @@ def test_malformed_messages_are_rejected_with_a_reason_and_the_runner_goes_on(si
     intake.send_message(json.dumps({"jobId": good, "vaultId": VAULT}))
 
     assert run_host(until_idle=True, timeout=60).join() == 0
-    rejected = [json.loads(t) for t in drain(tracker.storage.queue(tracker.settings.rejected_queue))]
+    rejected = [json.loads(t) for t in drain(tracker._storage.queue(tracker.settings.rejected_queue))]
     assert sorted(r["message"] for r in rejected) == sorted(bad)
     for record in rejected:
         assert bad[record["message"]] in record["reason"], record

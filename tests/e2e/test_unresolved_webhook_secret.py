@@ -34,7 +34,7 @@ def _failed_attempts(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def _deadletters(tracker, tracking_id: str) -> list[dict]:
-    records = [json.loads(text) for text in drain(tracker.storage.queue(tracker.settings.deadletter_queue))]
+    records = [json.loads(text) for text in drain(tracker._storage.queue(tracker.settings.deadletter_queue))]
     return [r for r in records if r["trackingId"] == tracking_id]
 
 
@@ -66,7 +66,7 @@ def test_results_flow_and_webhooks_wait_signed_while_the_secret_is_unresolved(
     host.stop()
 
     assert receiver.requests == [] and https_receiver.requests == []  # nothing went out, signed or not
-    pending = tracker.storage.queue(tracker.settings.deliver_queue).get_queue_properties()
+    pending = tracker._storage.queue(tracker.settings.deliver_queue).get_queue_properties()
     assert pending.approximate_message_count == 2  # one waiting retry per target
     assert _deadletters(tracker, tracking_id) == []
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == errors  # said once, not per attempt

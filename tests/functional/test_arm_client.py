@@ -133,8 +133,8 @@ def test_an_answer_slower_than_the_timeout_is_retried_then_given_up(simulator):
 
 def test_a_retry_after_one_instance_was_given_stops_the_others_through_the_table(simulator, tracker):
     job = JobRef.create(parse_vault_id(VAULT), simulator.add_job(VAULT, JobScript(duration=60)))
-    first = Reads(simulator.base_url, StaticToken("sim-token"), board=tracker.throttle_board)
-    second = Reads(simulator.base_url, StaticToken("sim-token"), board=tracker.throttle_board)
+    first = Reads(simulator.base_url, StaticToken("sim-token"), board=tracker._throttle_board)
+    second = Reads(simulator.base_url, StaticToken("sim-token"), board=tracker._throttle_board)
     simulator.set_faults(FaultConfig(rate_429=1.0, retry_after_seconds=30, only_on_cue=1))
     with pytest.raises(ArmThrottled):
         first.get_job(job)
@@ -142,4 +142,4 @@ def test_a_retry_after_one_instance_was_given_stops_the_others_through_the_table
     with pytest.raises(ArmThrottled):
         second.get_job(job)  # another instance: it learns the window from the table, sends nothing
     assert simulator.stats()["total"] == sent
-    assert tracker.throttle_board.get_throttle(job.vault.subscription_id) is not None
+    assert tracker._throttle_board.get_throttle(job.vault.subscription_id) is not None

@@ -40,10 +40,10 @@ def test_a_refused_token_never_ends_a_job_and_is_logged_once_naming_the_subscrip
         clock.advance(GRACE)
         polls += poll_once(tracker)
     assert polls >= 3  # it kept asking
-    item = tracker.store.get(tracking_id)
+    item = tracker._store.get(tracking_id)
     assert item is not None and not item.ended
     assert item.last_error is not None and item.last_error["status"] == 401  # what `status` shows
-    assert [e.tracking_id for e in tracker.store.list_index()] == [tracking_id]  # it keeps its place
+    assert [e.tracking_id for e in tracker._store.list_index()] == [tracking_id]  # it keeps its place
     assert results(tracker) == []
     errors = [r for r in caplog.records if r.levelno == logging.ERROR and SUBSCRIPTION in r.getMessage()]
     assert len(errors) == 1  # one line per subscription per few minutes, not one per read
@@ -53,7 +53,7 @@ def test_a_refused_token_never_ends_a_job_and_is_logged_once_naming_the_subscrip
     fixed = tracker_on()  # the right credential, on the same storage: the job goes on to its true end
     clock.advance(600)
     assert poll_once(fixed) == 1
-    item = fixed.store.get(tracking_id)
+    item = fixed._store.get(tracking_id)
     assert item is not None and item.status == "InProgress" and item.last_error is None
     assert fixed.failing_subscriptions() == {}
 
@@ -65,7 +65,7 @@ def test_a_refused_token_backs_off(simulator, tracker_on, clock):
     gaps = []
     for _ in range(4):
         assert poll_once(tracker) == 1
-        [entry] = tracker.store.list_index()
+        [entry] = tracker._store.list_index()
         gaps.append((entry.next_poll_at - clock.now).total_seconds())
         clock.advance(gaps[-1])
     assert gaps == sorted(gaps) and gaps[-1] >= 4 * gaps[0]
@@ -82,7 +82,7 @@ def test_a_vault_without_backup_reader_warns_from_the_first_read_and_ends_only_a
     assert poll_once(tracker) == 1
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "prod-vault" in r.getMessage()]
     assert len(warnings) == 1 and "Backup Reader" in warnings[0].getMessage()
-    item = tracker.store.get(tracking_id)
+    item = tracker._store.get(tracking_id)
     assert item is not None and not item.ended and item.last_error["code"] == "AuthorizationFailed"
     assert "403" in tracker.failing_subscriptions()[VAULT.lower()]
 

@@ -60,7 +60,7 @@ def test_a_crr_operation_url_with_its_vault_is_followed_to_its_job(
     without_vault = tracker.accept_message(json.dumps({"operationUrl": triggered.azure_async_operation}))
     assert without_vault.rejected is not None and without_vault.rejected.startswith(
         "operationUrl is a cross-region restore operation (backupCrrOperationsStatus), which names no vault")
-    [rejected] = drain(tracker.storage.queue(tracker.settings.rejected_queue))
+    [rejected] = drain(tracker._storage.queue(tracker.settings.rejected_queue))
     assert json.loads(rejected)["reason"] == without_vault.rejected
 
     accepted = tracker.accept_message(json.dumps(
@@ -93,7 +93,7 @@ def test_running_crr_jobs_of_a_vault_are_listed_with_posts_page_by_page(
 
     clock.advance(30)  # the list's window ends at the tracker's clock: past the moment the jobs were made, surely
     tracker.run_poll_round()
-    [message] = drain(tracker.storage.queue(tracker.settings.poll_queue))  # one message: one vault and region
+    [message] = drain(tracker._storage.queue(tracker.settings.poll_queue))  # one message: one vault and region
     report = tracker.handle_poll_message(message)
 
     stats = simulator.stats()

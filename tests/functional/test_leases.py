@@ -37,7 +37,7 @@ def test_a_poll_queue_held_back_past_the_lease_reads_each_job_once_with_two_inst
 ) -> None:
     first, second, job_ids = _setup(simulator, env, clock)
     lease = lease_seconds(first.settings.poll_seconds)
-    poll_queue = first.storage.queue(first.settings.poll_queue)
+    poll_queue = first._storage.queue(first.settings.poll_queue)
 
     clock.advance(1)
     first.run_poll_round()  # the message waits in the queue: nobody reads it yet
@@ -51,7 +51,7 @@ def test_a_poll_queue_held_back_past_the_lease_reads_each_job_once_with_two_inst
 
     assert all(reads == 1 for reads in _reads_per_job(simulator, job_ids).values()), (
         len(messages), _reads_per_job(simulator, job_ids))
-    leases = first.store.get_leases(e.tracking_id for e in first.store.list_index())
+    leases = first._store.get_leases(e.tracking_id for e in first._store.list_index())
     assert set(leases.values()) == {""}  # every lease given back with the next poll
 
 
@@ -59,7 +59,7 @@ def test_a_copy_handed_out_anyway_is_skipped_by_the_worker_that_reads_the_older_
     simulator, env: dict[str, str], clock: ManualClock
 ) -> None:
     first, second, job_ids = _setup(simulator, env, clock)
-    poll_queue = first.storage.queue(first.settings.poll_queue)
+    poll_queue = first._storage.queue(first.settings.poll_queue)
     clock.advance(1)
     first.run_poll_round()
     [old] = drain(poll_queue)  # taken off the queue (a worker that crashed holding it, say): no backlog left
@@ -76,7 +76,7 @@ def test_a_copy_handed_out_anyway_is_skipped_by_the_worker_that_reads_the_older_
 
 def test_a_lease_whose_message_is_lost_is_handed_out_again(simulator, env: dict[str, str], clock: ManualClock) -> None:
     first, _, job_ids = _setup(simulator, env, clock)
-    poll_queue = first.storage.queue(first.settings.poll_queue)
+    poll_queue = first._storage.queue(first.settings.poll_queue)
     clock.advance(1)
     first.run_poll_round()
     drain(poll_queue)  # lost: poisoned, say

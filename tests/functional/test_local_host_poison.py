@@ -10,8 +10,8 @@ from tests.conftest import drain, wait_until
 
 
 def test_a_message_that_fails_five_times_lands_on_the_poison_queue_and_leaves_its_queue(tracker, caplog):
-    poll_queue = tracker.storage.queue(tracker.settings.poll_queue)
-    poison = tracker.storage.queue(f"{tracker.settings.poll_queue}-poison")
+    poll_queue = tracker._storage.queue(tracker.settings.poll_queue)
+    poison = tracker._storage.queue(f"{tracker.settings.poll_queue}-poison")
     poll_queue.send_message("{this is no poll message")  # the poll handler fails on it every time
     host = LocalHost(tracker, visibility_seconds=1, idle_sleep=0.05)
     thread = threading.Thread(target=host.run, daemon=True)

@@ -35,12 +35,12 @@ def test_a_job_the_store_refuses_backs_off_alone_while_its_vault_goes_on(
     assert poll_once(tracker) == 1  # one message for the vault, the bad job first in it
     events = {e["data"]["jobId"]: e for e in results(tracker)}
     assert set(events) == set(GOOD)  # the others were polled, ended and published
-    bad = tracker.store.get(tracking[BAD])
+    bad = tracker._store.get(tracking[BAD])
     assert bad is not None and not bad.ended
     assert bad.last_error is not None and bad.last_error["code"] == "EntityTooLarge"
     assert bad.failing_since is not None
     assert any(tracking[BAD] in r.getMessage() and "EntityTooLarge" in r.getMessage() for r in caplog.records)
-    [entry] = tracker.store.list_index()  # only the bad job still runs, with a schedule of its own
+    [entry] = tracker._store.list_index()  # only the bad job still runs, with a schedule of its own
     assert entry.tracking_id == tracking[BAD] and entry.next_poll_at > clock.now
 
     clock.advance(GRACE / 2)
@@ -55,4 +55,4 @@ def test_a_job_the_store_refuses_backs_off_alone_while_its_vault_goes_on(
     assert event["data"]["errors"][0]["code"] == "TrackingFailed"
     assert "EntityTooLarge" in event["data"]["errors"][0]["message"]
     assert event["data"]["job"] is None
-    assert tracker.store.list_index() == []
+    assert tracker._store.list_index() == []

@@ -31,7 +31,7 @@ def _track(tracker, job_ids: list[str], correlation_id: str | None = None) -> li
 def _handed_out(tracker) -> list[str]:
     """One timer round: the poll messages it sent (taken off the poll queue, not handled yet)."""
     tracker.run_poll_round()
-    return drain(tracker.storage.queue(tracker.settings.poll_queue))
+    return drain(tracker._storage.queue(tracker.settings.poll_queue))
 
 
 # -- list or get --------------------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def test_a_429_on_the_list_reschedules_every_job_of_the_message_past_its_retry_a
     assert report.throttled and report.strategy == "list" and report.polled == 0
     stats = simulator.stats()
     assert stats["by_kind"]["job_list"] == 1 and stats["throttled"] == 1 and stats["job_gets"] == {}
-    next_polls = {entry.tracking_id: entry.next_poll_at for entry in tracker.store.list_index()}
+    next_polls = {entry.tracking_id: entry.next_poll_at for entry in tracker._store.list_index()}
     assert set(next_polls) == set(tracking_ids)
     for at in next_polls.values():  # every job of the message, to the end of the window (less the seconds spent)
         assert clock.now + timedelta(seconds=RETRY_AFTER - 10) <= at <= clock.now + timedelta(seconds=RETRY_AFTER)
@@ -120,11 +120,11 @@ def test_a_job_another_instance_ended_after_the_round_is_published_once_and_not_
     [message] = _handed_out(tracker)
 
     # Between the round and this worker, the other instance saw the job end and saved it.
-    item = other.store.get(tracking_id)
+    item = other._store.get(tracking_id)
     assert item is not None and not item.ended
-    provider = other.providers.for_vault(VAULT)
+    provider = other._providers.for_vault(VAULT)
     assert observe_job(item, provider.job_state(simulator.job_resource(VAULT, job_id)), clock.now)
-    other.store.save(item)
+    other._store.save(item)
     simulator.reset_stats()
 
     report = tracker.handle_poll_message(message)
@@ -132,7 +132,7 @@ def test_a_job_another_instance_ended_after_the_round_is_published_once_and_not_
     assert simulator.stats()["arm_requests"] == 0  # not read again: the stored end is the result
     [event] = results(tracker)
     assert event["type"] == "BackupJob.CompletedWithWarnings" and event["data"]["correlationId"] == "c-1"
-    assert tracker.store.list_index() == []
+    assert tracker._store.list_index() == []
     assert tracker.handle_poll_message(message).published == 0
     assert results(tracker) == []
 
@@ -160,7 +160,7 @@ def test_each_subscriber_gets_one_event_and_a_redelivered_poll_message_publishes
     unleased = PollWork.from_message(message)
     assert tracker.handle_poll_message(PollWork(unleased.vault_id, unleased.tracking_ids).to_message()).published == 0
     assert results(tracker) == []
-    assert {r.published_status for r in tracker.store.list_subscribers(tracking_id)} == {"Completed"}
+    assert {r.published_status for r in tracker._store.list_subscribers(tracking_id)} == {"Completed"}
 
 
 # -- an ARM incident ----------------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_a_list_that_fails_with_5xx_backs_the_vault_off_instead_of_a_get_per_job
         report = tracker.handle_poll_message(message)
         assert report.polled == 0
         assert simulator.stats()["job_gets"] == {}  # not one GET per job while ARM is failing
-        backoffs.append(min(e.next_poll_at for e in tracker.store.list_index()) - clock.now)
+        backoffs.append(min(e.next_poll_at for e in tracker._store.list_index()) - clock.now)
     assert backoffs[0] >= timedelta(seconds=10) and backoffs[1] > backoffs[0] and backoffs[2] > backoffs[1]
 
     simulator.set_faults(FaultConfig())

@@ -21,7 +21,7 @@ REBUILD = (
     "from jobs.flows.result_events import event_bytes\n"
     "from jobs.tracker import Tracker\n"
     "tracking_id, key = sys.argv[1:3]\n"
-    "store = Tracker(Settings.from_env(os.environ)).store\n"
+    "store = Tracker(Settings.from_env(os.environ))._store\n"
     "sys.stdout.buffer.write(event_bytes(store.get(tracking_id), store.get_subscriber(tracking_id, key)))\n"
 )
 
@@ -36,12 +36,12 @@ def _rebuilt_elsewhere(env: dict[str, str], tracking_id: str, key: str) -> bytes
 def _published(tracker) -> dict[str, bytes]:
     """What the results queue holds, by correlationId, as the bytes the tracker put there."""
     assert tracker.settings.results_queue
-    texts = drain(tracker.storage.queue(tracker.settings.results_queue))
+    texts = drain(tracker._storage.queue(tracker.settings.results_queue))
     return {json.loads(text)["data"]["correlationId"]: text.encode("utf-8") for text in texts}
 
 
 def _key(tracker, tracking_id: str, correlation_id: str) -> str:
-    [record] = [r for r in tracker.store.list_subscribers(tracking_id)
+    [record] = [r for r in tracker._store.list_subscribers(tracking_id)
                 if r.subscriber.correlation_id == correlation_id]
     return record.key
 

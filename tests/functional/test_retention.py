@@ -78,25 +78,25 @@ def _job(number: int) -> JobRef:
 
 def _start(tracker: Tracker, number: int, subscribers: int = 2) -> TrackedItem:
     """A job put on record as the intake does: state row, subscribers, running index row."""
-    now = tracker.clock()
-    item, _ = tracker.store.create(TrackedItem.for_job(_job(number), now, now + timedelta(hours=72)))
-    tracker.store.ensure_index(item, now)
+    now = tracker._clock()
+    item, _ = tracker._store.create(TrackedItem.for_job(_job(number), now, now + timedelta(hours=72)))
+    tracker._store.ensure_index(item, now)
     for index in range(subscribers):
-        tracker.store.add_subscriber(item.tracking_id, Subscriber(correlation_id=f"c{number}-{index}"))
+        tracker._store.add_subscriber(item.tracking_id, Subscriber(correlation_id=f"c{number}-{index}"))
     return item
 
 
 def _end(tracker: Tracker, item: TrackedItem, status: str = "Completed") -> None:
     """The job ends as the poll worker ends it (saved, ETag-guarded), then is published by the publisher."""
-    item = tracker.store.get(item.tracking_id)
+    item = tracker._store.get(item.tracking_id)
     item.status = item.result_status = status
-    item.ended_at = tracker.clock()
-    tracker.store.save(item)
-    assert tracker.publisher.finish(item) == len(tracker.store.list_subscribers(item.tracking_id))
+    item.ended_at = tracker._clock()
+    tracker._store.save(item)
+    assert tracker._publisher.finish(item) == len(tracker._store.list_subscribers(item.tracking_id))
 
 
 def _partition(tracker: Tracker, tracking_id: str) -> list[str]:
-    return sorted(e["RowKey"] for e in tracker.store.table.query_entities(
+    return sorted(e["RowKey"] for e in tracker._store.table.query_entities(
         "PartitionKey eq @pk", parameters={"pk": tracking_id}))
 
 
@@ -117,16 +117,16 @@ def test_an_ended_job_older_than_the_retention_is_swept_a_younger_one_and_a_runn
     report = tracker.run_poll_round()
     assert report.swept == 1
     assert _partition(tracker, old.tracking_id) == []
-    assert tracker.store.get(old.tracking_id) is None
+    assert tracker._store.get(old.tracking_id) is None
     assert len(_partition(tracker, young.tracking_id)) == 3
-    assert tracker.store.get(running.tracking_id) is not None
-    assert [e.tracking_id for e in tracker.store.list_index()] == [running.tracking_id]
+    assert tracker._store.get(running.tracking_id) is not None
+    assert [e.tracking_id for e in tracker._store.list_index()] == [running.tracking_id]
     assert tracker.run_poll_round().swept == 0  # nothing left to sweep, and nothing done twice
 
     clock.now = START + timedelta(days=57)  # the young one is 31 days ended now
     assert tracker.run_poll_round().swept == 1
     assert _partition(tracker, young.tracking_id) == []
-    assert tracker.store.get(running.tracking_id) is not None
+    assert tracker._store.get(running.tracking_id) is not None
 
 
 def test_each_round_sweeps_a_bounded_number_of_jobs_and_reads_only_what_it_sweeps(timed_tracker, clock):
@@ -141,7 +141,7 @@ def test_each_round_sweeps_a_bounded_number_of_jobs_and_reads_only_what_it_sweep
     running = [_start(tracker, 2000 + number, subscribers=1) for number in range(5)]
     clock.now = START + timedelta(days=31)
 
-    calls = TableCalls(tracker.store.table)
+    calls = TableCalls(tracker._store.table)
     first = tracker.run_poll_round()
     assert first.swept == 100
     # Per swept job: its ended-index row, its state and subscriber rows, a look at the running index, one
@@ -153,9 +153,9 @@ def test_each_round_sweeps_a_bounded_number_of_jobs_and_reads_only_what_it_sweep
     assert second.swept == 30
     assert calls.entities_read <= 30 * 3 + len(running) + 20, calls.entities_read
     assert tracker.run_poll_round().swept == 0
-    assert all(tracker.store.get(item.tracking_id) is None for item in old)
-    assert all(tracker.store.get(item.tracking_id) is not None for item in young + running)
-    assert sorted(e.tracking_id for e in tracker.store.list_index()) == sorted(i.tracking_id for i in running)
+    assert all(tracker._store.get(item.tracking_id) is None for item in old)
+    assert all(tracker._store.get(item.tracking_id) is not None for item in young + running)
+    assert sorted(e.tracking_id for e in tracker._store.list_index()) == sorted(i.tracking_id for i in running)
 
 
 def test_an_ended_job_whose_results_are_not_out_yet_is_not_swept(timed_tracker, clock):
@@ -163,16 +163,16 @@ def test_an_ended_job_whose_results_are_not_out_yet_is_not_swept(timed_tracker, 
     again and the sweep leaves it alone until its events are out."""
     tracker = timed_tracker
     item = _start(tracker, 7)
-    item = tracker.store.get(item.tracking_id)
+    item = tracker._store.get(item.tracking_id)
     item.status = item.result_status = "Completed"
-    item.ended_at = tracker.clock()
-    tracker.store.save(item)  # ... and the publisher never ran
+    item.ended_at = tracker._clock()
+    tracker._store.save(item)  # ... and the publisher never ran
     clock.now = START + timedelta(days=45)
     assert tracker.run_poll_round().swept == 0
-    assert tracker.store.get(item.tracking_id) is not None
-    assert tracker.publisher.finish(tracker.store.get(item.tracking_id)) == 2
+    assert tracker._store.get(item.tracking_id) is not None
+    assert tracker._publisher.finish(tracker._store.get(item.tracking_id)) == 2
     assert tracker.run_poll_round().swept == 1
-    assert tracker.store.get(item.tracking_id) is None
+    assert tracker._store.get(item.tracking_id) is None
 
 
 def test_the_retention_setting_is_honoured(env, clock):
@@ -183,7 +183,7 @@ def test_the_retention_setting_is_honoured(env, clock):
 
     def round_at(now: datetime) -> int:
         clock.now = now
-        return run_round(tracker.store, tracker.throttle_board, lambda _: None, now, tracker.settings.poll_seconds,
+        return run_round(tracker._store, tracker._throttle_board, lambda _: None, now, tracker.settings.poll_seconds,
                          retention_days=tracker.settings.retention_days).swept
 
     assert round_at(START + timedelta(days=2, hours=11)) == 0

@@ -26,11 +26,11 @@ def _job(store, job_id: str, ended_days_ago: float | None = None) -> str:
 
 
 def _all_rows(tracker) -> list[dict]:
-    return list(tracker.store.table.list_entities())
+    return list(tracker._store.table.list_entities())
 
 
 def test_a_callback_is_found_across_jobs_and_dropped_with_its_subscriber(tracker):
-    store = tracker.store
+    store = tracker._store
     first = _job(store, "0f3c2b1a-0000-4000-8000-000000000001")
     second = _job(store, "0f3c2b1a-0000-4000-8000-000000000002")
     subscriber = Subscriber(callback_url=CALLBACK)
@@ -50,7 +50,7 @@ def test_a_callback_is_found_across_jobs_and_dropped_with_its_subscriber(tracker
 
 
 def test_a_capability_row_holds_the_tokens_hash_only_and_goes_with_the_sweep(tracker):
-    store = tracker.store
+    store = tracker._store
     tracking_id = _job(store, "0f3c2b1a-0000-4000-8000-000000000003", ended_days_ago=40)
     store.add_subscriber(tracking_id, Subscriber(callback_url=CALLBACK))
     token = "A" * 43

@@ -31,7 +31,7 @@ class InterleavedTable:
 
 
 def test_a_shorter_window_written_in_a_race_never_replaces_a_longer_one(tracker) -> None:
-    table = tracker.store.table
+    table = tracker._store.table
     now = datetime.now(UTC)
     long_window, short_window = now + timedelta(seconds=300), now + timedelta(seconds=30)
     other = TableThrottleBoard(table)
@@ -49,7 +49,7 @@ def test_a_shorter_window_written_in_a_race_never_replaces_a_longer_one(tracker)
 
 
 def test_a_longer_window_replaces_a_shorter_one(tracker) -> None:
-    board = TableThrottleBoard(tracker.store.table)
+    board = TableThrottleBoard(tracker._store.table)
     now = datetime.now(UTC)
     board.set_throttle(SUBSCRIPTION, now + timedelta(seconds=10))
     board.set_throttle(SUBSCRIPTION, now + timedelta(seconds=20))

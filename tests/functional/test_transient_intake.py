@@ -45,20 +45,20 @@ def test_a_dns_server_that_cannot_answer_now_is_retried_not_rejected(make_tracke
     tracker = make_tracker(JOBS_CALLBACK_ALLOWED_HOSTS="*.example.test")
     dns = FlakyDns(failures=2)
     monkeypatch.setattr(callback_urls, "default_resolve", dns)
-    tracker.storage.queue(tracker.settings.intake_queue).send_message(_message())
+    tracker._storage.queue(tracker.settings.intake_queue).send_message(_message())
     host = LocalHost(tracker, visibility_seconds=1, idle_sleep=0.05)
     thread = threading.Thread(target=host.run, kwargs={"until_idle": True, "timeout": 60}, daemon=True)
     thread.start()
     try:
-        assert wait_until(lambda: any(True for _ in tracker.store.list_items()), 30)
+        assert wait_until(lambda: any(True for _ in tracker._store.list_items()), 30)
     finally:
         host.stop_event.set()
         thread.join(30)
     assert dns.calls >= 3  # two failed lookups, then the one that let it in
-    assert drain(tracker.storage.queue(tracker.settings.rejected_queue)) == []
-    [item] = list(tracker.store.list_items())
+    assert drain(tracker._storage.queue(tracker.settings.rejected_queue)) == []
+    [item] = list(tracker._store.list_items())
     assert item.job_id == JOB
-    [record] = tracker.store.list_subscribers(item.tracking_id)
+    [record] = tracker._store.list_subscribers(item.tracking_id)
     assert record.subscriber.callback_url == CALLBACK
 
 
@@ -70,7 +70,7 @@ def test_a_name_that_does_not_exist_is_still_rejected(make_tracker, monkeypatch)
 
     monkeypatch.setattr(callback_urls, "default_resolve", nxdomain)
     assert tracker.accept_message(_message()).rejected is not None
-    [record] = [json.loads(m) for m in drain(tracker.storage.queue(tracker.settings.rejected_queue))]
+    [record] = [json.loads(m) for m in drain(tracker._storage.queue(tracker.settings.rejected_queue))]
     assert "does not resolve" in record["reason"]
 
 
@@ -83,7 +83,7 @@ def test_a_dns_timeout_raises_so_the_queue_retries(make_tracker, monkeypatch) ->
     monkeypatch.setattr(callback_urls, "default_resolve", timeout)
     with pytest.raises(CallbackUrlUnverified):
         tracker.accept_message(_message())
-    assert drain(tracker.storage.queue(tracker.settings.rejected_queue)) == []
+    assert drain(tracker._storage.queue(tracker.settings.rejected_queue)) == []
 
 
 def test_a_table_that_cannot_be_reached_leaves_the_message_to_be_retried(env: dict[str, str], azurite) -> None:
@@ -97,11 +97,11 @@ def test_a_table_that_cannot_be_reached_leaves_the_message_to_be_retried(env: di
     )
     tracker = Tracker(Settings.from_env({**env, "AzureWebJobsStorage": connection}))
     for name in tracker.settings.all_queues():
-        tracker.storage.queue(name).create_queue()
+        tracker._storage.queue(name).create_queue()
     with pytest.raises(Exception) as raised:
         tracker.accept_message(json.dumps({"jobId": JOB, "vaultId": VAULT}))
     assert not isinstance(raised.value, ValueError)  # not a verdict on the message
-    assert drain(tracker.storage.queue(tracker.settings.rejected_queue)) == []
+    assert drain(tracker._storage.queue(tracker.settings.rejected_queue)) == []
 
 
 def test_the_queue_retries_span_minutes_not_seconds() -> None:

@@ -42,7 +42,7 @@ def test_a_vault_with_60_running_jobs_costs_one_list_call_per_round_its_pages_fo
         stats = simulator.stats()
         assert stats["by_kind"]["job_list"] == stats["list_pages"] == 3  # one list, its three pages
         assert stats["job_gets"] == {}  # every job answered for by the list
-    items = [tracker.store.get(entry.tracking_id) for entry in tracker.store.list_index()]
+    items = [tracker._store.get(entry.tracking_id) for entry in tracker._store.list_index()]
     assert len(items) == 60 and {item.status for item in items if item} == {"InProgress"}
 
 
@@ -82,13 +82,13 @@ def test_resource_graph_shows_an_ended_job_which_is_fetched_in_the_round_without
 
     stats = simulator.stats()
     assert report.detected == 1 and report.inline == 1 and report.messages == 0  # polled in the round itself
-    assert drain(tracker.storage.queue(tracker.settings.poll_queue)) == []
+    assert drain(tracker._storage.queue(tracker.settings.poll_queue)) == []
     assert stats["by_kind"]["resource_graph"] == 1  # one query for both jobs
     assert stats["by_kind"]["job_list"] == 0 and stats["job_gets"] == {ended: 1}
     [event] = results(tracker)
     assert event["data"]["jobId"] == ended and event["type"] == "BackupJob.Failed"
     # the running job stays tracked, on its vault's schedule (an hour away), not read at all
-    assert [e.tracking_id[:36].lower() for e in tracker.store.list_index()] == [running.lower()]
+    assert [e.tracking_id[:36].lower() for e in tracker._store.list_index()] == [running.lower()]
 
 
 def test_a_job_missing_from_every_list_and_from_resource_graph_is_still_found(

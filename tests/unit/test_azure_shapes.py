@@ -21,11 +21,11 @@ def test_filter_dates_are_english_12_hour_utc_whatever_the_locale() -> None:
 
 def test_the_list_window_stays_within_30_days_and_never_reaches_the_future(tracker) -> None:
     vault = VaultRef.from_resource_id(VAULT)
-    provider = tracker.providers.for_vault(vault)
+    provider = tracker._providers.for_vault(vault)
     now = datetime.now(UTC)
     # tracked jobs spanning 45 days: the simulator, like Azure's clients, refuses more than 30 days or a future end
-    assert provider.list_running_jobs(tracker.arm, vault, now - timedelta(days=45), now) == {}
-    assert provider.list_running_jobs(tracker.arm, vault, now - timedelta(minutes=5), now) == {}
+    assert provider.list_running_jobs(tracker._arm, vault, now - timedelta(days=45), now) == {}
+    assert provider.list_running_jobs(tracker._arm, vault, now - timedelta(minutes=5), now) == {}
 
 
 def test_a_refused_list_costs_one_warning_then_the_vault_is_asked_per_job(
@@ -54,7 +54,7 @@ def test_a_fresh_job_answering_cloud_internal_error_is_not_yet_visible(
     [tracking] = tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT})).tracking_ids
     clock.advance(1)
     poll_once(tracker)
-    item = tracker.store.get(tracking)
+    item = tracker._store.get(tracking)
     assert item is not None and not item.ended
     assert item.unknown_since is not None  # counted like a 404 within the grace period
     assert item.last_error is not None and item.last_error["code"] == "CloudInternalError"

@@ -1,0 +1,108 @@
+"""The poll policy: how the tracker spends its Azure reads, chosen once from the settings.
+
+One object answers every question the flows used to answer by testing ``JOBS_POLL_STRATEGY`` and
+``JOBS_RESOURCE_GRAPH`` themselves: how many items go in one poll message, when an item is first and next polled,
+when one list of a vault's jobs replaces a GET per job, and whether a detector (Azure Resource Graph) is asked each
+round. ``VaultRounds`` (the default) keeps every job of a vault on one grid, so one list answers for them all;
+``PerJob`` polls each job on its own age-based schedule. docs/architecture.md compares them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from jobs.domain.tracked_item import TrackedItem
+from jobs.domain.tracking import next_poll_at, next_vault_poll_at, vault_grid_after
+
+__all__ = ["BATCH_SIZE", "VAULT_BATCH_SIZE", "PerJob", "PollPolicy", "VaultRounds", "poll_policy"]
+
+BATCH_SIZE = 50
+# Under vault rounds a vault's due jobs go in one message, so that one list answers for them (600 tracking ids
+# are about 29 KB of a message's 64 KiB, base64 included); a larger vault takes one list per 600.
+VAULT_BATCH_SIZE = 600
+
+
+class PollPolicy(Protocol):
+    """What the intake, the poll round and the poll worker ask about scheduling and reads."""
+
+    name: str  # the JOBS_POLL_STRATEGY value it implements
+    batch_size: int  # due items of one vault per poll message
+    uses_detector: bool  # whether each round asks the detector (Azure Resource Graph) which running jobs ended
+
+    def first_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        """When a newly tracked item is first polled."""
+        ...
+
+    def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        """When a running item is polled again after a read."""
+        ...
+
+    def lists(self, due_jobs: int) -> bool:
+        """Whether one list of the vault's running jobs replaces a GET for each of ``due_jobs`` due jobs."""
+        ...
+
+
+@dataclass(frozen=True)
+class VaultRounds:
+    """``JOBS_POLL_STRATEGY=vault``: a vault's jobs share its grid, one list a round answers for them all.
+
+    With a detector, the grid's points are ``max_interval`` apart (the detector hastens the jobs it sees end);
+    without one, every round."""
+
+    poll_seconds: float
+    max_interval: float
+    uses_detector: bool
+    name: str = "vault"
+    batch_size: int = VAULT_BATCH_SIZE
+
+    @property
+    def interval(self) -> float:
+        return self.max_interval if self.uses_detector else self.poll_seconds
+
+    def first_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        """Now (the next round), except for a job watched by the detector: it joins its vault's grid at once. A
+        first look would mostly meet a job Azure does not show yet (404 for up to minutes); the detector shows its
+        end, and the vault's grid finds it otherwise."""
+        if item.kind == "job" and self.uses_detector:
+            return min(vault_grid_after(item.vault.key, now, self.poll_seconds, self.max_interval), item.deadline_at)
+        return now
+
+    def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        if item.kind == "job":
+            return next_vault_poll_at(item, now, self.poll_seconds, self.interval)
+        return next_poll_at(item, now, self.poll_seconds, self.max_interval)
+
+    def lists(self, due_jobs: int) -> bool:
+        return due_jobs >= 1
+
+
+@dataclass(frozen=True)
+class PerJob:
+    """``JOBS_POLL_STRATEGY=job``: each item on its own schedule (a tenth of its age, capped); a vault with at
+    least ``list_threshold`` due jobs is listed once instead of one GET each."""
+
+    poll_seconds: float
+    max_interval: float
+    list_threshold: int
+    uses_detector: bool
+    name: str = "job"
+    batch_size: int = BATCH_SIZE
+
+    def first_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        return now
+
+    def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
+        return next_poll_at(item, now, self.poll_seconds, self.max_interval)
+
+    def lists(self, due_jobs: int) -> bool:
+        return due_jobs >= self.list_threshold
+
+
+def poll_policy(settings: Any) -> PollPolicy:
+    """The policy the settings choose (``JOBS_POLL_STRATEGY``, ``JOBS_RESOURCE_GRAPH``, the intervals)."""
+    if settings.poll_strategy == "job":
+        return PerJob(settings.poll_seconds, settings.max_poll_interval_seconds, settings.list_threshold,
+                      settings.resource_graph)
+    return VaultRounds(settings.poll_seconds, settings.max_poll_interval_seconds, settings.resource_graph)

@@ -1,0 +1,143 @@
+"""The telemetry seam: what the flows report as it happens, to an ``Observer`` whose hooks do nothing by default.
+
+The flows call the hooks (a round, a vault's poll, each Azure read and refusal, a result published, a delivery
+attempt, the intake's verdicts, the heartbeat's numbers); a sink subclasses ``Observer`` and overrides what it
+needs. ``jobs.telemetry.logs.LogObserver`` (the log lines and the ``run`` heartbeat) is the one sink today;
+``Observers`` hands each report to several. A hook must never raise into a flow: ``Observers`` logs and drops what
+a sink raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = ["Heartbeat", "Observer", "Observers", "PollReport", "ReadRefusal", "RoundReport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoundReport:
+    """One timer round (``jobs.flows.poll_round``)."""
+
+    running: int  # index rows the round read: the due ones only (every running one when a detector is on)
+    due: int
+    messages: int  # poll messages sent to the poll queue
+    swept: int = 0  # ended jobs removed after JOBS_RETENTION_DAYS
+    inline: int = 0  # vault batches the round polled itself instead of sending them
+    detected: int = 0  # items the detector showed as ended
+
+
+@dataclass
+class PollReport:
+    """One vault's due items polled (``jobs.flows.poll_worker``)."""
+
+    polled: int = 0
+    ended: int = 0
+    published: int = 0
+    throttled: bool = False
+    skipped: int = 0  # items whose lease had passed to another round
+    strategy: str = ""  # "list" or "get": how the vault's jobs were read
+    schedule: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadRefusal:
+    """Azure refused the tracker's reads: ``scope`` is a subscription (401, the credential) or a vault (403, the
+    role). ``first`` is true once per scope per few minutes: when a sink should say it loudly."""
+
+    scope: str
+    kind: str  # "credential" or "role"
+    status: int
+    code: str
+    message: str
+    first: bool
+    grace_seconds: float = 0.0  # a refused vault's jobs end as NotFound after this long
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The numbers the ``run`` heartbeat shows."""
+
+    running: int
+    due: int
+    deliveries_waiting: int
+    failing: dict[str, str]  # subscription or vault id: what fails
+
+
+class Observer:
+    """Hooks the flows call; each does nothing here. Subclass and override what a sink needs."""
+
+    def intake_accepted(self, tracking_ids: Sequence[str]) -> None:
+        """A message or request was put on record: these items are tracked."""
+
+    def intake_rejected(self, reason: str) -> None:
+        """A queue message could not be used; it went to the rejected queue with ``reason``."""
+
+    def round_finished(self, report: RoundReport) -> None:
+        """A timer round ended."""
+
+    def vault_polled(self, vault_id: str, report: PollReport) -> None:
+        """A vault's due items were polled (in the round or from the poll queue)."""
+
+    def arm_read(self, kind: str, outcome: str) -> None:
+        """One read from Resource Manager: ``kind`` get, list or operation; ``outcome`` ok, not_found, refused,
+        throttled or failed."""
+
+    def read_refused(self, refusal: ReadRefusal) -> None:
+        """Azure refused a read for the credential (401) or the role (403)."""
+
+    def result_published(self, tracking_id: str, status: str, subscriber: str, correlation_id: str | None,
+                         outputs: Sequence[str]) -> None:
+        """An ended item's event went to one subscriber through ``outputs`` (their names)."""
+
+    def delivery_attempted(self, tracking_id: str, target: str, outcome: str, detail: str = "") -> None:
+        """One webhook attempt: ``outcome`` delivered, retry, deadletter or dropped."""
+
+    def heartbeat(self, beat: Heartbeat) -> None:
+        """The local host's periodic numbers (``python -m jobs run``)."""
+
+
+class Observers(Observer):
+    """Several sinks as one: each hook goes to every sink; a sink that raises is logged, never the flow's fault."""
+
+    def __init__(self, sinks: Sequence[Observer]) -> None:
+        self.sinks = tuple(sinks)
+
+    def _each(self, hook: str, *args: object) -> None:
+        for sink in self.sinks:
+            try:
+                getattr(sink, hook)(*args)
+            except Exception:  # a sink's failure never stops tracking
+                log.exception("telemetry sink %s failed in %s", type(sink).__name__, hook)
+
+    def intake_accepted(self, tracking_ids: Sequence[str]) -> None:
+        self._each("intake_accepted", tracking_ids)
+
+    def intake_rejected(self, reason: str) -> None:
+        self._each("intake_rejected", reason)
+
+    def round_finished(self, report: RoundReport) -> None:
+        self._each("round_finished", report)
+
+    def vault_polled(self, vault_id: str, report: PollReport) -> None:
+        self._each("vault_polled", vault_id, report)
+
+    def arm_read(self, kind: str, outcome: str) -> None:
+        self._each("arm_read", kind, outcome)
+
+    def read_refused(self, refusal: ReadRefusal) -> None:
+        self._each("read_refused", refusal)
+
+    def result_published(self, tracking_id: str, status: str, subscriber: str, correlation_id: str | None,
+                         outputs: Sequence[str]) -> None:
+        self._each("result_published", tracking_id, status, subscriber, correlation_id, outputs)
+
+    def delivery_attempted(self, tracking_id: str, target: str, outcome: str, detail: str = "") -> None:
+        self._each("delivery_attempted", tracking_id, target, outcome, detail)
+
+    def heartbeat(self, beat: Heartbeat) -> None:
+        self._each("heartbeat", beat)

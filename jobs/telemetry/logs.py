@@ -1,0 +1,82 @@
+"""The log sink: the tracker's summary lines and the ``run`` heartbeat, as one ``Observer``.
+
+Per-attempt diagnostics (a read that failed, a webhook attempt's reason) stay with the flow that knows them; what
+an operator scans for (what was tracked or rejected, each round, each result, a refused credential or role, the
+heartbeat) is written here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from jobs.telemetry import Heartbeat, Observer, PollReport, ReadRefusal, RoundReport
+
+__all__ = ["LogObserver"]
+
+log = logging.getLogger("jobs.tracker")
+
+
+class LogObserver(Observer):
+    """Writes the summary lines to the ``jobs.tracker`` logger; the heartbeat once a ``heartbeat_seconds`` or
+    when a number changes."""
+
+    def __init__(self, heartbeat_seconds: float = 60.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._heartbeat_seconds = heartbeat_seconds
+        self._monotonic = monotonic
+        self._last_beat: tuple[float, tuple[object, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def intake_accepted(self, tracking_ids: Sequence[str]) -> None:
+        log.info("tracking %s", ", ".join(tracking_ids))
+
+    def intake_rejected(self, reason: str) -> None:
+        log.warning("rejected an intake message: %s", reason)
+
+    def round_finished(self, report: RoundReport) -> None:
+        log.info("poll round: %d rows read, %d leased, %d polled here, %d messages, %d seen ended by Resource "
+                 "Graph, %d swept", report.running, report.due, report.inline, report.messages, report.detected,
+                 report.swept)
+
+    def vault_polled(self, vault_id: str, report: PollReport) -> None:
+        log.debug("polled %s: %d read (%s), %d ended, %d published, %d skipped%s", vault_id, report.polled,
+                  report.strategy or "-", report.ended, report.published, report.skipped,
+                  ", throttled" if report.throttled else "")
+
+    def read_refused(self, refusal: ReadRefusal) -> None:
+        if not refusal.first:
+            return
+        if refusal.kind == "credential":
+            log.error(
+                "Azure refused the tracker's credential for subscription %s (%s %s: %s). No job ends over this; "
+                "they are retried with backoff. Check the token: AZURE_CLIENT_ID names the managed identity the "
+                "app runs as (and JOBS_ARM_TOKEN, if set, must be valid for ARM_ENDPOINT)",
+                refusal.scope, refusal.status, refusal.code, refusal.message or "no message",
+            )
+        else:
+            log.warning(
+                "the tracker's identity may not read vault %s (%s %s). Grant it the Backup Reader role on the vault, "
+                "its resource group or its subscription; until then its jobs end as BackupJob.NotFound after %.0f s",
+                refusal.scope, refusal.status, refusal.code, refusal.grace_seconds,
+            )
+
+    def result_published(self, tracking_id: str, status: str, subscriber: str, correlation_id: str | None,
+                         outputs: Sequence[str]) -> None:
+        log.info("published %s for %s to subscriber %s (correlationId %s; %s)", status, tracking_id, subscriber,
+                 correlation_id or "-", ", ".join(outputs) or "no outputs")
+
+    def heartbeat(self, beat: Heartbeat) -> None:
+        """One line a ``heartbeat_seconds``, or sooner when a number changes."""
+        now = self._monotonic()
+        numbers = (beat.running, beat.due, beat.deliveries_waiting, tuple(sorted(beat.failing.items())))
+        with self._lock:
+            if self._last_beat is not None:
+                last_time, last_numbers = self._last_beat
+                if last_numbers == numbers and now - last_time < self._heartbeat_seconds:
+                    return
+            self._last_beat = (now, numbers)
+        log.info("heartbeat: running jobs %d, due %d, deliveries waiting %d, failing subscriptions %d%s",
+                 beat.running, beat.due, beat.deliveries_waiting, len(beat.failing),
+                 "".join(f"; {sub}: {why}" for sub, why in sorted(beat.failing.items())))
