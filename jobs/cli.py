@@ -320,6 +320,7 @@ def _banner(tracker: Any, http_url: str | None = None) -> str:
 
 def _track(args: argparse.Namespace) -> int:
     from jobs.flows.intake import IntakeRejected, parse_message
+    from jobs.providers import job_resource_id
 
     settings = load_settings()
     message: dict[str, Any] = {}
@@ -344,7 +345,7 @@ def _track(args: argparse.Namespace) -> int:
     storage.ensure([settings.intake_queue], settings.table)
     storage.queue(settings.intake_queue).send_message(text)
     for job in request.jobs:
-        print(f"queued {job.id}\ntracking id: {job.key}")
+        print(f"queued {job_resource_id(job)}\ntracking id: {job.key}")
     return 0
 
 
@@ -450,6 +451,7 @@ def _status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from jobs.flows.result_events import event_for
+    from jobs.providers import job_resource_id
 
     tracker = _tracker()
     try:
@@ -465,7 +467,8 @@ def _status(args: argparse.Namespace) -> int:
     properties = (item.resource or {}).get("properties") or {}
     rows = [
         ["tracking id", item.tracking_id],
-        ["job", item.job_resource_id or f"operation {item.operation_id} of {item.vault_id}"],
+        ["job", job_resource_id(item.job_ref()) if item.job_id else
+         f"operation {item.operation_id} of {item.vault_id}"],
     ]
     if item.named_jobs:
         rows.append(["named", ", ".join(f"-> job {job}" for job in item.named_jobs)])

@@ -25,6 +25,7 @@ from jobs.flows.poll_round import BATCH_SIZE, VAULT_BATCH_SIZE, PollWork, RoundR
 from jobs.flows.poll_worker import Poller, PollReport
 from jobs.flows.publisher import Publisher
 from jobs.providers import Providers
+from jobs.providers.graph import GraphDetector
 from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
 from jobs.webhooks.sender import WebhookSender
 
@@ -57,8 +58,9 @@ class Tracker:
         self.intake = Intake(settings, self.storage, self.store, self.publisher, self.clock)
         self.poller = Poller(settings, self.store, self.arm, self.providers, self.intake.conclude, self.clock,
                              monotonic)
-        self.resource_graph = (ResourceGraph(self.arm, settings.resource_graph_api_version, monotonic=monotonic)
-                               if settings.resource_graph else None)
+        self.resource_graph = (
+            GraphDetector(ResourceGraph(self.arm, settings.resource_graph_api_version, monotonic=monotonic))
+            if settings.resource_graph else None)
         self.sender = WebhookSender(
             secret=settings.webhook_secret,
             allowed_callback_hosts=settings.callback_allowed_hosts,

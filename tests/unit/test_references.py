@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs.domain.references import InvalidReference, JobRef, is_guid
-from jobs.providers import parse_job_id, parse_operation_url, parse_vault_id, vault_from_parts, vault_operation
+from jobs.providers import (
+    job_resource_id,
+    parse_job_id,
+    parse_operation_url,
+    parse_vault_id,
+    vault_from_parts,
+    vault_operation,
+)
+from jobs.providers.recovery_services import job_path
 from tests.conftest import fixture_json
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -65,10 +73,10 @@ def test_every_job_id_from_the_fixtures_parses(resource_id: str) -> None:
     assert ref.vault.resource_group == rg
     assert ref.vault.name == vault
     # The canonical id and path use Azure's documented spelling, whatever the input's casing.
-    assert ref.id == (
+    assert job_resource_id(ref) == (
         f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/{vault}/backupJobs/{job}"
     )
-    assert ref.path() == ref.id
+    assert job_path(ref) == job_resource_id(ref)
 
 
 @pytest.mark.parametrize("resource_id", FIXTURE_JOB_IDS)
@@ -271,7 +279,7 @@ def test_a_path_is_built_only_from_validated_quoted_parts(rg: str, vault: str) -
     except InvalidReference as exc:
         assert str(exc) and "\n" not in str(exc)
         return
-    path = ref.path()
+    path = job_path(ref)
     segments = path.split("/")
     assert segments[0] == "" and len(segments) == 11  # nothing can add, remove or move a segment
     assert segments[1:9:2] == ["subscriptions", "resourceGroups", "providers", "vaults"]
