@@ -396,11 +396,12 @@ class RecoveryServices:
     """The ``jobs.providers.base.Provider`` of Recovery Services vaults."""
 
     namespace = NAMESPACE
-    vault_type = VAULT_TYPE
+    vault_type = "vaults"
     cross_region = False
     api_version_setting = "JOBS_ARM_API_VERSION"
     default_api_version = DEFAULT_API_VERSION
-    api_version_doc = "api-version of the Recovery Services backup API (job, list and operation reads)"
+    api_version_doc = ("api-version of the Recovery Services calls: a GA version of the backup API served in every "
+                       "region (newer ones such as 2026-11-01 exist in the specs but may not be live everywhere)")
 
     def __init__(self, api_version: str | None = None) -> None:
         self.api_version = api_version or self.default_api_version
