@@ -45,6 +45,7 @@ from jobs.arm import ArmClient, ArmNotFound, StaticToken
 from jobs.arm.transport import Throttle
 from jobs.config import Settings
 from jobs.domain.references import JobRef, VaultRef
+from jobs.providers.recovery_services import job_path
 from jobs.tracker import Tracker
 
 __all__ = ["BenchResult", "Workload", "burst_workload", "run_bench", "run_fixed_loop", "run_tracker",
@@ -179,7 +180,7 @@ def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResul
         clock.now = at
         vault = VaultRef.from_resource_id(job.vault_id)
         try:
-            resource = azure.get(f"{azure.endpoint}{JobRef.create(vault, job.job_id).path()}")
+            resource = azure.get(f"{azure.endpoint}{job_path(JobRef.create(vault, job.job_id))}")
         except ArmNotFound:
             if job.visible_at is None and at - job.started_at > timedelta(minutes=15):
                 continue  # the loop gives up on a job that never appears (as the tracker's grace period does)

@@ -48,7 +48,7 @@ from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import Subscriber, TrackedItem
 from jobs.flows.poll_round import PollWork, run_round
 from jobs.flows.poll_worker import Poller
-from jobs.providers import Providers
+from jobs.providers import Providers, job_resource_id
 from jobs.storage import JobStore, TableThrottleBoard
 from jobs.storage.job_store import SUBSCRIBER_PREFIX, _ended_keys, _entity_from_item, index_partition
 
@@ -175,7 +175,8 @@ def seed_ended(table: TableClient, vaults: list[str], count: int, now: datetime,
         item = _job(vaults[n % len(vaults)], ended - timedelta(minutes=40))
         item.status = item.result_status = "Completed"
         item.ended_at = item.last_polled_at = ended
-        item.resource = {"id": item.job_resource_id, "properties": {"status": "Completed", "jobType": "AzureIaaSVMJob"}}
+        item.resource = {"id": job_resource_id(item.job_ref()),
+                         "properties": {"status": "Completed", "jobType": "AzureIaaSVMJob"}}
         batches.append([("upsert", _entity_from_item(item)), ("upsert", _subscriber_row(item, "Completed"))])
         partition, row = _ended_keys(ended, item.tracking_id)
         ended_rows.append({"PartitionKey": partition, "RowKey": row, "TrackingId": item.tracking_id})

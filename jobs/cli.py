@@ -307,6 +307,7 @@ def _banner(tracker: Any, http_url: str | None = None) -> str:
 
 def _track(args: argparse.Namespace) -> int:
     from jobs.flows.intake import IntakeRejected
+    from jobs.providers import job_resource_id
 
     message: dict[str, Any] = {}
     if args.resource_id and not (args.vault_id or args.job_id):
@@ -326,7 +327,7 @@ def _track(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for job in request.jobs:
-        print(f"queued {job.id}\ntracking id: {job.key}")
+        print(f"queued {job_resource_id(job)}\ntracking id: {job.key}")
     return 0
 
 
@@ -387,6 +388,7 @@ def _status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from jobs.domain.references import InvalidReference
+    from jobs.providers import job_resource_id
 
     settings = load_settings()
     tracker = _tracker(settings=settings)
@@ -406,7 +408,8 @@ def _status(args: argparse.Namespace) -> int:
     properties = (item.resource or {}).get("properties") or {}
     rows = [
         ["tracking id", item.tracking_id],
-        ["job", item.job_resource_id or f"operation {item.operation_id} of {item.vault_id}"],
+        ["job", job_resource_id(item.job_ref()) if item.job_id else
+         f"operation {item.operation_id} of {item.vault_id}"],
     ]
     if item.named_jobs:
         rows.append(["named", ", ".join(f"-> job {job}" for job in item.named_jobs)])

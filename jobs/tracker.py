@@ -39,6 +39,7 @@ from jobs.flows.result_events import event_for
 from jobs.flows.subscriptions import CapabilityRefused, StatusView, Subscriptions
 from jobs.outputs import Output, outputs_from_settings
 from jobs.providers import Providers, parse_job_id
+from jobs.providers.graph import GraphDetector
 from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
 from jobs.storage.health import HEALTH_STORAGE, check_storage
 from jobs.telemetry import Heartbeat, Observer, PollReport, RoundReport
@@ -147,8 +148,9 @@ class Tracker:
                               self._observer)
         self._poller = Poller(settings, self._store, self._arm, self._providers, self._publisher.conclude,
                               self._clock, monotonic, policy=self._policy, observer=self._observer)
-        self._detector = (ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic)
-                          if self._policy.uses_detector else None)
+        self._detector = (
+            GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic))
+            if self._policy.uses_detector else None)
         sender = WebhookSender(
             secret=settings.webhook_secret,
             allowed_callback_hosts=settings.callback_allowed_hosts,

@@ -8,8 +8,8 @@ backup.
 - ``pacing``: ``ReadPacer``, the pace ARM's own count of remaining reads calls for: a budget for the deployment.
 - ``client``: ``ArmClient`` puts both together: ``get_json`` and ``iter_pages`` (``nextLink`` only on ARM_ENDPOINT),
   ``post_json`` and ``iter_post_pages`` (also on the regional host of the region asked, ``regional_endpoint``).
-- ``resource_graph``: ``ResourceGraph``, one Azure Resource Graph query a round for the tracked jobs that have
-  ended (a detector that only hastens: the tracker's one backup-specific query here, a tenant-level POST).
+- ``resource_graph``: ``ResourceGraph``, Azure Resource Graph queries (a tenant-level POST) in batches, page after
+  page, within its quota; what to ask is each provider's (``jobs.providers.graph``).
 
 What to read (URLs, api-version, filters) is each provider's business (``jobs.providers``).
 """

@@ -1,11 +1,9 @@
-"""Azure Resource Graph as a detector: which of the running jobs Azure shows as ended, in one query per round.
+"""Azure Resource Graph: one query over many subscriptions, within its quota, page after page.
 
-One ``Resources`` query answers for every tracked job of every subscription at once, where the vaults' own APIs
-cost a ``BackupJobs_List`` per vault. Microsoft documents ``RecoveryServicesResources`` (type
-``microsoft.recoveryservices/vaults/backupjobs``) as holding in-progress and ended jobs of the last 14 days; how
-fresh it is cannot be checked from here, so the tracker only lets it hasten a result: a job it does not show as
-ended is still found on its vault's own schedule (``jobs.flows.poll_worker``), and its result always comes from
-``JobDetails_Get``. Every query is one read (the benchmark counts it).
+The tracker uses it as a detector (``jobs.providers.graph``): one query a round tells which of the tracked jobs
+Azure shows as ended, where the vaults' own APIs cost a list per vault. Each provider brings the query of its own
+table and reads its rows; here is only what every query shares: batching the names asked about, paging, the quota,
+and pausing when Resource Graph refuses or throttles. Every request is one read (the benchmark counts it).
 
 The shapes follow Azure/azure-rest-api-specs ``specification/resourcegraph/resource-manager/Microsoft.ResourceGraph/
 stable/2024-04-01/resourcegraph.json``, operation ``Resources`` (examples ``ResourcesFirstPageQuery.json``,
@@ -15,51 +13,36 @@ stable/2024-04-01/resourcegraph.json``, operation ``Resources`` (examples ``Reso
   ``QueryRequest``: ``{"subscriptions": [...], "query": "<KQL>", "options": {"$top": 1000, "$skipToken": ...,
   "resultFormat": "objectArray"}}``;
 - answer ``QueryResponse``: ``{"totalRecords", "count", "resultTruncated", "$skipToken", "data": [rows],
-  "facets"}``; a further page is asked with the ``$skipToken`` of the last (the query projects ``id``, which
+  "facets"}``; a further page is asked with the ``$skipToken`` of the last (a query projects ``id``, which
   Resource Graph needs to page in a stable order);
 - quota (Microsoft Learn, "Guidance for throttled requests in Azure Resource Graph"): about 15 queries per 5 s per
   user, reported on every answer in ``x-ms-user-quota-remaining`` and ``x-ms-user-quota-resets-after``
-  (``hh:mm:ss``); a 429 carries ``Retry-After``. The detector then pauses, and the vaults' schedules go on.
+  (``hh:mm:ss``); a 429 carries ``Retry-After``. The client then pauses, and the vaults' schedules go on.
 
-Reading needs no role beyond Backup Reader: Resource Graph shows a caller the resources it may read.
+Reading needs no role beyond a reader's: Resource Graph shows a caller the resources it may read.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from jobs.arm.client import ArmClient
 from jobs.arm.errors import ArmError
 from jobs.arm.transport import Throttle, TransientFailure
 
-__all__ = ["DEFAULT_API_VERSION", "IDS_PER_QUERY", "ResourceGraph", "TrackedJob", "ended_jobs_query",
-           "parse_quota_resets_after"]
+__all__ = ["DEFAULT_API_VERSION", "IDS_PER_QUERY", "ResourceGraph", "parse_quota_resets_after"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "2024-04-01"
 PATH = "/providers/Microsoft.ResourceGraph/resources"
-IDS_PER_QUERY = 300  # job ids named in one query (about 12 KB of KQL)
+IDS_PER_QUERY = 300  # names asked about in one query (about 12 KB of KQL)
 PAGE_SIZE = 1000  # Resource Graph's largest $top
-TERMINAL = ("Completed", "CompletedWithWarnings", "Failed", "Cancelled")
 FAILURE_PAUSE_SECONDS = 300.0  # after a refusal (401, 403, 400): the vaults' schedules carry on meanwhile
-
-
-def ended_jobs_query(job_ids: Iterable[str]) -> str:
-    """KQL for the jobs among ``job_ids`` (GUIDs, validated at intake) that Resource Graph shows as ended."""
-    names = ", ".join(f"'{job_id.lower()}'" for job_id in job_ids)
-    statuses = ", ".join(f"'{status}'" for status in TERMINAL)
-    return (
-        "RecoveryServicesResources"
-        " | where type =~ 'microsoft.recoveryservices/vaults/backupjobs'"
-        f" | where name in~ ({names})"
-        f" | where tostring(properties.status) in~ ({statuses})"
-        " | project id, name, status = tostring(properties.status)"
-    )
 
 
 def parse_quota_resets_after(value: str | None) -> float | None:
@@ -73,16 +56,8 @@ def parse_quota_resets_after(value: str | None) -> float | None:
         return None
 
 
-class TrackedJob(Protocol):
-    """What the detector needs of a running job (the running index's ``IndexEntry`` has it)."""
-
-    tracking_id: str  # "<job guid>-<vault hash>" for a job
-    vault_id: str
-    subscription_id: str
-
-
 class ResourceGraph:
-    """Queries Resource Graph for ended jobs; never raises for Azure's failures (the detector only hastens)."""
+    """Queries Resource Graph; never raises for Azure's failures (what it could not ask is not in the answer)."""
 
     def __init__(self, arm: ArmClient, api_version: str = DEFAULT_API_VERSION, *,
                  monotonic: Callable[[], float] = time.monotonic, ids_per_query: int = IDS_PER_QUERY) -> None:
@@ -93,32 +68,20 @@ class ResourceGraph:
         self._paused_until = 0.0
         self.queries = 0  # requests sent, pages included
 
-    def list_ended(self, entries: list[TrackedJob]) -> set[str]:
-        """The tracking ids of ``entries`` (jobs) that Resource Graph shows as ended; what it could not ask about
-        (quota spent, an error) is simply not in the answer."""
-        wanted: dict[str, list[tuple[str, str]]] = {}  # job id -> (vault id, tracking id), lower-case ids
-        subscriptions: dict[str, set[str]] = {}
-        for entry in entries:
-            job_id = _job_id(entry.tracking_id)
-            if job_id is None:
-                continue
-            wanted.setdefault(job_id, []).append((entry.vault_id.lower(), entry.tracking_id))
-            subscriptions.setdefault(job_id, set()).add(entry.subscription_id.lower())
-        ended: set[str] = set()
-        job_ids = sorted(wanted)
-        for start in range(0, len(job_ids), self._ids_per_query):
-            chunk = job_ids[start : start + self._ids_per_query]
-            scope = sorted({sub for job_id in chunk for sub in subscriptions[job_id]})
+    def ask(
+        self, names: Mapping[str, Collection[str]], query_for: Callable[[list[str]], str]
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of ``query_for(chunk)`` for ``names`` (each with the subscriptions to look in), in sorted
+        chunks of at most ``ids_per_query`` names, each chunk over its names' subscriptions. It stops, quietly,
+        at the first answer that says Resource Graph may not be asked now (quota spent, throttled, an error)."""
+        ordered = sorted(names)
+        for start in range(0, len(ordered), self._ids_per_query):
+            chunk = ordered[start : start + self._ids_per_query]
+            scope = sorted({subscription for name in chunk for subscription in names[name]})
             try:
-                for row in self.query(scope, ended_jobs_query(chunk)):
-                    resource_id = str(row.get("id") or "").lower()
-                    vault_id, _, job_id = resource_id.rpartition("/backupjobs/")
-                    for vault, tracking_id in wanted.get(job_id, ()):
-                        if vault == vault_id:
-                            ended.add(tracking_id)
+                yield from self.query(scope, query_for(chunk))
             except _Paused:
-                break
-        return ended
+                return
 
     def query(self, subscriptions: list[str], query: str) -> Iterator[dict[str, Any]]:
         """The rows of ``query`` over ``subscriptions``, page after page (``$skipToken``)."""
@@ -167,9 +130,3 @@ class ResourceGraph:
 class _Paused(Exception):
     """Resource Graph may not be asked now: the rest of the round goes without it."""
 
-
-def _job_id(tracking_id: str) -> str | None:
-    """The job GUID of a job's tracking id (``<guid>-<vault hash>``), lower-case; None for anything else."""
-    if len(tracking_id) < 37 or tracking_id[36] != "-" or tracking_id.startswith("op-"):
-        return None
-    return tracking_id[:36].lower()

@@ -36,6 +36,7 @@ def build_event(
     tracking_id: str,
     status: str,
     event_type: str,
+    subject: str,
     seen_at: datetime,
     vault_id: str,
     subscriber_key: str,
@@ -51,8 +52,8 @@ def build_event(
 ) -> CloudEvent:
     """The event for one subscriber.
 
-    ``job_fields`` is what the job's provider mapped from ``job`` (``JOB_FIELDS``); ``errors`` overrides the
-    job's own errors (for NotFound, OperationFailed).
+    ``event_type``, ``subject`` and ``job_fields`` (``JOB_FIELDS``, from ``job``) are the job's provider's;
+    ``errors`` overrides the job's own errors (for NotFound, OperationFailed).
     """
     data: dict[str, Any] = {"jobId": job_id, "jobResourceId": job_resource_id, "vaultId": vault_id, "status": status}
     data.update({name: job_fields.get(name) for name in JOB_FIELDS})
@@ -65,8 +66,6 @@ def build_event(
         data["context"] = context
     data.update(extra or {})
     data["job"] = job
-    # A job's subject is its jobId; an operation that never named a job is Azure's operation id.
-    subject = f"backupJobs/{job_id}" if job_id else f"backupOperations/{operation_id or tracking_id}"
     return CloudEvent(
         attributes={
             "specversion": "1.0",

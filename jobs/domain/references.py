@@ -1,8 +1,9 @@
 """References to the Azure resources the tracker follows: a vault, a job in it, an operation that names jobs.
 
-They are provider-neutral values. A provider (``jobs.providers``) parses and validates them from what messages
-carry; here are the parts every vault kind shares: GUIDs, validation helpers, ARM paths rebuilt from validated
-parts (never copied), and case-insensitive ``key``s.
+They are provider-neutral values: a provider (``jobs.providers``) parses and validates them from what messages
+carry, and builds the ids and paths of a vault's jobs and operations. Here are the parts every vault kind shares:
+GUIDs, validation helpers, a vault's ARM id and path from validated parts (never copied), and case-insensitive
+``key``s.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def show(value: object) -> str:
 
 @dataclass(frozen=True)
 class VaultRef:
-    """A vault of some provider namespace. Names keep the casing first seen; ``key`` folds case.
+    """A vault of some provider namespace and type. Names keep the casing first seen; ``key`` folds case.
 
     ``region`` is set for the vault's jobs in its secondary region (cross-region restores, read on that region's
     passive stamp): the same vault, a different place to ask. It is part of ``key`` and ``locator`` (what the
@@ -96,8 +97,8 @@ class VaultRef:
     subscription_id: str
     resource_group: str
     name: str
-    namespace: str = "Microsoft.RecoveryServices"
-    vault_type: str = "vaults"
+    namespace: str  # the ARM resource provider, as its provider writes it
+    vault_type: str  # the vault's resource type in ids
     region: str | None = None
 
     @classmethod
@@ -157,7 +158,6 @@ class VaultRef:
         )
 
 
-
 @functools.lru_cache(maxsize=4096)
 def _vault_from_stored_id(resource_id: str) -> VaultRef:
     return VaultRef._parse(resource_id)
@@ -165,7 +165,8 @@ def _vault_from_stored_id(resource_id: str) -> VaultRef:
 
 @dataclass(frozen=True)
 class JobRef:
-    """A backup job in a vault: the unit the tracker follows."""
+    """A backup job in a vault: the unit the tracker follows. Its ARM id and path are its provider's to build
+    (``jobs.providers.job_resource_id``)."""
 
     vault: VaultRef
     job_id: str
@@ -175,21 +176,9 @@ class JobRef:
         return cls(vault=vault, job_id=check_guid(field, job_id))
 
     @property
-    def id(self) -> str:
-        """The job's ARM id; in a secondary region, the location-scoped id Azure gives it (GetCrrJob_Post.json)."""
-        vault = self.vault
-        if vault.region:
-            return (f"/subscriptions/{vault.subscription_id}/providers/{vault.namespace}/locations/{vault.region}"
-                    f"/backupJobs/{self.job_id}")
-        return f"{vault.id}/backupJobs/{self.job_id}"
-
-    @property
     def key(self) -> str:
         """The tracking id: the job's GUID plus a short hash of the vault, stable under any casing."""
         return f"{self.job_id}-{short_hash(self.vault.key)}"
-
-    def path(self) -> str:
-        return f"{self.vault.path()}/backupJobs/{quote(self.job_id, safe='')}"
 
 
 @dataclass(frozen=True)

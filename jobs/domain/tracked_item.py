@@ -83,10 +83,6 @@ class TrackedItem:
                    operation_id=operation.operation_id, operation_path=operation.path(), created_at=now,
                    deadline_at=deadline)
 
-    @property
-    def job_resource_id(self) -> str | None:
-        return self.job_ref().id if self.job_id else None
-
 
 @dataclass
 class SubscriberRecord:

@@ -156,8 +156,8 @@ def next_vault_poll_at(item: TrackedItem, now: datetime, poll_seconds: float, in
 
     Every job of a vault shares the grid (points ``interval`` apart from the epoch, shifted by a stable hash of the
     vault in whole rounds so that vaults spread over the rounds), so they all fall due in the same round and one
-    ``BackupJobs_List`` answers for them all. A job Azure does not show (yet) is asked about every round, so that
-    the grace period ends on time.
+    list of the vault's jobs answers for them all. A job Azure does not show (yet) is asked about every round, so
+    that the grace period ends on time.
     """
     if item.unknown_since is not None or item.status is None:
         return min(now + timedelta(seconds=poll_seconds), max(item.deadline_at, now))

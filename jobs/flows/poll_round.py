@@ -72,7 +72,7 @@ class PollWork:
 
 
 class Detector(Protocol):
-    """Tells which running items have ended in Azure, for many at once (``jobs.arm.resource_graph``)."""
+    """Tells which running items have ended in Azure, for many at once (``jobs.providers.graph``)."""
 
     def list_ended(self, entries: list[IndexEntry]) -> set[str]:
         """The tracking ids among ``entries`` that Azure shows as ended; never raises for Azure's failures."""

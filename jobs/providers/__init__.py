@@ -1,17 +1,21 @@
 """Vault kinds behind one seam (``base.Provider``), and the registry that picks one for a reference.
 
-Every caller goes through the functions here and never names a provider. A provider is found by the namespace an
-id names (``/providers/<Namespace>/``) and by whether the reference is of the vault's secondary region
-(``VaultRef.region``, kept in the stored vault locator ``<vault id>@<region>``): one provider per pair. Shape 2 of
-the intake (``subscriptionId``, ``resourceGroup``, ``vaultName``) names no namespace: it means the default provider,
-Recovery Services. An operation URL goes to the first provider of its namespace that recognises its shape
-(cross-region restores' ``backupCrrOperationsStatus``), else to the namespace's own. A new vault kind is one more
-module in ``PROVIDERS``.
+``PROVIDERS`` lists the provider classes, once; adding a vault kind is one module and one line there. A provider is
+found by the namespace an id names (``/providers/<Namespace>/``) and by whether the reference is of the vault's
+secondary region (``VaultRef.region``, kept in the stored vault locator ``<vault id>@<region>``): one provider per
+pair. Shape 2 of the intake (``subscriptionId``, ``resourceGroup``, ``vaultName``) names no namespace: it means the
+first provider listed. An operation URL goes to the first cross-region provider of its namespace that recognises its
+shape (cross-region restores' ``backupCrrOperationsStatus``), else to the namespace's own.
+
+Parsing and mapping need no settings: the module-level functions (``parse_job_id``, ``for_vault``...) answer with
+the provider classes. Reads need each provider's api-version: ``Providers.from_settings`` builds the one configured
+instance of each class, and only the tracker holds it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef
@@ -23,8 +27,11 @@ __all__ = [
     "PROVIDERS",
     "Provider",
     "Providers",
+    "Registry",
+    "api_versions",
     "for_vault",
     "in_region",
+    "job_resource_id",
     "parse_job_id",
     "parse_operation_url",
     "parse_vault_id",
@@ -38,59 +45,47 @@ PROVIDERS: tuple[type[Provider], ...] = (RecoveryServices, CrossRegionRestore)
 _NAMESPACE_IN_ID = re.compile(r"/providers/([^/?#]+)/", re.IGNORECASE)
 
 
-class Providers:
-    """One configured instance per provider (its api-version from the settings), found by namespace and region."""
+class Registry:
+    """Which provider class a reference, a stored locator or an operation URL belongs to. Needs no settings."""
 
-    def __init__(self, providers: list[Provider] | None = None) -> None:
-        self._all = providers or [kind() for kind in PROVIDERS]
-        self._by_key = {(p.namespace.lower(), p.cross_region): p for p in self._all}
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> Providers:
-        """``JOBS_ARM_API_VERSION`` is the api-version of Recovery Services calls, ``JOBS_CRR_API_VERSION`` that of
-        the passive stamp (cross-region restore jobs)."""
-        return cls([
-            RecoveryServices(api_version=settings.arm_api_version),
-            CrossRegionRestore(api_version=settings.crr_api_version),
-        ])
+    def __init__(self, kinds: Sequence[type[Provider]] = PROVIDERS) -> None:
+        if not kinds:
+            raise ValueError("a registry needs at least one provider")
+        self.kinds = tuple(kinds)
+        self._by_key = {(kind.namespace.lower(), kind.cross_region): kind for kind in self.kinds}
 
     @property
-    def default(self) -> Provider:
-        return self._all[0]
+    def default(self) -> type[Provider]:
+        return self.kinds[0]
 
-    def _namespace_of(self, resource_id: object) -> str | None:
-        if isinstance(resource_id, str) and (match := _NAMESPACE_IN_ID.search(resource_id)):
-            return match[1].lower()
-        return None
-
-    def for_id(self, resource_id: object) -> Provider:
+    def for_id(self, resource_id: object) -> type[Provider]:
         """The provider whose namespace ``resource_id`` names, else the default (whose parse then says no)."""
-        namespace = self._namespace_of(resource_id)
+        namespace = _namespace_of(resource_id)
         return self._by_key.get((namespace, False), self.default) if namespace else self.default
 
-    def for_operation_url(self, url: object) -> Provider:
-        """The first provider of the URL's namespace that recognises its shape, else that namespace's own."""
-        namespace = self._namespace_of(url)
+    def for_operation_url(self, url: object) -> type[Provider]:
+        """The first cross-region provider of the URL's namespace that recognises its shape, else that namespace's
+        own."""
+        namespace = _namespace_of(url)
         if namespace and isinstance(url, str):
-            for provider in self._all:
-                if provider.namespace.lower() == namespace and provider.cross_region and \
-                        provider.recognises_operation_url(url):
-                    return provider
+            for kind in self.kinds:
+                if kind.namespace.lower() == namespace and kind.cross_region and kind.recognises_operation_url(url):
+                    return kind
         return self.for_id(url)
 
-    def for_vault(self, vault: VaultRef | str) -> Provider:
+    def for_vault(self, vault: VaultRef | str) -> type[Provider]:
         """The provider of a vault reference or of a stored locator (``<vault id>[@<region>]``)."""
         if isinstance(vault, str):
             try:
                 vault = VaultRef.from_locator(vault)
             except InvalidReference:
                 return self.for_id(vault)
-        provider = self._by_key.get((vault.namespace.lower(), vault.region is not None))
-        if provider is None:
+        kind = self._by_key.get((vault.namespace.lower(), vault.region is not None))
+        if kind is None:
             if vault.region is not None:
                 raise InvalidReference(f"cross-region restore jobs are not supported for {vault.namespace} vaults")
             return self.for_id(vault.id)
-        return provider
+        return kind
 
     def in_region(self, vault: VaultRef, region: object, field: str = "crossRegionRestore.region") -> VaultRef:
         """``vault``'s jobs in its secondary ``region``, if a provider serves them; else ``InvalidReference``."""
@@ -99,35 +94,87 @@ class Providers:
         return located
 
 
-_DEFAULTS = Providers()  # parsing needs no settings
+_REGISTRY = Registry()  # the classes: parsing and mapping
+
+
+def _namespace_of(resource_id: object) -> str | None:
+    if isinstance(resource_id, str) and (match := _NAMESPACE_IN_ID.search(resource_id)):
+        return match[1].lower()
+    return None
+
+
+def api_versions(settings: Any) -> dict[str, str]:
+    """Each provider's api-version setting (``api_version_setting``) and its value in ``settings``.
+
+    ``settings.api_versions`` where the settings have it; until then the two attributes of before.
+    """
+    versions = getattr(settings, "api_versions", None)
+    if versions is None:
+        versions = {"JOBS_ARM_API_VERSION": settings.arm_api_version, "JOBS_CRR_API_VERSION": settings.crr_api_version}
+    return dict(versions)
+
+
+class Providers:
+    """The configured providers: one instance of each class, reading at the api-version its setting gives."""
+
+    def __init__(self, versions: Mapping[str, str] | None = None, kinds: Sequence[type[Provider]] = PROVIDERS) -> None:
+        self.registry = Registry(kinds)
+        versions = versions or {}
+        self._instances = {kind: kind(versions.get(kind.api_version_setting)) for kind in self.registry.kinds}
+
+    @classmethod
+    def from_settings(cls, settings: Any, kinds: Sequence[type[Provider]] = PROVIDERS) -> Providers:
+        """Each provider at the api-version of its own setting (``api_version_setting``), else its default."""
+        return cls(api_versions(settings), kinds)
+
+    @property
+    def default(self) -> Provider:
+        return self._instances[self.registry.default]
+
+    def for_id(self, resource_id: object) -> Provider:
+        return self._instances[self.registry.for_id(resource_id)]
+
+    def for_operation_url(self, url: object) -> Provider:
+        return self._instances[self.registry.for_operation_url(url)]
+
+    def for_vault(self, vault: VaultRef | str) -> Provider:
+        return self._instances[self.registry.for_vault(vault)]
+
+    def in_region(self, vault: VaultRef, region: object, field: str = "crossRegionRestore.region") -> VaultRef:
+        return self.registry.in_region(vault, region, field)
 
 
 def parse_vault_id(resource_id: object, field: str = "vaultId") -> VaultRef:
-    return _DEFAULTS.for_id(resource_id).parse_vault_id(resource_id, field)
+    return _REGISTRY.for_id(resource_id).parse_vault_id(resource_id, field)
 
 
 def vault_from_parts(subscription_id: object, resource_group: object, name: object) -> VaultRef:
-    return _DEFAULTS.default.vault_from_parts(subscription_id, resource_group, name)
+    return _REGISTRY.default.vault_from_parts(subscription_id, resource_group, name)
 
 
 def parse_job_id(resource_id: object, field: str = "jobResourceId") -> JobRef:
-    return _DEFAULTS.for_id(resource_id).parse_job_id(resource_id, field)
+    return _REGISTRY.for_id(resource_id).parse_job_id(resource_id, field)
+
+
+def job_resource_id(job: JobRef) -> str:
+    """The job's ARM id as its provider writes it (the event's ``jobResourceId``)."""
+    return _REGISTRY.for_vault(job.vault).job_resource_id(job)
 
 
 def parse_operation_url(
     url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
 ) -> OperationRef:
-    return _DEFAULTS.for_operation_url(url).parse_operation_url(url, arm_endpoint, field, vault)
+    return _REGISTRY.for_operation_url(url).parse_operation_url(url, arm_endpoint, field, vault)
 
 
 def vault_operation(vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
-    return _DEFAULTS.for_vault(vault).vault_operation(vault, operation_id, field)
+    return _REGISTRY.for_vault(vault).vault_operation(vault, operation_id, field)
 
 
 def in_region(vault: VaultRef, region: object, field: str = "crossRegionRestore.region") -> VaultRef:
-    return _DEFAULTS.in_region(vault, region, field)
+    return _REGISTRY.in_region(vault, region, field)
 
 
-def for_vault(vault: VaultRef | str) -> Provider:
-    """The (default-configured) provider of a vault: for mapping, which needs no settings."""
-    return _DEFAULTS.for_vault(vault)
+def for_vault(vault: VaultRef | str) -> type[Provider]:
+    """The provider class of a vault, for parsing and mapping (which need no settings; reads need ``Providers``)."""
+    return _REGISTRY.for_vault(vault)

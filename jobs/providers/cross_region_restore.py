@@ -25,7 +25,7 @@ nowhere else.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -148,36 +148,55 @@ class CrossRegionRestore:
     namespace = NAMESPACE
     vault_type = "vaults"
     cross_region = True
+    api_version_setting = "JOBS_CRR_API_VERSION"
+    default_api_version = DEFAULT_API_VERSION
+    api_version_doc = ("api-version of the cross-region restore calls (`backupCrrJob`, `backupCrrJobs`, "
+                       "`backupCrrOperationsStatus`): the passive stamp is a service of its own, with its own versions "
+                       "(2018-12-20, 2021-11-15, 2023-01-15; 2026-07-15 is in the specs but may not be live); the "
+                       "active stamp's, such as `2025-08-01`, are refused")
 
-    def __init__(self, api_version: str = DEFAULT_API_VERSION) -> None:
-        self.api_version = api_version
-        self._jobs = rs.RecoveryServices()  # the job model and its mapping are Recovery Services' own
+    def __init__(self, api_version: str | None = None) -> None:
+        self.api_version = api_version or self.default_api_version
 
     # references
-    def parse_vault_id(self, resource_id: object, field: str = "vaultId") -> VaultRef:
+    @classmethod
+    def parse_vault_id(cls, resource_id: object, field: str = "vaultId") -> VaultRef:
         return rs.parse_vault_id(resource_id, field)
 
-    def vault_from_parts(self, subscription_id: object, resource_group: object, name: object) -> VaultRef:
+    @classmethod
+    def vault_from_parts(cls, subscription_id: object, resource_group: object, name: object) -> VaultRef:
         return rs.vault_from_parts(subscription_id, resource_group, name)
 
-    def parse_job_id(self, resource_id: object, field: str = "jobResourceId") -> JobRef:
+    @classmethod
+    def parse_job_id(cls, resource_id: object, field: str = "jobResourceId") -> JobRef:
         raise InvalidReference(
             f"{field}: a cross-region restore job's id names no vault; give jobId, vaultId and crossRegionRestore"
         )
 
-    def recognises_operation_url(self, url: str) -> bool:
+    @classmethod
+    def job_resource_id(cls, job: JobRef) -> str:
+        """The location-scoped id Azure gives a CRR job (GetCrrJob_Post.json):
+        ``/subscriptions/<sub>/providers/Microsoft.RecoveryServices/locations/<region>/backupJobs/<jobId>``."""
+        vault = job.vault
+        return (f"/subscriptions/{vault.subscription_id}/providers/{vault.namespace}/locations/{vault.region}"
+                f"/{rs.JOBS}/{job.job_id}")
+
+    @classmethod
+    def recognises_operation_url(cls, url: str) -> bool:
         try:
             path = urlsplit(url).path.lower() if isinstance(url, str) else ""
         except ValueError:
             return False
         return any(f"/{kind}/" in path for kind in _OPERATION_KINDS)
 
+    @classmethod
     def parse_operation_url(
-        self, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
+        cls, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
     ) -> OperationRef:
         return parse_operation_url(url, arm_endpoint, field, vault)
 
-    def vault_operation(self, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
+    @classmethod
+    def vault_operation(cls, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
         return crr_operation(vault, operation_id, field)
 
     # reads: POSTs with the vault in the body, counted in the read budget like any GET
@@ -209,22 +228,43 @@ class CrossRegionRestore:
         """CrrOperationStatus_Get on ARM_ENDPOINT (as azure-cli reads it)."""
         return arm.get_json(operation.path(), {"api-version": self.api_version}, operation.vault.subscription_id)
 
+    # Resource Graph: not asked for the secondary region's jobs (their vault's schedule finds them)
+    resource_graph = False
+
+    @classmethod
+    def ended_jobs_query(cls, job_ids: Sequence[str]) -> str:
+        raise NotImplementedError("Resource Graph is not asked for cross-region restore jobs")
+
+    @classmethod
+    def job_of_row(cls, row: dict[str, Any]) -> tuple[str, str] | None:
+        return None
+
     # mapping: the same JobResource and OperationStatus models as Recovery Services
-    def job_state(self, resource: dict[str, Any], *, detailed: bool = True) -> JobState:
-        return self._jobs.job_state(resource, detailed=detailed)
+    @classmethod
+    def job_state(cls, resource: dict[str, Any], *, detailed: bool = True) -> JobState:
+        return rs.RecoveryServices.job_state(resource, detailed=detailed)
 
-    def operation_state(self, operation: dict[str, Any]) -> OperationState:
-        return self._jobs.operation_state(operation)
+    @classmethod
+    def operation_state(cls, operation: dict[str, Any]) -> OperationState:
+        return rs.RecoveryServices.operation_state(operation)
 
-    def failed_jobs(self, operation: dict[str, Any] | None) -> dict[str, str]:
-        return self._jobs.failed_jobs(operation)
+    @classmethod
+    def failed_jobs(cls, operation: dict[str, Any] | None) -> dict[str, str]:
+        return rs.RecoveryServices.failed_jobs(operation)
 
-    def event_type(self, result_status: str) -> str:
-        return self._jobs.event_type(result_status)
+    @classmethod
+    def event_type(cls, result_status: str) -> str:
+        return rs.RecoveryServices.event_type(result_status)
 
-    def event_fields(self, job: dict[str, Any] | None) -> dict[str, Any]:
-        return self._jobs.event_fields(job)
+    @classmethod
+    def event_subject(cls, job_id: str | None, operation_id: str) -> str:
+        return rs.RecoveryServices.event_subject(job_id, operation_id)
 
-    def reference_fields(self, vault: VaultRef) -> dict[str, Any]:
+    @classmethod
+    def event_fields(cls, job: dict[str, Any] | None) -> dict[str, Any]:
+        return rs.RecoveryServices.event_fields(job)
+
+    @classmethod
+    def reference_fields(cls, vault: VaultRef) -> dict[str, Any]:
         """``data.crossRegionRestore``: how a consumer tells a CRR job's event, and where it ran."""
         return {"crossRegionRestore": {"region": vault.region}}

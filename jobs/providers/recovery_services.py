@@ -2,17 +2,18 @@
 
 - References: vault, job and operation ids as Azure and its clients write them, validated before they reach a URL:
   subscription, job and operation ids are GUIDs, resource group and vault names follow Azure's naming rules, and
-  paths are rebuilt from validated parts, never copied.
+  paths (``.../vaults/{vault}/backupJobs/{jobId}``) are rebuilt from validated parts, never copied.
 - Reads: ``JobDetails_Get`` (with extendedInfo), ``BackupJobs_List`` with ``$filter`` (summaries), and operation
   status (``ProtectedItemOperationStatuses_Get``, ``BackupOperationStatuses_Get``), at ``JOBS_ARM_API_VERSION``.
+- Resource Graph: the ended jobs among the tracked ones in ``RecoveryServicesResources`` (``ended_jobs_query``).
 - Mapping: ``JobStatus`` to running or terminal; ``OperationStatusValues`` (``Canceled`` with one l); the event's
-  ``type``, errors (every job type's ``errorDetails``), tasks and property bag.
+  ``type`` and ``subject``, errors (every job type's ``errorDetails``), tasks and property bag.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -32,9 +33,13 @@ __all__ = [
     "JobStatus",
     "OperationStatus",
     "RecoveryServices",
+    "ended_jobs_query",
     "errors_from_job",
     "failed_jobs",
     "filter_date",
+    "job_of_row",
+    "job_path",
+    "job_resource_id",
     "list_window",
     "normalise_job_status",
     "normalise_operation_status",
@@ -44,6 +49,8 @@ __all__ = [
 ]
 
 NAMESPACE = "Microsoft.RecoveryServices"
+VAULT_TYPE = "vaults"
+JOBS = "backupJobs"  # the collection of a vault's jobs in ARM paths
 # A GA api-version of the Recovery Services backup API, served in every public region (see the README).
 DEFAULT_API_VERSION = "2025-08-01"
 
@@ -75,6 +82,8 @@ TERMINAL_STATUSES = frozenset(
     {JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS, JobStatus.FAILED, JobStatus.CANCELLED}
 )
 RUNNING_STATUSES = frozenset({JobStatus.IN_PROGRESS, JobStatus.CANCELLING})
+# The terminal statuses in the order the Resource Graph query names them.
+_TERMINAL_IN_QUERY = (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_WARNINGS, JobStatus.FAILED, JobStatus.CANCELLED)
 
 # The ``jobType`` discriminator values of the Recovery Services Job model.
 JOB_TYPES = (
@@ -111,11 +120,11 @@ _VAULT = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,49}$")
 _BACKUP_NAME = re.compile(r"^[-\w;.()$:]{1,260}$")
 
 _VAULT_PATH = (
-    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.RecoveryServices"
-    r"/vaults/(?P<vault>[^/]+)"
+    rf"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/{re.escape(NAMESPACE)}"
+    rf"/{VAULT_TYPE}/(?P<vault>[^/]+)"
 )
 _VAULT_ID = re.compile(rf"^{_VAULT_PATH}/?$", re.IGNORECASE)
-_JOB_ID = re.compile(rf"^{_VAULT_PATH}/backupJobs/(?P<job>[^/]+)/?$", re.IGNORECASE)
+_JOB_ID = re.compile(rf"^{_VAULT_PATH}/{JOBS}/(?P<job>[^/]+)/?$", re.IGNORECASE)
 _ITEM_OPERATION = re.compile(
     rf"^{_VAULT_PATH}/backupFabrics/(?P<fabric>[^/]+)/protectionContainers/(?P<container>[^/]+)"
     r"/protectedItems/(?P<item>[^/]+)/(?P<kind>operationsStatus|operationResults)/(?P<op>[^/]+)/?$",
@@ -149,7 +158,7 @@ def vault_from_parts(subscription_id: object, resource_group: object, name: obje
         ),
         name=check_name("vaultName", name, _VAULT, "2-50 letters, digits and hyphens, starting with a letter"),
         namespace=NAMESPACE,
-        vault_type="vaults",
+        vault_type=VAULT_TYPE,
     )
 
 
@@ -164,6 +173,16 @@ def parse_job_id(resource_id: object, field: str = "jobResourceId") -> JobRef:
             "/backupJobs/<guid>)"
         )
     return JobRef.create(vault_from_parts(match["sub"], match["rg"], match["vault"]), match["job"], field)
+
+
+def job_resource_id(job: JobRef) -> str:
+    """The job's ARM id, ``<vault id>/backupJobs/<jobId>`` (as Azure writes it, unquoted)."""
+    return f"{job.vault.id}/{JOBS}/{job.job_id}"
+
+
+def job_path(job: JobRef) -> str:
+    """The ARM path of ``JobDetails_Get``, every variable part URL-quoted."""
+    return f"{job.vault.path()}/{JOBS}/{quote(job.job_id, safe='')}"
 
 
 def vault_operation(vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
@@ -276,6 +295,31 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme.lower() == "https" else 80
 
 
+# -- Resource Graph ----------------------------------------------------------------------------------------------
+def ended_jobs_query(job_ids: Iterable[str]) -> str:
+    """KQL for the jobs among ``job_ids`` (GUIDs, validated at intake) that Resource Graph shows as ended.
+
+    Microsoft documents ``RecoveryServicesResources`` (type ``microsoft.recoveryservices/vaults/backupjobs``) as
+    holding in-progress and ended jobs of the last 14 days. The query projects ``id``, which Resource Graph needs to
+    page in a stable order.
+    """
+    names = ", ".join(f"'{job_id.lower()}'" for job_id in job_ids)
+    statuses = ", ".join(f"'{status.value}'" for status in _TERMINAL_IN_QUERY)
+    return (
+        "RecoveryServicesResources"
+        f" | where type =~ '{NAMESPACE.lower()}/{VAULT_TYPE}/{JOBS.lower()}'"
+        f" | where name in~ ({names})"
+        f" | where tostring(properties.status) in~ ({statuses})"
+        " | project id, name, status = tostring(properties.status)"
+    )
+
+
+def job_of_row(row: dict[str, Any]) -> tuple[str, str] | None:
+    """``(vault id, job id)``, lower-case, of a row of ``ended_jobs_query`` (from its ``id``)."""
+    vault_id, separator, job_id = str(row.get("id") or "").lower().rpartition(f"/{JOBS.lower()}/")
+    return (vault_id, job_id) if separator else None
+
+
 # -- mapping into the event --------------------------------------------------------------------------------------
 def errors_from_job(job: dict[str, Any] | None) -> list[dict[str, Any]]:
     """``errorDetails`` of any job type as ``{code, message, recommendations}``, plus ``title`` and ``details``.
@@ -354,25 +398,38 @@ class RecoveryServices:
     namespace = NAMESPACE
     vault_type = "vaults"
     cross_region = False
+    api_version_setting = "JOBS_ARM_API_VERSION"
+    default_api_version = DEFAULT_API_VERSION
+    api_version_doc = ("api-version of the Recovery Services calls: a GA version of the backup API served in every "
+                       "region (newer ones such as 2026-11-01 exist in the specs but may not be live everywhere)")
 
-    def __init__(self, api_version: str = DEFAULT_API_VERSION) -> None:
-        self.api_version = api_version
+    def __init__(self, api_version: str | None = None) -> None:
+        self.api_version = api_version or self.default_api_version
 
     # references
-    def parse_vault_id(self, resource_id: object, field: str = "vaultId") -> VaultRef:
+    @classmethod
+    def parse_vault_id(cls, resource_id: object, field: str = "vaultId") -> VaultRef:
         return parse_vault_id(resource_id, field)
 
-    def vault_from_parts(self, subscription_id: object, resource_group: object, name: object) -> VaultRef:
+    @classmethod
+    def vault_from_parts(cls, subscription_id: object, resource_group: object, name: object) -> VaultRef:
         return vault_from_parts(subscription_id, resource_group, name)
 
-    def parse_job_id(self, resource_id: object, field: str = "jobResourceId") -> JobRef:
+    @classmethod
+    def parse_job_id(cls, resource_id: object, field: str = "jobResourceId") -> JobRef:
         return parse_job_id(resource_id, field)
 
-    def recognises_operation_url(self, url: str) -> bool:
+    @classmethod
+    def job_resource_id(cls, job: JobRef) -> str:
+        return job_resource_id(job)
+
+    @classmethod
+    def recognises_operation_url(cls, url: str) -> bool:
         return True  # the namespace's default: its parse says what is wrong with any other URL
 
+    @classmethod
     def parse_operation_url(
-        self, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
+        cls, url: object, arm_endpoint: str, field: str = "operationUrl", vault: VaultRef | None = None
     ) -> OperationRef:
         """The URL names its vault; a ``vault`` given alongside is not needed, but one in a secondary region says
         the sender meant a cross-region restore, which this URL is not."""
@@ -383,20 +440,21 @@ class RecoveryServices:
             )
         return parse_operation_url(url, arm_endpoint, field)
 
-    def vault_operation(self, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
+    @classmethod
+    def vault_operation(cls, vault: VaultRef, operation_id: object, field: str = "operation.id") -> OperationRef:
         return vault_operation(vault, operation_id, field)
 
     # reads
     def get_job(self, arm: ArmClient, job: JobRef) -> dict[str, Any]:
         """JobDetails_Get: the JobResource with ``extendedInfo``."""
-        return arm.get_json(job.path(), {"api-version": self.api_version}, job.vault.subscription_id)
+        return arm.get_json(job_path(job), {"api-version": self.api_version}, job.vault.subscription_id)
 
     def list_jobs(self, arm: ArmClient, vault: VaultRef, filter: str | None = None) -> Iterator[dict[str, Any]]:
         """BackupJobs_List: summary JobResources (no extendedInfo), page after page through ``nextLink``."""
         query = {"api-version": self.api_version}
         if filter:
             query["$filter"] = filter
-        return arm.iter_pages(f"{vault.path()}/backupJobs", query, vault.subscription_id)
+        return arm.iter_pages(f"{vault.path()}/{JOBS}", query, vault.subscription_id)
 
     def list_running_jobs(
         self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime
@@ -408,8 +466,20 @@ class RecoveryServices:
         """The operation's status (``OperationStatus``)."""
         return arm.get_json(operation.path(), {"api-version": self.api_version}, operation.vault.subscription_id)
 
+    # Resource Graph
+    resource_graph = True
+
+    @classmethod
+    def ended_jobs_query(cls, job_ids: Sequence[str]) -> str:
+        return ended_jobs_query(job_ids)
+
+    @classmethod
+    def job_of_row(cls, row: dict[str, Any]) -> tuple[str, str] | None:
+        return job_of_row(row)
+
     # mapping
-    def job_state(self, resource: dict[str, Any], *, detailed: bool = True) -> JobState:
+    @classmethod
+    def job_state(cls, resource: dict[str, Any], *, detailed: bool = True) -> JobState:
         raw = (resource.get("properties") or {}).get("status")
         status = normalise_job_status(raw)
         return JobState(
@@ -419,7 +489,8 @@ class RecoveryServices:
             detailed=detailed,
         )
 
-    def operation_state(self, operation: dict[str, Any]) -> OperationState:
+    @classmethod
+    def operation_state(cls, operation: dict[str, Any]) -> OperationState:
         raw = operation.get("status")
         status = normalise_operation_status(raw)
         properties = operation.get("properties") if isinstance(operation.get("properties"), dict) else {}
@@ -447,16 +518,25 @@ class RecoveryServices:
             known=status is not None,
         )
 
-    def failed_jobs(self, operation: dict[str, Any] | None) -> dict[str, str]:
+    @classmethod
+    def failed_jobs(cls, operation: dict[str, Any] | None) -> dict[str, str]:
         return failed_jobs(operation)
 
-    def event_type(self, result_status: str) -> str:
+    @classmethod
+    def event_type(cls, result_status: str) -> str:
         return f"BackupJob.{result_status}"
 
-    def reference_fields(self, vault: VaultRef) -> dict[str, Any]:
+    @classmethod
+    def event_subject(cls, job_id: str | None, operation_id: str) -> str:
+        """``backupJobs/<jobId>``; an operation that never named a job: ``backupOperations/<its id>``."""
+        return f"{JOBS}/{job_id}" if job_id else f"backupOperations/{operation_id}"
+
+    @classmethod
+    def reference_fields(cls, vault: VaultRef) -> dict[str, Any]:
         return {}
 
-    def event_fields(self, job: dict[str, Any] | None) -> dict[str, Any]:
+    @classmethod
+    def event_fields(cls, job: dict[str, Any] | None) -> dict[str, Any]:
         properties = (job or {}).get("properties") or {}
         extended = properties.get("extendedInfo") or {}
         fields = {name: properties.get(name) for name in (

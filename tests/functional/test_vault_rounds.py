@@ -15,10 +15,12 @@ import requests
 
 from devtools.simulator import JobScript
 from jobs.arm import ArmClient, StaticToken
-from jobs.arm.resource_graph import ResourceGraph, ended_jobs_query
+from jobs.arm.resource_graph import ResourceGraph
 from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import IndexEntry
 from jobs.domain.tracking import vault_grid_after
+from jobs.providers.graph import GraphDetector
+from jobs.providers.recovery_services import ended_jobs_query
 from tests.conftest import VAULT, ManualClock, drain, poll_once, results, tracker_with_clock
 
 
@@ -141,7 +143,7 @@ def test_resource_graph_pages_are_followed_and_only_ended_jobs_come_back(simulat
     vault = VaultRef.from_resource_id(VAULT)
     entries = [IndexEntry(JobRef.create(vault, job_id).key, "job", VAULT, vault.subscription_id,
                           datetime.now(UTC)) for job_id in [*ended, running]]
-    graph = ResourceGraph(ArmClient(simulator.base_url, StaticToken("sim-token")))
+    graph = GraphDetector(ResourceGraph(ArmClient(simulator.base_url, StaticToken("sim-token"))))
 
     found = graph.list_ended(entries)
 

@@ -57,18 +57,20 @@ def test_a_crr_job_and_a_primary_job_with_the_same_id_never_share_a_tracking_id(
     assert VaultRef.from_locator(crr.vault.locator) == crr.vault
     assert VaultRef.from_locator(primary.vault.locator) == primary.vault
     # Azure's own id for the job: location-scoped (GetCrrJob_Post.json)
-    assert crr.id == f"/subscriptions/{SUB}/providers/Microsoft.RecoveryServices/locations/eastus2/backupJobs/{JOB}"
-    assert primary.id == f"{VAULT_ID}/backupJobs/{JOB}"
+    assert providers.job_resource_id(crr) == (
+        f"/subscriptions/{SUB}/providers/Microsoft.RecoveryServices/locations/eastus2/backupJobs/{JOB}"
+    )
+    assert providers.job_resource_id(primary) == f"{VAULT_ID}/backupJobs/{JOB}"
 
 
 def test_the_registry_finds_the_crr_provider_from_the_stored_locator() -> None:
     vault = providers.parse_vault_id(VAULT_ID)
-    assert isinstance(providers.for_vault(vault), RecoveryServices)
-    assert isinstance(providers.for_vault(vault.in_region("eastus2")), CrossRegionRestore)
+    assert providers.for_vault(vault) is RecoveryServices
+    assert providers.for_vault(vault.in_region("eastus2")) is CrossRegionRestore
     item = TrackedItem.for_job(JobRef.create(vault.in_region("eastus2"), JOB), datetime.now(UTC),
                                datetime.now(UTC) + timedelta(hours=1))
-    assert isinstance(providers.for_vault(item.vault_id), CrossRegionRestore)  # the string the store keeps
-    assert isinstance(providers.for_vault(VAULT_ID), RecoveryServices)
+    assert providers.for_vault(item.vault_id) is CrossRegionRestore  # the string the store keeps
+    assert providers.for_vault(VAULT_ID) is RecoveryServices
 
 
 @pytest.mark.parametrize("region", ["", "East US 2", "eastus2.evil", "east/us", "2eastus", "e" * 41, None, 7])
@@ -91,7 +93,7 @@ def test_microsofts_example_operation_url_is_accepted_with_the_vault_alongside()
         + EXAMPLE_OP.replace("=", "%3D")
     )
     assert all(c not in operation.key for c in "/\\#?+=")  # a table key
-    assert isinstance(providers.for_vault(operation.vault), CrossRegionRestore)
+    assert providers.for_vault(operation.vault) is CrossRegionRestore
 
 
 def test_an_operation_url_on_arm_endpoint_itself_and_a_location_url_are_accepted() -> None:

@@ -17,12 +17,13 @@ from cloudevents.core.v1.event import CloudEvent
 
 from jobs.domain import events
 from jobs.domain.events import event_id, serialize_event
-from jobs.providers import for_vault, parse_job_id
+from jobs.providers import for_vault, job_resource_id, parse_job_id
 from jobs.providers.recovery_services import errors_from_job
 from tests.conftest import ROOT, fixture_json
 
 SEED_JOB = fixture_json("seed-job-response.json")
 JOB_REF = parse_job_id(SEED_JOB["id"])
+JOB_RESOURCE_ID = job_resource_id(JOB_REF)
 VAULT_ID = JOB_REF.vault.id
 TRACKING = JOB_REF.key
 SEEN = datetime(2025, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)
@@ -31,11 +32,12 @@ RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
 def build_event(**kwargs: Any) -> CloudEvent:
-    """The event as the tracker builds it: ``type`` and the job's fields mapped by the vault's provider."""
+    """The event as the tracker builds it: ``type``, ``subject`` and the job's fields mapped by the vault's
+    provider."""
     provider = for_vault(kwargs["vault_id"])
-    return events.build_event(
-        event_type=provider.event_type(kwargs["status"]), job_fields=provider.event_fields(kwargs.get("job")), **kwargs
-    )
+    subject = provider.event_subject(kwargs.get("job_id"), kwargs.get("operation_id") or kwargs["tracking_id"])
+    return events.build_event(event_type=provider.event_type(kwargs["status"]), subject=subject,
+                              job_fields=provider.event_fields(kwargs.get("job")), **kwargs)
 
 
 BASE_DATA_KEYS = {
@@ -54,7 +56,7 @@ def event_json(**overrides: Any) -> dict[str, Any]:
         "vault_id": VAULT_ID,
         "subscriber_key": "default",
         "job_id": JOB_REF.job_id,
-        "job_resource_id": JOB_REF.id,
+        "job_resource_id": JOB_RESOURCE_ID,
         "job": SEED_JOB,
     }
     kwargs.update(overrides)
@@ -96,7 +98,7 @@ def test_event_data_carries_the_job_in_full() -> None:
     assert set(data) == BASE_DATA_KEYS  # no correlationId/context unless given
     props = SEED_JOB["properties"]
     assert data["jobId"] == "7ddead57-bcb9-4269-ac31-6a1b57588700"
-    assert data["jobResourceId"] == JOB_REF.id
+    assert data["jobResourceId"] == JOB_RESOURCE_ID
     assert data["vaultId"] == VAULT_ID
     assert data["status"] == "Completed"
     assert data["operation"] == "Backup"
@@ -169,7 +171,7 @@ def test_a_redelivery_is_byte_for_byte_the_same_event() -> None:
     (Across storage, rebuilt by a fresh Tracker in another process from Table Storage, for a subscriber and one
     added after the end: tests/functional/test_redelivery.py.)"""
     kwargs = dict(tracking_id=TRACKING, status="Failed", seen_at=SEEN, vault_id=VAULT_ID, subscriber_key="abc",
-                  job_id=JOB_REF.job_id, job_resource_id=JOB_REF.id, job=SEED_JOB, correlation_id="c",
+                  job_id=JOB_REF.job_id, job_resource_id=JOB_RESOURCE_ID, job=SEED_JOB, correlation_id="c",
                   context={"b": 1, "a": 2, "set-like": ["z", "y"]})
     here = serialize_event(build_event(**kwargs))
     assert here == serialize_event(build_event(**copy.deepcopy(kwargs)))
@@ -177,7 +179,7 @@ def test_a_redelivery_is_byte_for_byte_the_same_event() -> None:
         "import sys\n"
         "from tests.unit.test_events import *\n"
         "kwargs = dict(tracking_id=TRACKING, status='Failed', seen_at=SEEN, vault_id=VAULT_ID, subscriber_key='abc',"
-        " job_id=JOB_REF.job_id, job_resource_id=JOB_REF.id, job=SEED_JOB, correlation_id='c',"
+        " job_id=JOB_REF.job_id, job_resource_id=JOB_RESOURCE_ID, job=SEED_JOB, correlation_id='c',"
         " context={'b': 1, 'a': 2, 'set-like': ['z', 'y']})\n"
         "sys.stdout.buffer.write(serialize_event(build_event(**kwargs)))\n"
     )
@@ -191,7 +193,7 @@ def test_serialized_event_is_utf8_json_with_unicode_intact() -> None:
     job["properties"]["entityFriendlyName"] = "vm-ünïcödé-日本"
     body = serialize_event(build_event(tracking_id=TRACKING, status="Completed", seen_at=SEEN, vault_id=VAULT_ID,
                                        subscriber_key="default", job_id=JOB_REF.job_id,
-                                       job_resource_id=JOB_REF.id, job=job))
+                                       job_resource_id=JOB_RESOURCE_ID, job=job))
     assert isinstance(body, bytes)
     event = json.loads(body.decode("utf-8"))
     assert event["data"]["entityFriendlyName"] == "vm-ünïcödé-日本"

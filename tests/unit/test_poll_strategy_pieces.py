@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs.arm.resource_graph import ended_jobs_query, parse_quota_resets_after
+from jobs.arm.resource_graph import parse_quota_resets_after
 from jobs.config import ConfigError, Settings
 from jobs.domain.tracked_item import TrackedItem
 from jobs.domain.tracking import next_vault_poll_at, vault_grid_after
 from jobs.flows.poll_round import PollWork
+from jobs.providers.recovery_services import ended_jobs_query
 
 STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 VAULT = ("/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg/providers/"

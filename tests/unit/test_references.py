@@ -9,8 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.domain.references import InvalidReference, JobRef, is_guid
-from jobs.providers import parse_job_id, parse_operation_url, parse_vault_id, vault_from_parts, vault_operation
+from jobs.domain.references import InvalidReference, JobRef, VaultRef, is_guid, show
+from jobs.providers import (
+    job_resource_id,
+    parse_job_id,
+    parse_operation_url,
+    parse_vault_id,
+    vault_from_parts,
+    vault_operation,
+)
+from jobs.providers.recovery_services import job_path
 from tests.conftest import fixture_json
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -65,10 +73,10 @@ def test_every_job_id_from_the_fixtures_parses(resource_id: str) -> None:
     assert ref.vault.resource_group == rg
     assert ref.vault.name == vault
     # The canonical id and path use Azure's documented spelling, whatever the input's casing.
-    assert ref.id == (
+    assert job_resource_id(ref) == (
         f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/{vault}/backupJobs/{job}"
     )
-    assert ref.path() == ref.id
+    assert job_path(ref) == job_resource_id(ref)
 
 
 @pytest.mark.parametrize("resource_id", FIXTURE_JOB_IDS)
@@ -271,13 +279,77 @@ def test_a_path_is_built_only_from_validated_quoted_parts(rg: str, vault: str) -
     except InvalidReference as exc:
         assert str(exc) and "\n" not in str(exc)
         return
-    path = ref.path()
+    path = job_path(ref)
     segments = path.split("/")
     assert segments[0] == "" and len(segments) == 11  # nothing can add, remove or move a segment
     assert segments[1:9:2] == ["subscriptions", "resourceGroups", "providers", "vaults"]
     assert unquote(segments[4]) == rg and unquote(segments[8]) == vault
     assert not {".", ".."} & set(segments)
     assert "?" not in path and "#" not in path and "//" not in path and "%2f" not in path.lower()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vault ids the tracker stored itself (read back without their provider), and what a reference always says
+
+
+def test_a_stored_vault_id_reads_back_into_the_same_vault() -> None:
+    vault = VaultRef.from_resource_id(VAULT_ID)
+    assert vault == VaultRef(subscription_id=SUB, resource_group="backup-rg", name="prod-vault",
+                             namespace="Microsoft.RecoveryServices", vault_type="vaults")
+    assert vault.id == VAULT_ID
+
+
+def test_a_stored_vault_id_is_read_whatever_its_case_with_surrounding_blanks_and_a_trailing_slash() -> None:
+    text = (f"  /SUBSCRIPTIONS/{SUB.upper()}/RESOURCEGROUPS/Backup-RG"
+            "/PROVIDERS/Microsoft.DataProtection/backupVaults/v1/ \n")
+    vault = VaultRef.from_resource_id(text)
+    assert vault.subscription_id == SUB  # lower-cased, as check_guid returns it
+    assert (vault.resource_group, vault.name) == ("Backup-RG", "v1")
+    assert (vault.namespace, vault.vault_type) == ("Microsoft.DataProtection", "backupVaults")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "prod-vault",
+        VAULT_ID + "/backupJobs/41f3e94b-ae6b-4a20-b422-65abfcaf03e5",
+        VAULT_ID.replace("/resourceGroups/", "/resourcegroup/"),
+        "x" + VAULT_ID,
+    ],
+)
+def test_anything_else_is_not_a_vault_resource_id(text: str) -> None:
+    with pytest.raises(InvalidReference) as info:
+        VaultRef.from_resource_id(text)
+    shown = repr(text) if len(repr(text)) <= 80 else repr(text)[:77] + "..."
+    assert str(info.value) == f"{shown} is not a vault resource id"
+
+
+def test_a_vault_id_whose_subscription_is_not_a_guid_names_the_subscription() -> None:
+    with pytest.raises(InvalidReference, match=r"^subscriptionId must be a GUID, got 'not-a-guid'$"):
+        VaultRef.from_resource_id(VAULT_ID.replace(SUB, "not-a-guid"))
+
+
+def test_a_value_is_shown_as_its_repr_up_to_80_characters() -> None:
+    assert show("a" * 78) == repr("a" * 78)  # 80 characters with its quotes
+    assert show("a" * 79) == repr("a" * 79)[:77] + "..."
+    assert len(show("a" * 79)) == 80
+    assert show(None) == "None" and show(5) == "5"
+
+
+def test_a_job_id_that_is_not_a_guid_is_named_job_id_by_default() -> None:
+    vault = VaultRef.from_resource_id(VAULT_ID)
+    with pytest.raises(InvalidReference, match=r"^jobId must be a GUID, got 'x'$"):
+        JobRef.create(vault, "x")
+
+
+def test_a_vault_reference_always_says_its_own_namespace_and_type() -> None:
+    """No vault kind is the domain's default: whoever builds a VaultRef names it (its provider, or a stored id)."""
+    with pytest.raises(TypeError):
+        VaultRef(SUB, "backup-rg", "prod-vault")  # type: ignore[call-arg]
+    vault = VaultRef(SUB, "backup-rg", "prod-vault", "Example.Backup", "things")
+    assert vault.id == f"/subscriptions/{SUB}/resourceGroups/backup-rg/providers/Example.Backup/things/prod-vault"
+    assert VaultRef.from_locator(vault.locator) == vault
 
 
 # ---------------------------------------------------------------------------------------------------------------

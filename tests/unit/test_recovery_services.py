@@ -1,4 +1,5 @@
-"""Recovery Services: what mutation testing (`make mutation`) showed no test pinned down."""
+"""The Recovery Services provider: list windows and filter dates, references and the messages that refuse them,
+job ids and paths, statuses, the event's type and subject, and its Resource Graph table."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from typing import Any
 
 import pytest
 
-from jobs.domain.references import InvalidReference
+from jobs.domain.references import InvalidReference, JobRef
 from jobs.providers.recovery_services import (
     DEFAULT_API_VERSION,
     RecoveryServices,
+    ended_jobs_query,
     filter_date,
+    job_of_row,
+    job_path,
+    job_resource_id,
     list_window,
     parse_job_id,
     parse_operation_url,
@@ -198,3 +203,48 @@ def test_vault_parts_are_named_with_their_rules() -> None:
     )
     vault = vault_from_parts(sub.upper(), "rg", "v1")
     assert (vault.subscription_id, vault.namespace, vault.vault_type) == (sub, "Microsoft.RecoveryServices", "vaults")
+
+
+# -- what the provider owns of its kind: job ids and paths, the event's subject, its api-version setting -----------
+
+def test_a_job_id_is_azures_spelling_and_its_path_is_quoted() -> None:
+    job = JobRef.create(vault_from_parts("11111111-2222-3333-4444-555555555555", "rg-é(1)", "prod-vault"), JOB)
+    vault_id = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-é(1)/providers/" \
+        "Microsoft.RecoveryServices/vaults/prod-vault"
+    assert job_resource_id(job) == RecoveryServices.job_resource_id(job) == f"{vault_id}/backupJobs/{JOB}"
+    assert job_path(job) == f"{vault_id.replace('rg-é(1)', 'rg-%C3%A9%281%29')}/backupJobs/{JOB}"
+    assert parse_job_id(job_resource_id(job)) == job
+
+
+def test_an_event_is_a_backup_job_event_about_the_job_or_the_operation() -> None:
+    assert RecoveryServices.event_type("Failed") == "BackupJob.Failed"
+    assert RecoveryServices.event_subject(JOB, OP) == f"backupJobs/{JOB}"
+    assert RecoveryServices.event_subject(None, OP) == f"backupOperations/{OP}"
+    assert RecoveryServices.reference_fields(parse_vault_id(VAULT_ID)) == {}
+
+
+def test_its_api_version_comes_from_its_own_setting() -> None:
+    assert RecoveryServices.api_version_setting == "JOBS_ARM_API_VERSION"
+    assert RecoveryServices.default_api_version == DEFAULT_API_VERSION
+    assert RecoveryServices.api_version_doc and "\n" not in RecoveryServices.api_version_doc
+    assert RecoveryServices(None).api_version == DEFAULT_API_VERSION
+
+
+# -- its Resource Graph table -----------------------------------------------------------------------------------
+
+def test_the_query_asks_its_own_table_for_the_jobs_named_that_ended() -> None:
+    query = ended_jobs_query([JOB.upper(), JOB2])
+    assert RecoveryServices.resource_graph is True and RecoveryServices.ended_jobs_query([JOB.upper(), JOB2]) == query
+    assert query == (
+        "RecoveryServicesResources | where type =~ 'microsoft.recoveryservices/vaults/backupjobs'"
+        f" | where name in~ ('{JOB}', '{JOB2}')"
+        " | where tostring(properties.status) in~ ('Completed', 'CompletedWithWarnings', 'Failed', 'Cancelled')"
+        " | project id, name, status = tostring(properties.status)"
+    )
+
+
+def test_a_row_is_read_as_its_vault_and_job_in_lower_case() -> None:
+    assert job_of_row({"id": f"{VAULT_ID.upper()}/backupJobs/{JOB.upper()}", "name": JOB}) == (VAULT_ID.lower(), JOB)
+    assert RecoveryServices.job_of_row({"id": f"{VAULT_ID}/BACKUPJOBS/{JOB}"}) == (VAULT_ID.lower(), JOB)
+    assert job_of_row({"id": f"{VAULT_ID}/backupOperations/{JOB}"}) is None
+    assert job_of_row({"name": JOB}) is None and job_of_row({"id": None}) is None
