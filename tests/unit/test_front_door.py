@@ -77,10 +77,18 @@ def test_an_ended_job_goes_from_the_poll_worker_to_the_publisher() -> None:
         assert "jobs.flows.intake" not in imported, module
 
 
-def test_only_the_policy_and_the_settings_read_the_strategy_settings() -> None:
+def _reads_strategy(node: ast.AST) -> bool:
+    """``settings.poll_strategy`` or ``settings.resource_graph`` (also ``self.settings.…``)."""
+    if not (isinstance(node, ast.Attribute) and node.attr in ("poll_strategy", "resource_graph")):
+        return False
+    owner = node.value
+    return (isinstance(owner, ast.Name) and owner.id == "settings") or (
+        isinstance(owner, ast.Attribute) and owner.attr in ("settings", "_settings"))
+
+
+def test_only_the_policy_reads_the_strategy_settings() -> None:
     readers = sorted(
         path.relative_to(ROOT).as_posix() for path in (ROOT / "jobs").rglob("*.py")
-        if any(isinstance(node, ast.Attribute) and node.attr in ("poll_strategy", "resource_graph")
-               for node in ast.walk(ast.parse(path.read_text())))
+        if any(_reads_strategy(node) for node in ast.walk(ast.parse(path.read_text())))
     )
     assert readers == ["jobs/flows/policy.py"]
