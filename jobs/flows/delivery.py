@@ -63,7 +63,7 @@ def retry_delay(attempt: int, first_seconds: float, jitter: float = 0.2) -> floa
 def deadletter_message(task: DeliveryTask, url: str, reason: str, event: dict[str, Any] | None,
                        now: datetime) -> str:
     """The dead-letter record, within a queue message: an event too large goes in as its pointer form
-    (``result_events.pointer_event``); a record still too large has its reason, then its target, cut."""
+    (``jobs.outputs.results_queue.pointer_event``); a record still too large has its reason, then its target, cut."""
     record: dict[str, Any] = {
         "reason": reason,
         "target": describe_url(url),  # scheme and host: Slack and Teams URLs carry their secret in the path

@@ -1,5 +1,5 @@
 """The queue-message rule (``jobs.storage.queue_messages``) against the SDK's own request bodies on Azurite, and the
-pointer form of an event (``result_events.pointer_event``)."""
+pointer form of an event (``jobs.outputs.results_queue.pointer_event``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from azure.storage.queue import QueueClient
 
-from jobs.flows.result_events import pointer_event
+from jobs.outputs.results_queue import pointer_event
 from jobs.storage.queue_messages import (
     MAX_MESSAGE_BYTES,
     MessageTooLarge,
