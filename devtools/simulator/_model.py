@@ -244,6 +244,7 @@ class Job:
         self.t0 = t0
         self.wall0 = wall0
         self.start_ticks = ticks_of(wall0)
+        self._stamps: dict[float, str] = {}
         rng = random.Random(f"{seed}:{job_id.lower()}")
         issue = cat.pick_issue(script.job_type, script.final_status, rng)
         friendly = script.entity_friendly_name or cat.default_friendly_name(script.job_type, rng, vault.ref.name)
@@ -316,7 +317,11 @@ class Job:
         return True
 
     def timestamp(self, offset: float) -> str:
-        return format_timestamp(self.wall0 + timedelta(seconds=offset), self.traits.tick)
+        # The same few offsets (start, end, task boundaries) are rendered on every read: each once.
+        stamp = self._stamps.get(offset)
+        if stamp is None:
+            stamp = self._stamps[offset] = format_timestamp(self.wall0 + timedelta(seconds=offset), self.traits.tick)
+        return stamp
 
     # -- payloads ---------------------------------------------------------------------------------------------
 
@@ -441,7 +446,10 @@ class Job:
             if terminal and self.issue is not None:
                 props["errorDetails"] = [cat.render_issue(self.job_type, self.issue, self.traits.friendly_name)]
             props["extendedInfo"] = self._extended_info(now)
-        body = template("GetJobDetails.json")["responses"]["200"]["body"]
+        # The fixture's top-level fields (a shallow copy of its strings; properties are built above): a deep copy of
+        # the whole fixture per answer was most of a read's cost.
+        body = {key: value for key, value in _load("GetJobDetails.json")["responses"]["200"]["body"].items()
+                if key != "properties"}
         body["name"] = self.job_id
         body["type"] = JOB_RESOURCE_TYPE
         body["id"] = self.resource_id

@@ -19,12 +19,11 @@ import email.utils
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
-from requests.structures import CaseInsensitiveDict
 
 from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmUnauthorized, ArmUnavailable
 
@@ -32,6 +31,7 @@ __all__ = [
     "ArmTransport",
     "CredentialToken",
     "HandlerTransport",
+    "Headers",
     "HttpRequest",
     "HttpResponse",
     "HttpTransport",
@@ -83,6 +83,32 @@ class Throttle:
     code: str
     message: str
     retry_after: float | None
+
+
+class Headers(Mapping[str, str]):
+    """HTTP headers, looked up without regard to case (``headers["retry-after"]`` finds ``Retry-After``); built once
+    from name-value pairs, read-only."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, pairs: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        items = pairs.items() if isinstance(pairs, Mapping) else pairs
+        self._items = {name.lower(): (name, value) for name, value in items}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
 
 
 @dataclass(frozen=True)
@@ -155,8 +181,8 @@ class HandlerTransport:
     def send(self, request: HttpRequest) -> HttpResponse:
         response = self._handler(request)
         headers = response.headers
-        if not isinstance(headers, CaseInsensitiveDict):
-            headers = CaseInsensitiveDict(headers)
+        if not isinstance(headers, Headers):  # looked up without regard to case, as requests' headers are
+            headers = Headers(headers)
         return HttpResponse(response.status, headers, response.body, response.reason)
 
 
