@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 import random
@@ -641,13 +643,17 @@ class BackupSimulator:
                 after = parse_skip_token(token)
             except (ValueError, UnicodeDecodeError):
                 return arm.invalid_input("Input provided for the call is invalid. The $skipToken is not valid.")
-        jobs = sorted(
-            (j for j in vault.jobs.values() if j.visible(now) and job_filter.matches(j, now)),
-            key=sort_key,
-        )
-        if after is not None:
-            jobs = [j for j in jobs if sort_key(j) > after]
+        # The vault's jobs in list order (newest first), from after the previous page's last; only as many as the
+        # page needs (and one more, to know whether there is a next page) are checked against the filter.
+        ordered = vault.in_list_order()
+        start = 0 if after is None else bisect.bisect_right(ordered, after, key=sort_key)
         size = max(1, int(self.page_size))
+        jobs: list[Job] = []
+        for job in itertools.islice(ordered, start, None):
+            if job.visible(now) and job_filter.matches(job, now):
+                jobs.append(job)
+                if len(jobs) > size:
+                    break
         page, more = jobs[:size], len(jobs) > size
         payload: dict[str, Any] = {"value": [j.resource(now, extended=False) for j in page]}
         if more:
