@@ -1,8 +1,10 @@
 """``python -m jobs bench``: the tracker's polling beside the fixed 30-second loop, on the same jobs, in one run.
 
-A deterministic simulation on a virtual clock. The jobs of a standard workload start over time in a virtual Azure
-(``devtools.virtual_azure``: visibility delays, lifecycles, ARM's token bucket, paging); each strategy follows
-them to their end, and the run reports what it cost and how late each result came:
+A deterministic simulation on a virtual clock. The jobs of a standard workload start over time in the simulator
+(``devtools.simulator``, served in this process through the ARM client's transport seam, ``jobs.arm.transport.
+HandlerTransport``, on the bench's clock: visibility delays, lifecycles, ARM's token bucket with its 429s, list
+paging, Resource Graph with its lag and quota); each strategy follows them to their end, and the run reports what
+it cost and how late each result came:
 
 - ``tracker`` rows: the tracker's own code: intake, the poll round (``jobs.flows.poll_round``), the poll worker,
   the Resource Graph client and the publisher, on an in-memory table and queues (``devtools.memory_storage``) that
@@ -33,32 +35,115 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from devtools.memory_storage import MemoryStorageAccount
-from devtools.virtual_azure import VirtualAzure, VirtualJob
+from devtools.simulator import BackupSimulator, FaultConfig, JobScript
 from jobs.arm import ArmClient, ArmNotFound, StaticToken
-from jobs.arm.transport import Throttle
+from jobs.arm.transport import ArmTransport, HandlerTransport, HttpRequest, HttpResponse, Throttle
 from jobs.config import Settings
 from jobs.domain.references import JobRef, VaultRef
-from jobs.providers.recovery_services import job_path
+from jobs.providers.recovery_services import DEFAULT_API_VERSION, job_path
 from jobs.tracker import Tracker
 
-__all__ = ["BenchResult", "Workload", "burst_workload", "run_bench", "run_fixed_loop", "run_tracker",
-           "spread_workload"]
+__all__ = ["GRAPH", "ArmRead", "BenchJob", "BenchResult", "SimulatedAzure", "Workload", "burst_workload",
+           "run_bench", "run_fixed_loop", "run_tracker", "spread_workload"]
 
 T0 = datetime(2026, 1, 5, 22, 0, tzinfo=UTC)
 TERMINAL = {"Completed", "CompletedWithWarnings", "Failed", "Cancelled"}
+ENDPOINT = "http://127.0.0.1"  # where the in-process simulator says it is; nothing listens there
+TOKEN = "bench"
+# ARM's read bucket per subscription (the simulator's model: 250 reads, refilled at 25 a second) and the page size
+# of BackupJobs_List (Azure's own is not documented; 50 keeps the lists of the standard workloads short).
+BUCKET_SIZE = 250
+REFILL_PER_SECOND = 25.0
+PAGE_SIZE = 50
+GRAPH = "resourcegraph"  # the "subscription" Resource Graph queries are recorded under (its quota is per user)
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    """One job's life in Azure, as the workload draws it. ``visible_at`` None: it never appears (a wrong id, a job
+    that failed to start)."""
+
+    vault_id: str
+    job_id: str
+    job_type: str
+    operation: str
+    started_at: datetime
+    ended_at: datetime
+    final_status: str
+    visible_at: datetime | None
+    cancelling_from: datetime | None = None
+
+    def script(self) -> JobScript:
+        """The simulator's script of this job (times in seconds from its start)."""
+        hidden = math.inf if self.visible_at is None else (self.visible_at - self.started_at).total_seconds()
+        cancelling = 0.0 if self.cancelling_from is None else (self.ended_at - self.cancelling_from).total_seconds()
+        return JobScript(job_type=self.job_type, operation=self.operation, final_status=self.final_status,
+                         duration=(self.ended_at - self.started_at).total_seconds(), not_found_for=hidden,
+                         job_id=self.job_id, cancelling_for=cancelling)
+
+
+@dataclass(frozen=True)
+class ArmRead:
+    """One request ARM answered (or throttled), as the bench counts it."""
+
+    at: datetime
+    subscription_id: str  # GRAPH for a Resource Graph query
+    throttled: bool
+
+
+class SimulatedAzure:
+    """The simulator in this process, on the bench's virtual clock, with every request to it recorded: ``http`` is
+    the transport to give the ARM client; ``reads`` what it sent."""
+
+    def __init__(self, clock: VirtualClock, jobs: Iterable[BenchJob], graph_lag_seconds: float = 0.0) -> None:
+        self._clock = clock
+        self.simulator = BackupSimulator(token=TOKEN, clock=clock.monotonic, wall_clock=clock, sleep=clock.sleep)
+        self.simulator.page_size = PAGE_SIZE
+        self.simulator.resource_graph.lag_seconds = graph_lag_seconds
+        self.simulator.set_faults(FaultConfig(throttle=True, bucket_size=BUCKET_SIZE,
+                                              refill_per_second=REFILL_PER_SECOND))
+        self.simulator.in_process(ENDPOINT)
+        for job in jobs:
+            self.simulator.add_job(job.vault_id, job.script(), starts_at=clock.seconds_at(job.started_at))
+        self.http = HandlerTransport(self._respond)
+        self.reads: list[ArmRead] = []
+
+    def _respond(self, request: HttpRequest) -> HttpResponse:
+        response = self.simulator.respond(request)
+        parts = request.url[len(ENDPOINT):].split("/", 3)  # every URL of the run is on ENDPOINT
+        subscription = parts[2].lower() if len(parts) > 2 and parts[1].lower() == "subscriptions" else GRAPH
+        self.reads.append(ArmRead(self._clock.now, subscription, response.status == 429))
+        return response
+
+    def worst_rate(self, window: timedelta = timedelta(seconds=10)) -> float:
+        """The most reads one subscription sent within any ``window``, per second."""
+        worst = 0
+        by_subscription: dict[str, list[datetime]] = {}
+        for read in self.reads:
+            if read.subscription_id == GRAPH:
+                continue  # Resource Graph's quota is per user, not the subscription's bucket
+            by_subscription.setdefault(read.subscription_id, []).append(read.at)
+        for times in by_subscription.values():
+            times.sort()
+            start = 0
+            for end, at in enumerate(times):
+                while at - times[start] >= window:
+                    start += 1
+                worst = max(worst, end - start + 1)
+        return worst / window.total_seconds()
 
 
 @dataclass
 class Workload:
     name: str
-    jobs: list[VirtualJob]
+    jobs: list[BenchJob]
 
     @property
     def vaults(self) -> int:
@@ -72,11 +157,11 @@ def _vault_id(subscription: int, vault: int) -> str:
 
 
 def _job(rng: random.Random, vault_id: str, start: datetime, seconds: float, job_type: str, operation: str,
-         outcome: str, invisible: float) -> VirtualJob:
+         outcome: str, invisible: float) -> BenchJob:
     end = start + timedelta(seconds=max(60.0, seconds))
     cancelling = end - timedelta(seconds=rng.uniform(30, 120)) if outcome == "Cancelled" else None
     visible = None if outcome == "Never" else start + timedelta(seconds=invisible)
-    return VirtualJob(vault_id, str(uuid.UUID(int=rng.getrandbits(128), version=4)), job_type, operation, start,
+    return BenchJob(vault_id, str(uuid.UUID(int=rng.getrandbits(128), version=4)), job_type, operation, start,
                       end, "Completed" if outcome == "Never" else outcome, visible, cancelling)
 
 
@@ -157,6 +242,10 @@ class VirtualClock:
     def monotonic(self) -> float:
         return (self.now - self._start).total_seconds()
 
+    def seconds_at(self, moment: datetime) -> float:
+        """``moment`` as a reading of ``monotonic``."""
+        return (moment - self._start).total_seconds()
+
     def sleep(self, seconds: float) -> None:
         # at least a microsecond: the clock's resolution, so that a wait always moves time on
         self.now += timedelta(microseconds=max(1, math.ceil(seconds * 1_000_000)))
@@ -165,8 +254,11 @@ class VirtualClock:
 def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResult:
     """One GET per job every ``poll_seconds`` from its start, until the job is terminal (a 429 waits its window)."""
     clock = VirtualClock(T0)
-    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs})
-    queue: list[tuple[datetime, int, VirtualJob]] = []
+    azure = SimulatedAzure(clock, workload.jobs)
+    arm = ArmTransport(StaticToken(TOKEN), http=azure.http)
+    queue: list[tuple[datetime, int, BenchJob]] = []
+    urls = [f"{ENDPOINT}{job_path(JobRef.create(VaultRef.from_resource_id(job.vault_id), job.job_id))}"
+            f"?api-version={DEFAULT_API_VERSION}" for job in workload.jobs]  # JobDetails_Get of each job
     for index, job in enumerate(workload.jobs):
         heapq.heappush(queue, (job.started_at, index, job))
     latencies: list[float] = []
@@ -178,9 +270,8 @@ def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResul
             unfinished += 1
             continue
         clock.now = at
-        vault = VaultRef.from_resource_id(job.vault_id)
         try:
-            resource = azure.get(f"{azure.endpoint}{job_path(JobRef.create(vault, job.job_id))}")
+            resource = arm.get(urls[index])
         except ArmNotFound:
             if job.visible_at is None and at - job.started_at > timedelta(minutes=15):
                 continue  # the loop gives up on a job that never appears (as the tracker's grace period does)
@@ -207,12 +298,12 @@ def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: floa
     generator; a results-queue publish is inline in the worker."""
     clock = VirtualClock(T0)
     hops = random.Random(seed)
-    azure = VirtualAzure(clock, {job.job_id: job for job in workload.jobs}, graph_lag_seconds=graph_lag)
+    azure = SimulatedAzure(clock, workload.jobs, graph_lag_seconds=graph_lag)
     storage = MemoryStorageAccount(clock)
     env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
            "JOBS_WEBHOOK_URLS": "", **(settings or {})}
-    arm = ArmClient(azure.endpoint, StaticToken("bench"), transport=azure,  # type: ignore[arg-type]
-                    clock=clock.monotonic, sleep=clock.sleep, wall=clock)
+    arm = ArmClient(ENDPOINT, StaticToken(TOKEN), http=azure.http, clock=clock.monotonic, sleep=clock.sleep,
+                    wall=clock)
     tracker = Tracker(Settings.from_env(env), storage=storage, arm=arm, clock=clock,  # type: ignore[arg-type]
                       monotonic=clock.monotonic)
     tracker.setup()
@@ -261,7 +352,7 @@ def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: floa
                    unfinished=unfinished)
 
 
-def _result(workload: Workload, strategy: str, azure: VirtualAzure, latencies: list[float], **extra: Any
+def _result(workload: Workload, strategy: str, azure: SimulatedAzure, latencies: list[float], **extra: Any
             ) -> BenchResult:
     return BenchResult(
         workload=workload.name, strategy=strategy, jobs=len(workload.jobs), reads=len(azure.reads),
@@ -319,10 +410,12 @@ def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, ho
     if workers == 1:
         outcomes = [_run_one(w, s, seed, poll_seconds, hop_seconds) for w, s in rows]
     else:
+        # The longest rows first (the loop on the burst reads ARM over 200,000 times), so that no process is left
+        # with a long row at the end while the others idle; the table keeps the rows' order.
+        order = sorted(range(len(rows)), key=lambda i: (rows[i][1] != "fixed-loop", rows[i][0] != "burst", i))
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            count = len(rows)
-            outcomes = list(pool.map(_run_one, [w for w, _ in rows], [s for _, s in rows], [seed] * count,
-                                     [poll_seconds] * count, [hop_seconds] * count))
+            futures = {i: pool.submit(_run_one, *rows[i], seed, poll_seconds, hop_seconds) for i in order}
+            outcomes = [futures[i].result() for i in range(len(rows))]
     results = []
     for (name, strategy), (result, seconds, cpu) in zip(rows, outcomes, strict=True):
         results.append(result)

@@ -50,7 +50,7 @@ from jobs.flows.poll_round import PollWork, run_round
 from jobs.flows.poll_worker import Poller
 from jobs.providers import Providers, job_resource_id
 from jobs.storage import JobStore, TableThrottleBoard
-from jobs.storage.job_store import SUBSCRIBER_PREFIX, _ended_keys, _entity_from_item, index_partition
+from jobs.storage.job_store import SUBSCRIBER_PREFIX, ended_index_keys, entity_from_item, index_partition
 
 __all__ = ["ScaleResult", "main", "run_scale", "run_scale_in_memory", "seed_ended", "seed_running"]
 
@@ -151,7 +151,7 @@ def seed_running(table: TableClient, vaults: list[str], per_vault: int, now: dat
     for item in items:
         item.status = "InProgress"
         item.last_polled_at = now - timedelta(minutes=3)
-    _submit_all(table, ([("upsert", _entity_from_item(item)), ("upsert", _subscriber_row(item, None))]
+    _submit_all(table, ([("upsert", entity_from_item(item)), ("upsert", _subscriber_row(item, None))]
                         for item in items), threads)
     make_due(table, items, now - timedelta(seconds=1), threads=threads)
     return items
@@ -177,8 +177,8 @@ def seed_ended(table: TableClient, vaults: list[str], count: int, now: datetime,
         item.ended_at = item.last_polled_at = ended
         item.resource = {"id": job_resource_id(item.job_ref()),
                          "properties": {"status": "Completed", "jobType": "AzureIaaSVMJob"}}
-        batches.append([("upsert", _entity_from_item(item)), ("upsert", _subscriber_row(item, "Completed"))])
-        partition, row = _ended_keys(ended, item.tracking_id)
+        batches.append([("upsert", entity_from_item(item)), ("upsert", _subscriber_row(item, "Completed"))])
+        partition, row = ended_index_keys(ended, item.tracking_id)
         ended_rows.append({"PartitionKey": partition, "RowKey": row, "TrackingId": item.tracking_id})
     _submit_all(table, batches, threads)
     _submit_all(table, _by_hundred(ended_rows), threads)

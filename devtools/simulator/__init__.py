@@ -116,7 +116,7 @@ def serve(
         ids = _seed(sim) if seed_demo_jobs else []
         lines = [f"Backup REST API simulator listening on {sim.base_url}",
                  f"vault: {DEMO_VAULT_ID}"]
-        for job_id, script in zip(ids, DEMO_SCRIPTS, strict=True):
+        for job_id, script in zip(ids, DEMO_SCRIPTS[: len(ids)], strict=True):
             lines.append(f"  job {DEMO_VAULT_ID}/backupJobs/{job_id}  {script.job_type} {script.operation}: "
                          f"ends {script.final_status} after {script.duration:g} s")
         lines += ["settings for the tracker (paste into the shell that runs it):",

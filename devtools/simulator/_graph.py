@@ -52,7 +52,11 @@ class ResourceGraph:
     queries: int = 0
     _window: tuple[float, int] = field(default=(float("-inf"), 0))
 
-    def handle(self, method: str, query: dict[str, str], body: bytes, jobs: Iterable[Job]) -> arm.Response:
+    def handle(
+        self, method: str, query: dict[str, str], body: bytes, jobs: Callable[[set[str] | None], Iterable[Job]]
+    ) -> arm.Response:
+        """One query; ``jobs(names)`` gives the jobs it may show: those with one of ``names`` (lower-case job ids),
+        or every job for None."""
         if method != "POST":
             return arm.method_not_allowed(method)
         api_version = query.get("api-version")
@@ -88,7 +92,7 @@ class ResourceGraph:
         statuses = {s.lower() for s in _QUOTED.findall(statuses_match[1])} if statuses_match else None
         seen = now - self.lag_seconds
         rows = []
-        for job in jobs:
+        for job in jobs(names):
             if job.vault.ref.subscription.lower() not in subscriptions or not job.visible(seen):
                 continue
             if names is not None and job.job_id.lower() not in names:

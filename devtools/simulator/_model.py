@@ -216,6 +216,14 @@ class Vault:
     region: str | None = None
     operations: dict[str, Operation] = field(default_factory=dict)  # key: operation id lower-case
     unprotected_items: set[tuple[str, str]] = field(default_factory=set)  # (container, item) lower-case
+    _order: list[Job] = field(default_factory=list, repr=False, compare=False)
+
+    def in_list_order(self) -> list[Job]:
+        """Every job of the vault in BackupJobs_List's order (``sort_key``: newest first), visible or not. Jobs are
+        only ever added, and a job's place never changes: sorted again only when one was added."""
+        if len(self._order) != len(self.jobs):
+            self._order = sorted(self.jobs.values(), key=sort_key)
+        return self._order
 
 
 class Job:
@@ -244,6 +252,9 @@ class Job:
         self.t0 = t0
         self.wall0 = wall0
         self.start_ticks = ticks_of(wall0)
+        self._stamps: dict[float, str] = {}
+        self._fixed_parts: tuple[dict[str, Any], dict[str, Any], bool] | None = None
+        self._body: dict[str, Any] | None = None
         rng = random.Random(f"{seed}:{job_id.lower()}")
         issue = cat.pick_issue(script.job_type, script.final_status, rng)
         friendly = script.entity_friendly_name or cat.default_friendly_name(script.job_type, rng, vault.ref.name)
@@ -316,7 +327,11 @@ class Job:
         return True
 
     def timestamp(self, offset: float) -> str:
-        return format_timestamp(self.wall0 + timedelta(seconds=offset), self.traits.tick)
+        # The same few offsets (start, end, task boundaries) are rendered on every read: each once.
+        stamp = self._stamps.get(offset)
+        if stamp is None:
+            stamp = self._stamps[offset] = format_timestamp(self.wall0 + timedelta(seconds=offset), self.traits.tick)
+        return stamp
 
     # -- payloads ---------------------------------------------------------------------------------------------
 
@@ -417,36 +432,45 @@ class Job:
         status = self.status(now)
         x = max(0.0, self.elapsed(now))
         terminal = status in cat.TERMINAL_STATUSES
-        props: dict[str, Any] = {
-            "jobType": self.job_type,
-            "entityFriendlyName": self.traits.friendly_name,
-            "backupManagementType": cat.MANAGEMENT_TYPE[self.job_type],
-            "operation": self.operation,
-            "status": status,
-            "startTime": self.timestamp(0.0),
-        }
+        head, tail, cancellable = self._fixed_properties()
+        props: dict[str, Any] = {**head, "status": status, "startTime": self.timestamp(0.0)}
         if terminal:
             props["endTime"] = self.timestamp(self.end_at)
         props["activityId"] = self.traits.activity_id
         seconds = self.end_at if terminal else x
         props["duration"] = dotnet_timespan(seconds) if self.job_type in cat.IAAS_TYPES else iso_duration(seconds)
-        if self.job_type != "VaultJob" and self.operation in ("Backup", "Restore", "CrossRegionRestore"):
+        if cancellable:
             props["actionsInfo"] = [1]  # JobSupportedAction.Cancellable, an integer (seed-job-response.json)
-        props.update(self.traits.extras)
-        if self.job_type in cat.IAAS_TYPES:
-            props["containerName"] = f"iaasvmcontainerv2;{self.vault.ref.resource_group};{self.traits.friendly_name}"
-            if self.job_type == "AzureIaaSVMJob":
-                props["isUserTriggered"] = self.script.user_triggered
+        props.update(tail)
         if extended:
             if terminal and self.issue is not None:
                 props["errorDetails"] = [cat.render_issue(self.job_type, self.issue, self.traits.friendly_name)]
             props["extendedInfo"] = self._extended_info(now)
-        body = template("GetJobDetails.json")["responses"]["200"]["body"]
-        body["name"] = self.job_id
-        body["type"] = JOB_RESOURCE_TYPE
-        body["id"] = self.resource_id
-        body["properties"] = props
-        return body
+        # The fixture's top-level fields in its order (name, type, id), then the properties built above.
+        return {**self._fixed_body(), "properties": props}
+
+    def _fixed_properties(self) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """What never changes in the job's properties, worked out once: the fields before ``status``, those after
+        ``duration`` (the type's extras), and whether it lists ``actionsInfo``."""
+        if self._fixed_parts is None:
+            head = {"jobType": self.job_type, "entityFriendlyName": self.traits.friendly_name,
+                    "backupManagementType": cat.MANAGEMENT_TYPE[self.job_type], "operation": self.operation}
+            tail = dict(self.traits.extras)
+            if self.job_type in cat.IAAS_TYPES:
+                tail["containerName"] = f"iaasvmcontainerv2;{self.vault.ref.resource_group};{self.traits.friendly_name}"
+                if self.job_type == "AzureIaaSVMJob":
+                    tail["isUserTriggered"] = self.script.user_triggered
+            cancellable = self.job_type != "VaultJob" and self.operation in ("Backup", "Restore", "CrossRegionRestore")
+            self._fixed_parts = (head, tail, cancellable)
+        return self._fixed_parts
+
+    def _fixed_body(self) -> dict[str, Any]:
+        if self._body is None:
+            body = {key: value for key, value in _load("GetJobDetails.json")["responses"]["200"]["body"].items()
+                    if key != "properties"}
+            body.update(name=self.job_id, type=JOB_RESOURCE_TYPE, id=self.resource_id)
+            self._body = body
+        return self._body
 
 
 class Operation:

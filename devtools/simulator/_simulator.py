@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 import random
@@ -13,9 +15,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from jobs.arm.transport import HandlerTransport, Headers, HttpRequest, HttpResponse, TransportError
 
 from . import _arm as arm
 from . import _catalog as cat
@@ -47,6 +52,8 @@ STAT_KINDS = ("job_get", "job_list", "operation_status", "operation_result", "tr
               "control", "other", *crr.KINDS)
 UNTHROTTLED_READS_REMAINING = 11999  # what the header says when the token bucket is off
 WRITES_REMAINING = 1199
+#: Where an in-process simulator says it is (nextLink, operation URLs): a loopback address, as when it listens.
+IN_PROCESS_URL = "http://127.0.0.1"
 
 
 def _utcnow() -> datetime:
@@ -74,7 +81,11 @@ class BackupSimulator:
 
     ``clock`` drives every lifecycle (job status, operation status, token bucket, Retry-After windows), so a test or
     benchmark may pass a virtual clock. ``wall_clock`` provides the timestamps written into payloads (taken at
-    creation, plus elapsed ``clock`` time).
+    creation, plus elapsed ``clock`` time). ``sleep`` is how a slow answer waits when served in process
+    (``in_process``); over HTTP the server thread sleeps.
+
+    Served over HTTP (``start``) or in this process (``in_process``: a ``jobs.arm.transport.HandlerTransport`` that
+    hands each request to ``respond``, the same pipeline as the server's).
     """
 
     def __init__(
@@ -83,10 +94,12 @@ class BackupSimulator:
         clock: Callable[[], float] = time.monotonic,
         seed: int = 0,
         wall_clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.token = token
         self.clock = clock
         self.wall_clock = wall_clock
+        self.sleep = sleep
         self.seed = seed
         self.page_size: int = 20
         #: Retry-After (seconds) on trigger 202s and running operationResults; 60 like the real service.
@@ -100,6 +113,7 @@ class BackupSimulator:
         self._lock = threading.RLock()
         self._rng = random.Random(f"sim:{seed}")
         self._vaults: dict[tuple[str, str, str], Vault] = {}
+        self._by_name: dict[str, list[Job]] = {}  # the vaults' jobs by lower-case id, for Resource Graph
         self._crr = crr.CrossRegion(self)  # the passive stamp: vaults' jobs in their secondary regions
         self._denied: set[tuple[str, str, str]] = set()
         self._seq = 0
@@ -161,6 +175,32 @@ class BackupSimulator:
             raise RuntimeError("simulator not started")
         return self._base_url
 
+    def in_process(self, base_url: str = IN_PROCESS_URL) -> HandlerTransport:
+        """Serve in this process instead of over HTTP: the transport to give the ARM client
+        (``ArmClient(..., http=sim.in_process())``); ``base_url`` (the ``ARM_ENDPOINT`` to use) is where the
+        simulator says it is in nextLinks and operation URLs. Nothing listens on a port."""
+        if self._server is not None:
+            raise RuntimeError("simulator already serving over HTTP")
+        self._base_url = base_url.rstrip("/")
+        return HandlerTransport(self.respond)
+
+    def respond(self, request: HttpRequest) -> HttpResponse:
+        """One request as the HTTP server answers it (``handle``), without the server: a slow answer waits on
+        ``sleep``; a reset raises ``TransportError`` (nothing came back)."""
+        split = urlsplit(request.url)
+        target = f"{split.path}?{split.query}" if split.query else split.path
+        headers = Headers(request.headers)  # as the server's: names without regard to case
+        response = self.handle(request.method, target, headers, request.body or b"")
+        if response.delay > 0:
+            self.sleep(response.delay)
+        if response.reset:
+            raise TransportError("ConnectionError")
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+        return HttpResponse(response.status, Headers(response.headers), response.body, reason)
+
     # -- scripting ----------------------------------------------------------------------------------------------
 
     def _vault(self, ref: VaultRef) -> Vault:
@@ -182,13 +222,19 @@ class BackupSimulator:
         self._seq += 1
         job = Job(vault, script, job_id, self._seq, t0, wall0, self.seed)
         vault.jobs[job_id.lower()] = job
+        if vault.region is None:  # a vault's own job, not one of the passive stamp's (Resource Graph shows those)
+            self._by_name.setdefault(job_id.lower(), []).append(job)
         return job
 
-    def add_job(self, vault_id: str, script: JobScript | None = None) -> str:
-        """Create a job that starts now and follows ``script``; returns its jobId."""
+    def add_job(self, vault_id: str, script: JobScript | None = None, starts_at: float | None = None) -> str:
+        """Create a job that follows ``script`` from now, or from ``starts_at`` (a later reading of ``clock``:
+        until then Azure does not know it); returns its jobId."""
         ref = VaultRef.parse(vault_id)
         with self._lock:
-            job = self._create_job(self._vault(ref), script or JobScript(), self.clock(), self.wall_clock())
+            now, wall = self.clock(), self.wall_clock()
+            start = now if starts_at is None else float(starts_at)
+            wall_start = wall + timedelta(seconds=start - now)
+            job = self._create_job(self._vault(ref), script or JobScript(), start, wall_start)
             return job.job_id
 
     def trigger_backup(
@@ -355,6 +401,12 @@ class BackupSimulator:
 
     def _all_jobs(self) -> list[Job]:
         return [job for vault in self._vaults.values() for job in vault.jobs.values()]
+
+    def _jobs_named(self, names: set[str] | None) -> list[Job]:
+        """The vaults' jobs with one of ``names`` (lower-case job ids), or all of them for None."""
+        if names is None:
+            return self._all_jobs()
+        return [job for name in names for job in self._by_name.get(name, ())]
 
     def job_ids(self, vault_id: str) -> list[str]:
         """Every job of the vault, newest first (visible or not)."""
@@ -536,7 +588,7 @@ class BackupSimulator:
         if route is None and (crr_route := crr.match_route(method, path)) is not None:
             return self._crr.handle(method, path, query, body, crr_route)  # the passive stamp: its own versions
         if _is_graph(path):
-            return self.resource_graph.handle(method, query, body, self._all_jobs())
+            return self.resource_graph.handle(method, query, body, self._jobs_named)
         api_version = query.get("api-version")
         if api_version is None or api_version == "":
             return arm.missing_api_version()
@@ -591,13 +643,17 @@ class BackupSimulator:
                 after = parse_skip_token(token)
             except (ValueError, UnicodeDecodeError):
                 return arm.invalid_input("Input provided for the call is invalid. The $skipToken is not valid.")
-        jobs = sorted(
-            (j for j in vault.jobs.values() if j.visible(now) and job_filter.matches(j, now)),
-            key=sort_key,
-        )
-        if after is not None:
-            jobs = [j for j in jobs if sort_key(j) > after]
+        # The vault's jobs in list order (newest first), from after the previous page's last; only as many as the
+        # page needs (and one more, to know whether there is a next page) are checked against the filter.
+        ordered = vault.in_list_order()
+        start = 0 if after is None else bisect.bisect_right(ordered, after, key=sort_key)
         size = max(1, int(self.page_size))
+        jobs: list[Job] = []
+        for job in itertools.islice(ordered, start, None):
+            if job.visible(now) and job_filter.matches(job, now):
+                jobs.append(job)
+                if len(jobs) > size:
+                    break
         page, more = jobs[:size], len(jobs) > size
         payload: dict[str, Any] = {"value": [j.resource(now, extended=False) for j in page]}
         if more:

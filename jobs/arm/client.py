@@ -31,7 +31,15 @@ import requests
 from jobs.arm.errors import ArmError, ArmThrottled, ArmUnavailable
 from jobs.arm.pacing import DEFAULT_READ_RESERVE, ReadPacer
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
-from jobs.arm.transport import ArmTransport, CredentialToken, StaticToken, Throttle, TokenProvider, TransientFailure
+from jobs.arm.transport import (
+    ArmTransport,
+    CredentialToken,
+    HttpTransport,
+    StaticToken,
+    Throttle,
+    TokenProvider,
+    TransientFailure,
+)
 
 __all__ = ["ArmClient", "is_loopback_endpoint", "regional_endpoint"]
 
@@ -79,9 +87,11 @@ class ArmClient:
         board: ThrottleBoard | None = None,
         transport: ArmTransport | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        http: HttpTransport | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self._transport = transport or ArmTransport(token, session=session, timeout=timeout)
+        # ``http``: the seam requests go through (``jobs.arm.transport``), over HTTP unless given.
+        self._transport = transport or ArmTransport(token, session=session, timeout=timeout, http=http)
         self.gate = SubscriptionGate(
             budget=budget, pacer=pacer, concurrency=concurrency_per_subscription, board=board, clock=clock,
             sleep=sleep, wall=wall,
@@ -94,8 +104,9 @@ class ArmClient:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ArmClient:
-        """``JOBS_ARM_TOKEN`` when set (simulators, tests), else ``DefaultAzureCredential`` for ``ARM_ENDPOINT``."""
+    def from_settings(cls, settings: Any, *, http: HttpTransport | None = None) -> ArmClient:
+        """``JOBS_ARM_TOKEN`` when set (simulators, tests), else ``DefaultAzureCredential`` for ``ARM_ENDPOINT``;
+        requests go through ``http`` (``jobs.arm.transport.HandlerTransport``, say) or else over HTTP."""
         if settings.arm_token:
             token: TokenProvider = StaticToken(settings.arm_token)
         else:
@@ -103,7 +114,7 @@ class ArmClient:
 
             token = CredentialToken(DefaultAzureCredential(), f"{settings.arm_endpoint}/.default")
         reserve = getattr(settings, "arm_read_reserve", DEFAULT_READ_RESERVE)
-        return cls(settings.arm_endpoint, token, pacer=ReadPacer(reserve=reserve))
+        return cls(settings.arm_endpoint, token, pacer=ReadPacer(reserve=reserve), http=http)
 
     @property
     def board(self) -> ThrottleBoard | None:

@@ -3,6 +3,13 @@ query), and what its answer means.
 
 The token comes from ``JOBS_ARM_TOKEN`` (simulators, tests) or an ``azure-identity`` credential; it is never
 logged, and the session ignores proxy settings: the token goes to ARM_ENDPOINT and nowhere else.
+
+The seam: ``ArmTransport`` builds each request (URL, headers with the token, JSON body) and classifies each answer
+(a JSON object, a ``Throttle``, an ``ArmError``); in between, an ``HttpTransport`` turns one ``HttpRequest`` into
+one ``HttpResponse`` and does nothing else. ``RequestsTransport`` sends it over HTTP with a ``requests.Session``
+(the default); ``HandlerTransport`` hands it to a Python function in this process, as httpx's ``MockTransport``
+does (the benchmark serves the simulator that way, on a virtual clock). Everything above the seam runs the same in
+both.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import email.utils
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,7 +27,20 @@ import requests
 
 from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmUnauthorized, ArmUnavailable
 
-__all__ = ["ArmTransport", "CredentialToken", "StaticToken", "TokenProvider", "parse_retry_after"]
+__all__ = [
+    "ArmTransport",
+    "CredentialToken",
+    "HandlerTransport",
+    "Headers",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpTransport",
+    "RequestsTransport",
+    "StaticToken",
+    "TokenProvider",
+    "TransportError",
+    "parse_retry_after",
+]
 
 
 class TokenProvider(Protocol):
@@ -65,12 +85,116 @@ class Throttle:
     retry_after: float | None
 
 
+class Headers(Mapping[str, str]):
+    """HTTP headers, looked up without regard to case (``headers["retry-after"]`` finds ``Retry-After``); built once
+    from name-value pairs, read-only."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, pairs: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        items = pairs.items() if isinstance(pairs, Mapping) else pairs
+        self._items = {name.lower(): (name, value) for name, value in items}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request as it goes on the wire: method, absolute URL, headers and body bytes (None: no body)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """One answer as it came off the wire: status, headers (looked up without regard to case), body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+    reason: str = ""
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``ValueError`` when it is not)."""
+        return json.loads(self.body)
+
+
+class TransportError(Exception):
+    """No answer at all (connection refused or reset, timeout): ``kind`` names what happened, e.g.
+    ``ConnectionError`` or ``ReadTimeout``."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class HttpTransport(Protocol):
+    """The seam: one ``HttpRequest`` in, one ``HttpResponse`` out, or ``TransportError`` when nothing came back."""
+
+    def send(self, request: HttpRequest) -> HttpResponse: ...
+
+
+class RequestsTransport:
+    """Over HTTP with a ``requests.Session`` that ignores proxy settings and never follows redirects."""
+
+    def __init__(self, session: requests.Session | None = None, timeout: tuple[float, float] = (5.0, 30.0)) -> None:
+        self._session = session or requests.Session()
+        self._session.trust_env = False  # the token goes to ARM_ENDPOINT and nowhere else, not through a proxy
+        self._timeout = timeout
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        try:
+            response = self._session.request(
+                request.method, request.url, headers=dict(request.headers), data=request.body,
+                timeout=self._timeout, allow_redirects=False,
+            )
+            body = response.content  # read in full here: a connection cut mid-body is a transport failure
+        except requests.RequestException as exc:
+            raise TransportError(type(exc).__name__) from None
+        return HttpResponse(response.status_code, response.headers, body, response.reason or "")
+
+
+class HandlerTransport:
+    """In this process: each request goes to ``handler`` and its answer comes back as if from the wire (a
+    ``TransportError`` it raises is a request that got no answer). ``handler`` sees what ``RequestsTransport``
+    would send, token included."""
+
+    def __init__(self, handler: Callable[[HttpRequest], HttpResponse]) -> None:
+        self._handler = handler
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        response = self._handler(request)
+        headers = response.headers
+        if not isinstance(headers, Headers):  # looked up without regard to case, as requests' headers are
+            headers = Headers(headers)
+        return HttpResponse(response.status, headers, response.body, response.reason)
+
+
 class ArmTransport:
     """Sends one read (a GET, or a POST that Azure defines as a read) and classifies the answer: a JSON object, a
     ``Throttle``, or an ``ArmError``.
 
     Transient failures (network errors, 408, 5xx, unreadable bodies) raise ``ArmUnavailable`` carrying the
     Retry-After they asked for, in ``retry_after`` (the client decides whether to retry).
+
+    ``http`` is the seam the requests go through: ``RequestsTransport`` (the default, with ``session`` and
+    ``timeout``) or any other ``HttpTransport``, e.g. a ``HandlerTransport`` in front of a simulator.
 
     ``on_headers(url, headers)``, when set (the ``ArmClient`` sets it), hears the headers of every answer, whatever
     its status: ARM's count of remaining reads rides on all of them.
@@ -82,11 +206,10 @@ class ArmTransport:
         *,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
+        http: HttpTransport | None = None,
     ) -> None:
         self._token = token
-        self._session = session or requests.Session()
-        self._session.trust_env = False  # the token goes to ARM_ENDPOINT and nowhere else, not through a proxy
-        self._timeout = timeout
+        self.http: HttpTransport = http or RequestsTransport(session, timeout)
         self.requests_sent = 0
         self.on_headers: Callable[[str, Mapping[str, str]], None] | None = None
 
@@ -106,17 +229,16 @@ class ArmTransport:
         response = self._request("POST", url, body)
         return _classify(response), response.headers
 
-    def _request(self, method: str, url: str, body: Mapping[str, Any] | None) -> requests.Response:
+    def _request(self, method: str, url: str, body: Mapping[str, Any] | None) -> HttpResponse:
         headers = self._headers()
+        data: bytes | None = None
         if body is not None:
             headers["Content-Type"] = "application/json"
+            data = json.dumps(dict(body), allow_nan=False).encode("utf-8")  # as requests' json= encodes it
         try:
-            response = self._session.request(
-                method, url, headers=headers, json=None if body is None else dict(body), timeout=self._timeout,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise TransientFailure(ArmUnavailable(0, type(exc).__name__, "no answer from Resource Manager")) from None
+            response = self.http.send(HttpRequest(method, url, headers, data))
+        except TransportError as exc:
+            raise TransientFailure(ArmUnavailable(0, exc.kind, "no answer from Resource Manager")) from None
         finally:
             self.requests_sent += 1
         if self.on_headers is not None:
@@ -136,10 +258,10 @@ class TransientFailure(Exception):
         self.retry_after = retry_after
 
 
-def _classify(response: requests.Response) -> dict[str, Any] | Throttle:
+def _classify(response: HttpResponse) -> dict[str, Any] | Throttle:
     """A 200's JSON object, a ``Throttle`` for a 429, else the ``ArmError`` (``TransientFailure`` when worth
     retrying)."""
-    status = response.status_code
+    status = response.status
     if status == 200:
         try:
             body = response.json()
@@ -165,12 +287,12 @@ def _classify(response: requests.Response) -> dict[str, Any] | Throttle:
     raise ArmError(status, code, message)
 
 
-def _error_of(response: requests.Response) -> tuple[str, str]:
+def _error_of(response: HttpResponse) -> tuple[str, str]:
     try:
         error = response.json().get("error") or {}
-        return str(error.get("code") or response.reason or response.status_code), str(error.get("message") or "")
+        return str(error.get("code") or response.reason or response.status), str(error.get("message") or "")
     except (ValueError, AttributeError):
-        return str(response.reason or response.status_code), ""
+        return str(response.reason or response.status), ""
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

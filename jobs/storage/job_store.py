@@ -45,7 +45,7 @@ from jobs.storage.entity_size import check_entity
 
 __all__ = [
     "CALLBACK_PREFIX", "ENDED_PREFIX", "INDEX_PARTITION", "RUNNING_PARTITIONS", "SWEEP_LIMIT", "ConcurrencyConflict",
-    "JobStore", "callback_partition", "index_partition",
+    "JobStore", "callback_partition", "ended_index_keys", "entity_from_item", "index_partition",
 ]
 
 INDEX_PARTITION = "index-running"  # the running index's prefix, and its one partition before it was spread
@@ -81,7 +81,7 @@ class JobStore:
         """Inserts the item unless it exists; returns the stored item and whether it was created now."""
         self._record_ended(item)
         try:
-            metadata = self._table.create_entity(_entity_from_item(item))
+            metadata = self._table.create_entity(entity_from_item(item))
         except ResourceExistsError:
             existing = self.get(item.tracking_id)
             if existing is None:  # deleted in between: try once more
@@ -95,7 +95,7 @@ class JobStore:
         self._record_ended(item)
         try:
             metadata = self._table.update_entity(
-                _entity_from_item(item), mode=UpdateMode.REPLACE, etag=item.etag,
+                entity_from_item(item), mode=UpdateMode.REPLACE, etag=item.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
         except (ResourceNotFoundError, ResourceExistsError) as exc:
@@ -315,7 +315,7 @@ class JobStore:
         """The item's row in the ended index, written before its state row says it ended (idempotent)."""
         if not item.ended:
             return
-        partition, row = _ended_keys(item.ended_at or self._clock(), item.tracking_id)
+        partition, row = ended_index_keys(item.ended_at or self._clock(), item.tracking_id)
         self._table.upsert_entity({"PartitionKey": partition, "RowKey": row, "TrackingId": item.tracking_id},
                                   mode=UpdateMode.REPLACE)
 
@@ -323,7 +323,7 @@ class JobStore:
         """Removes up to ``limit`` items that ended before ``ended_before`` (state and subscriber rows of their
         partition); returns how many. Reads only the ended index's days up to ``ended_before``, never running jobs
         (an ended item still in the running index has results to publish and is left for a later round)."""
-        day, cutoff_row = _ended_keys(ended_before, "")
+        day, cutoff_row = ended_index_keys(ended_before, "")
         rows = list(_first(self._table.query_entities(
             "PartitionKey ge @lo and PartitionKey lt @day", parameters={"lo": ENDED_PREFIX, "day": day},
             results_per_page=limit,
@@ -385,7 +385,9 @@ def _callback_row(tracking_id: str, subscriber_key: str) -> str:
 _RUNNING_PARTITION_NAMES = tuple(f"{INDEX_PARTITION}-{n}" for n in range(RUNNING_PARTITIONS))
 
 
-def _ended_keys(ended_at: datetime, tracking_id: str) -> tuple[str, str]:
+def ended_index_keys(ended_at: datetime, tracking_id: str) -> tuple[str, str]:
+    """The ended index's (PartitionKey, RowKey) of an item that ended at ``ended_at`` (UTC; naive means UTC):
+    ``index-ended-<yyyymmdd>`` and ``<hhmmssffffff>-<trackingId>``."""
     moment = ended_at.astimezone(UTC) if ended_at.tzinfo else ended_at.replace(tzinfo=UTC)
     return f"{ENDED_PREFIX}{moment:%Y%m%d}", f"{moment:%H%M%S%f}-{tracking_id}"
 
@@ -417,7 +419,8 @@ _SCALARS = {
 _JSON = {"last_error": "LastError", "resource": "Resource", "errors": "Errors", "named_jobs": "NamedJobs"}
 
 
-def _entity_from_item(item: TrackedItem) -> dict[str, Any]:
+def entity_from_item(item: TrackedItem) -> dict[str, Any]:
+    """The ``state`` row of ``item`` as it is written to the table (``EntityTooLarge`` past Azure's limits)."""
     entity: dict[str, Any] = {"PartitionKey": item.tracking_id, "RowKey": STATE_ROW}
     for attribute, name in _SCALARS.items():
         if name:

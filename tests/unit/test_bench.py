@@ -1,5 +1,6 @@
-"""The benchmark's parts: the in-memory table keeps the store's semantics, the virtual Azure its lifecycles and its
-throttling, and both strategies follow every job to its end, counted the way the README says."""
+"""The benchmark's parts: the in-memory table keeps the store's semantics, the simulator served in process (through
+the ARM transport's seam, on the bench's clock) keeps the workload's lifecycles and ARM's throttling, and both
+strategies follow every job to its end, counted the way the README says."""
 
 from __future__ import annotations
 
@@ -10,11 +11,25 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from devtools.bench import T0, VirtualClock, Workload, burst_workload, run_fixed_loop, run_tracker, spread_workload
+from devtools.bench import (
+    BUCKET_SIZE,
+    ENDPOINT,
+    GRAPH,
+    T0,
+    TOKEN,
+    BenchJob,
+    SimulatedAzure,
+    VirtualClock,
+    Workload,
+    burst_workload,
+    run_fixed_loop,
+    run_tracker,
+    spread_workload,
+)
 from devtools.memory_storage import MemoryTable
-from devtools.virtual_azure import BUCKET_CAPACITY, VirtualAzure, VirtualJob
-from jobs.arm import ArmNotFound
-from jobs.arm.transport import Throttle
+from jobs.arm import ArmNotFound, StaticToken
+from jobs.arm.transport import ArmTransport, Throttle
+from jobs.providers.recovery_services import DEFAULT_API_VERSION
 
 VAULT = (
     "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.RecoveryServices"
@@ -47,20 +62,30 @@ def test_the_memory_table_keeps_etags_conflicts_and_filters() -> None:
     assert table.get_entity("q-0", "0")["At"] == 0
 
 
-def test_the_virtual_azure_hides_a_new_job_then_ends_it_and_throttles_a_subscription() -> None:
+def test_the_simulated_azure_hides_a_new_job_then_ends_it_and_throttles_a_subscription() -> None:
     clock = VirtualClock(T0)
-    job = VirtualJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(minutes=10), "Failed",
-                     T0 + timedelta(seconds=30))
-    azure = VirtualAzure(clock, {JOB: job})
-    url = f"{azure.endpoint}{VAULT}/backupJobs/{JOB}"
+    later = BenchJob(VAULT, "22222222-2222-4222-8222-222222222222", "AzureIaaSVMJob", "Backup",
+                     T0 + timedelta(hours=1), T0 + timedelta(hours=2), "Completed", T0 + timedelta(hours=1))
+    job = BenchJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(minutes=10), "Failed",
+                   T0 + timedelta(seconds=30))
+    azure = SimulatedAzure(clock, [job, later])
+    arm = ArmTransport(StaticToken(TOKEN), http=azure.http)
+    url = f"{ENDPOINT}{VAULT}/backupJobs/{JOB}?api-version={DEFAULT_API_VERSION}"
     with pytest.raises(ArmNotFound):
-        azure.get(url)
+        arm.get(url)
     clock.now = T0 + timedelta(minutes=1)
-    assert azure.get(url)["properties"]["status"] == "InProgress"
+    assert arm.get(url)["properties"]["status"] == "InProgress"
+    with pytest.raises(ArmNotFound):  # a job of the workload that has not started yet
+        arm.get(url.replace(JOB, later.job_id))
     clock.now = T0 + timedelta(minutes=10)
-    assert azure.get(url)["properties"]["status"] == "Failed"
-    answers = [azure.get(url) for _ in range(int(BUCKET_CAPACITY))]  # no time passes: the bucket runs dry
+    resource = arm.get(url)
+    assert resource["properties"]["status"] == "Failed"
+    assert resource["properties"]["endTime"].startswith("2026-01-05T22:10:00")  # on the bench's wall clock
+    answers = [arm.get(url) for _ in range(BUCKET_SIZE)]  # no time passes: the bucket runs dry
     assert isinstance(answers[-1], Throttle) and not isinstance(answers[0], Throttle)
+    assert [read.throttled for read in azure.reads].count(True) == 1
+    assert len(azure.reads) == 4 + BUCKET_SIZE and {read.subscription_id for read in azure.reads} == {
+        VAULT.split("/")[2]}
 
 
 def _small(workload: Workload, count: int) -> Workload:
@@ -68,7 +93,7 @@ def _small(workload: Workload, count: int) -> Workload:
 
 
 def test_the_fixed_loop_reads_every_poll_period_until_the_end() -> None:
-    job = VirtualJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(seconds=95), "Completed", T0)
+    job = BenchJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(seconds=95), "Completed", T0)
     result = run_fixed_loop(Workload("one", [job]), poll_seconds=30)
     assert result.reads == 5  # at 0, 30, 60, 90 (still running) and 120 s (ended at 95 s)
     assert result.latencies == [25.0]
@@ -86,21 +111,26 @@ def test_both_strategies_follow_every_job_to_its_end(make) -> None:
         assert result.reads >= len(visible)  # at least the final read of each
 
 
-def test_the_virtual_resource_graph_shows_an_ended_job_only_after_its_lag() -> None:
+def test_the_simulated_resource_graph_shows_an_ended_job_only_after_its_lag() -> None:
+    from jobs.providers.recovery_services import ended_jobs_query
+
     clock = VirtualClock(T0)
-    job = VirtualJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(minutes=10), "Failed", T0)
-    azure = VirtualAzure(clock, {JOB: job}, graph_lag_seconds=120)
-    body = {"subscriptions": [VAULT.split("/")[2]], "query": f"... | where name in~ ('{JOB}') | ..."}
-    url = f"{azure.endpoint}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01"
+    job = BenchJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(minutes=10), "Failed", T0)
+    azure = SimulatedAzure(clock, [job], graph_lag_seconds=120)
+    arm = ArmTransport(StaticToken(TOKEN), http=azure.http)
+    body = {"subscriptions": [VAULT.split("/")[2]], "query": ended_jobs_query([JOB])}
+    url = f"{ENDPOINT}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01"
 
     def shown(minutes: float) -> list[dict]:
         clock.now = T0 + timedelta(minutes=minutes)
-        answer, headers = azure.post_query(url, body)
+        answer, headers = arm.post_query(url, body)
         assert int(headers["x-ms-user-quota-remaining"]) >= 0
+        assert not isinstance(answer, Throttle)
         return answer["data"]
 
     assert shown(11) == []  # ended a minute ago, shown two minutes late
     assert [row["status"] for row in shown(12)] == ["Failed"]
+    assert [read.subscription_id for read in azure.reads] == [GRAPH, GRAPH]  # counted as reads, not a bucket's
 
 
 @pytest.mark.parametrize("lag", [0.0, 1e9])
