@@ -91,7 +91,7 @@ def run_demo(timeout: float = 120.0, storage: Mapping[str, str] | None = None) -
         })
         tracker = Tracker(settings)
         tracker.setup()
-        intake = tracker._storage.queue(settings.intake_queue)
+        intake = tracker.bindings().storage.queue(settings.intake_queue)
         simulator.add_vault(DEMO_VAULT_ID)
         expected = 0
         _print("Feeding the intake queue:")
@@ -123,7 +123,7 @@ def run_demo(timeout: float = 120.0, storage: Mapping[str, str] | None = None) -
         code = outcome.get("code", 1)
 
         rejected = [json.loads(m.content) for m in
-                    tracker._storage.queue(settings.rejected_queue).receive_messages(max_messages=32)]
+                    tracker.bindings().storage.queue(settings.rejected_queue).receive_messages(max_messages=32)]
         _print()
         for record in rejected:
             _print(f"Rejected: {record['message']!r}: {record['reason']}")
@@ -156,7 +156,7 @@ def _message(shape: str, job_id: str) -> str:
 
 
 def _progress(tracker: Tracker, started: float) -> None:
-    items = list(tracker._store.list_items())
+    items = tracker.list_items() or []
     running = [i for i in items if not i.ended]
     statuses = ", ".join(
         f"{(i.resource or {}).get('properties', {}).get('entityFriendlyName') or _short(i)}: {i.status or 'waiting'}"

@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from devtools.webhook_receiver import WebhookReceiver
 from jobs.config import Settings, StorageSettings
 from jobs.flows.poll_round import lease_seconds
 from jobs.local_host import LocalHost
+from jobs.outputs import Output, outputs_from_settings
 from jobs.providers.recovery_services import JOB_TYPES
 from jobs.storage import StorageAccount
 from jobs.tracker import Tracker
@@ -181,7 +183,7 @@ def run_drill(
         report.faults = {**{k: v for k, v in stats["faults"].items()}, "429 (token bucket)": 0}
         report.faults["429 (token bucket)"] = max(0, stats["throttled"] - stats["faults"].get("429", 0))
         report.retry_after_violations = stats["retry_after_violations"]
-        report.stuck = len(tracker._store.list_index())
+        report.stuck = len(tracker.list_items("running") or [])
         _compare(tracker, receiver, simulator, expected, report)
     report.seconds = time.monotonic() - started
     return report
@@ -197,7 +199,7 @@ def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs
     ]
     for vault in vaults:
         simulator.add_vault(vault)
-    intake = tracker._storage.queue(tracker.settings.intake_queue)
+    intake = tracker.bindings().storage.queue(tracker.settings.intake_queue)
     expected = {}
     for index in range(jobs):
         vault = vaults[index % len(vaults)]
@@ -378,7 +380,7 @@ class _PhaseRecord:
 def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimulator,
              expected: dict[tuple[str, str], str], report: DrillReport) -> None:
     assert tracker.settings.results_queue
-    queue = tracker._storage.queue(tracker.settings.results_queue)
+    queue = tracker.bindings().storage.queue(tracker.settings.results_queue)
     events: list[dict[str, Any]] = []
     while True:
         batch = list(queue.receive_messages(max_messages=32, messages_per_page=32))
@@ -496,10 +498,13 @@ class _PhaseLog:
         tracker.handle_poll_message = self.wrap("poll", tracker.handle_poll_message)  # type: ignore[method-assign]
         tracker.handle_delivery_message = self.wrap(  # type: ignore[method-assign]
             "deliver", tracker.handle_delivery_message)
-        publisher = tracker._publisher
-        publisher.finish = self.wrap("publish", publisher.finish)  # type: ignore[method-assign]
-        publisher.publish_one = self.wrap("publish", publisher.publish_one)  # type: ignore[method-assign]
         return tracker
+
+    def watch_outputs(self, outputs: list[Output]) -> list[Output]:
+        """The outputs with their ``publish`` wrapped: a result being published is the publish phase."""
+        for output in outputs:
+            output.publish = self.wrap("publish", output.publish)  # type: ignore[method-assign]
+        return outputs
 
 
 def _runner(argv: list[str]) -> int:
@@ -521,9 +526,13 @@ def _runner(argv: list[str]) -> int:
     if args.hold_poll_queue:
         storage = _HoldingStorage(settings.storage, LOCAL_HOST, settings.poll_queue, args.hold_poll_queue,
                                   args.held_log)
-    tracker = Tracker(settings, storage=storage)
-    if args.phase_log:
-        tracker = _PhaseLog(args.phase_log).watch(tracker)
+    phases = _PhaseLog(args.phase_log) if args.phase_log else None
+    outputs = None
+    if phases is not None:
+        outputs = phases.watch_outputs(outputs_from_settings(settings, storage, lambda: datetime.now(UTC)))
+    tracker = Tracker(settings, storage=storage, outputs=outputs)
+    if phases is not None:
+        tracker = phases.watch(tracker)
     # A killed runner's messages come back after 10 s rather than the host's 30: the drill kills on purpose, and
     # waits for what they held.
     return LocalHost(tracker, visibility_seconds=10).run(until_idle=args.until_idle, timeout=args.timeout)
