@@ -148,6 +148,12 @@ class CrossRegionRestore:
     namespace = NAMESPACE
     vault_type = "vaults"
     cross_region = True
+    api_version_setting = "JOBS_CRR_API_VERSION"
+    default_api_version = DEFAULT_API_VERSION
+    api_version_doc = ("api-version of the cross-region restore calls (`backupCrrJob`, `backupCrrJobs`, "
+                       "`backupCrrOperationsStatus`): the passive stamp is a service of its own, with its own versions "
+                       "(2018-12-20, 2021-11-15, 2023-01-15; 2026-07-15 is in the specs but may not be live); the "
+                       "active stamp's, such as `2025-08-01`, are refused")
 
     def __init__(self, api_version: str = DEFAULT_API_VERSION) -> None:
         self.api_version = api_version

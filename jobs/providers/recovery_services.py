@@ -354,6 +354,10 @@ class RecoveryServices:
     namespace = NAMESPACE
     vault_type = "vaults"
     cross_region = False
+    api_version_setting = "JOBS_ARM_API_VERSION"
+    default_api_version = DEFAULT_API_VERSION
+    api_version_doc = ("api-version of the Recovery Services calls: a GA version of the backup API served in every "
+                       "region (newer ones such as 2026-11-01 exist in the specs but may not be live everywhere)")
 
     def __init__(self, api_version: str = DEFAULT_API_VERSION) -> None:
         self.api_version = api_version
