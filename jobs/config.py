@@ -27,6 +27,7 @@ from jobs.setting import (
     Parser,
     QueueName,
     Setting,
+    Switch,
     TableName,
     Text,
     bare_url,
@@ -110,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
         "is off), so two trackers on one storage account never share it"),
         shown="`<JOBS_RESULTS_QUEUE>-deadletter`"),
     Setting("JOBS_TABLE", "table", TableName(), "backupjobs", "table holding job state"),
-    Setting("JOBS_WEBHOOK_URLS", "webhook_urls", Custom(_webhook_urls, "comma-separated http(s) URLs", ()), None,
+    Setting("JOBS_WEBHOOK_URLS", "webhook_urls", Custom(_webhook_urls, "comma-separated http(s) URLs", unset=()), None,
             "URLs that receive every result event (operator-set, trusted)"),
     Setting("JOBS_WEBHOOK_SECRET", "webhook_secret", Custom(_webhook_secret, "`whsec_` + base64"), None, (
         "Standard Webhooks secret; when set, every webhook request is signed. It may be a Key Vault reference: one "
@@ -118,7 +119,7 @@ SETTINGS: tuple[Setting, ...] = (
         "in the log, not a dead app; webhook deliveries are then retried, never sent unsigned, and dead-lettered "
         "only at the end of `JOBS_DELIVERY_RETRY_HOURS`. Grant the role and restart")),
     Setting("JOBS_CALLBACK_ALLOWED_HOSTS", "callback_allowed_hosts",
-            Custom(_allowed_hosts, "comma-separated hosts or IPs, `*.domain`", AllowedHosts()), None, (
+            Custom(_allowed_hosts, "comma-separated hosts or IPs, `*.domain`", unset=AllowedHosts()), None, (
                 "hosts a per-job `callbackUrl` may name: exact names or IPs, `*.domain` wildcards (a wildcard-matched "
                 "name must resolve to public addresses); for Logic Apps callbacks see [the samples](samples/"
                 "logic-apps/README.md#letting-the-tracker-call-your-logic-apps-back)")),
@@ -143,7 +144,7 @@ SETTINGS: tuple[Setting, ...] = (
         "'InProgress'`, paged) and keeps all its jobs on one shared schedule, with a GET only for a job that left "
         "the list; `job` polls each job on its own schedule (a tenth of its age), listing a vault only from "
         "`JOBS_LIST_THRESHOLD` due jobs (see Benchmark)")),
-    Setting("JOBS_RESOURCE_GRAPH", "resource_graph", Choice(("on", "off")), "on", (
+    Setting("JOBS_RESOURCE_GRAPH", "resource_graph", Switch(), "on", (
         "`on`: each round asks Azure Resource Graph, in one query, which running jobs have ended; those are fetched "
         "at once, and each vault is still listed every `JOBS_MAX_POLL_INTERVAL_SECONDS` as the fallback. `off`: "
         "vault rounds every round. Needs no role beyond Backup Reader")),

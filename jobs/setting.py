@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["ApiVersion", "Choice", "ConfigError", "Custom", "Number", "OrOff", "Parser", "QueueName", "Setting",
-           "TableName", "Text", "bare_url", "is_loopback"]
+           "Switch", "TableName", "Text", "bare_url", "is_loopback"]
 
 
 class ConfigError(ValueError):
@@ -85,7 +85,7 @@ class Number(Parser):
 
 @dataclass(frozen=True)
 class Choice(Parser):
-    """One of a few words, in any case; ``on``/``off`` choices give a bool."""
+    """One of a few words, in any case; the word as declared."""
 
     choices: tuple[str, ...]
 
@@ -93,11 +93,21 @@ class Choice(Parser):
     def accepts(self) -> str:
         return ", ".join(f"`{choice}`" for choice in self.choices)
 
-    def __call__(self, name: str, text: str) -> Any:
+    def __call__(self, name: str, text: str) -> str:
         value = next((choice for choice in self.choices if choice.lower() == text.lower()), None)
         if value is None:
             raise ConfigError(f"{name} must be one of {', '.join(self.choices)}, got {text!r}")
-        return value == "on" if self.choices == ("on", "off") else value
+        return value
+
+
+class Switch(Choice):
+    """``on`` or ``off``, as a bool."""
+
+    def __init__(self) -> None:
+        super().__init__(("on", "off"))
+
+    def __call__(self, name: str, text: str) -> bool:
+        return super().__call__(name, text) == "on"
 
 
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")

@@ -13,7 +13,7 @@ from devtools.settings_table import README, readme_table, render, with_table
 from jobs.cli import main
 from jobs.config import SETTINGS, Settings
 from jobs.providers import PROVIDERS
-from jobs.setting import Choice, ConfigError, Number, QueueName, Setting
+from jobs.setting import Choice, ConfigError, Number, QueueName, Setting, Switch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,7 +117,8 @@ def test_a_parser_says_what_it_accepts(parser: object, accepts: str) -> None:
     assert parser.accepts == accepts  # type: ignore[attr-defined]
 
 
-def test_a_choice_is_read_in_any_case_and_on_off_is_a_switch() -> None:
+def test_a_choice_is_read_in_any_case_and_a_switch_is_a_bool() -> None:
     assert Choice(("vault", "job"))("X", "VAULT") == "vault"
-    assert Choice(("on", "off"))("X", "On") is True
-    assert Choice(("on", "off"))("X", "off") is False
+    assert Switch()("X", "On") is True
+    assert Switch()("X", "off") is False
+    assert Switch().accepts == "`on`, `off`"
