@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs.config import ConfigError, Settings, StorageSettings, timer_schedule
+from jobs.providers import PROVIDERS
+from jobs.setting import Choice, Number, QueueName, Switch
 
 STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -551,3 +553,46 @@ def test_the_arm_read_reserve_defaults_to_50_and_takes_its_bounds() -> None:
     assert Settings.from_env({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "0"}).arm_read_reserve == 0
     reserve = Settings.from_env({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "200"}).arm_read_reserve
     assert reserve == 200 and type(reserve) is int
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The table's parts: each provider's api-version, what a parser accepts, the log level
+
+
+def test_every_provider_brings_its_api_version_setting_and_default() -> None:
+    settings = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert settings.api_versions == {kind.api_version_setting: kind.default_api_version for kind in PROVIDERS}
+    assert (settings.arm_api_version, settings.crr_api_version) == (
+        settings.api_versions["JOBS_ARM_API_VERSION"], settings.api_versions["JOBS_CRR_API_VERSION"]
+    )
+    changed = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                 "JOBS_ARM_API_VERSION": "2025-02-01", "JOBS_CRR_API_VERSION": "2021-11-15"})
+    assert (changed.arm_api_version, changed.crr_api_version) == ("2025-02-01", "2021-11-15")
+
+
+def test_a_wrong_log_level_is_one_line_naming_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_LOG_LEVEL": "LOUD"})
+    assert str(info.value) == "JOBS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"
+    assert Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_LOG_LEVEL": "debug"})
+
+
+@pytest.mark.parametrize(
+    ("parser", "accepts"),
+    [
+        (Number(1, whole=True), "whole number from 1"),
+        (Number(0.0001), "number from 0.0001"),
+        (Number(0, whole=True, maximum=200, why="w"), "whole number, 0 to 200"),
+        (QueueName(suffix_room=15), "queue name, 3-48 characters"),
+        (Choice(("vault", "job")), "`vault`, `job`"),
+    ],
+)
+def test_a_parser_says_what_it_accepts(parser: object, accepts: str) -> None:
+    assert parser.accepts == accepts  # type: ignore[attr-defined]
+
+
+def test_a_choice_is_read_in_any_case_and_a_switch_is_a_bool() -> None:
+    assert Choice(("vault", "job"))("X", "VAULT") == "vault"
+    assert Switch()("X", "On") is True
+    assert Switch()("X", "off") is False
+    assert Switch().accepts == "`on`, `off`"
