@@ -42,7 +42,7 @@ class Setting:
     """One application setting, declared once: the README table, ``--help`` and ``Settings`` come from it."""
 
     name: str
-    attribute: str | None  # the ``Settings`` attribute it fills (None: read elsewhere, see ``doc``)
+    attribute: str | None  # the ``Settings`` attribute it fills; None: a provider's api-version, or read elsewhere
     parse: Parser
     default: str | None  # as an operator writes it, parsed like any value; None: ``parse.unset``
     doc: str  # one line, Markdown
