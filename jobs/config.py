@@ -77,6 +77,10 @@ def _webhook_secret(name: str, text: str) -> str:
     return text
 
 
+def _arm_endpoint(name: str, text: str) -> str:
+    return bare_url(name, text, DEFAULT_ARM_ENDPOINT)
+
+
 def _allowed_hosts(name: str, text: str) -> AllowedHosts:
     try:
         return AllowedHosts.from_setting(text)
@@ -128,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
         "`*/30 * * * * *`)")),
     Setting("JOBS_MAX_TRACKING_HOURS", "max_tracking_hours", Number(0.0001), "72",
             "a job still running after this is reported as `BackupJob.TimedOut`"),
-    Setting("ARM_ENDPOINT", "arm_endpoint", Custom(bare_url(DEFAULT_ARM_ENDPOINT), "https URL without a path"),
+    Setting("ARM_ENDPOINT", "arm_endpoint", Custom(_arm_endpoint, "https URL without a path"),
             DEFAULT_ARM_ENDPOINT, (
                 "Resource Manager endpoint (sovereign clouds, the simulator); `http` only for loopback hosts")),
     *(Setting(kind.api_version_setting, None, ApiVersion(), kind.default_api_version, kind.api_version_doc)
@@ -252,7 +256,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        return cls._from_values({setting.name: setting.read(env) for setting in SETTINGS}, env)
+        return cls._from_values({setting.name: setting.read(env) for setting in SETTINGS})
 
     @classmethod
     def for_indexing(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -270,10 +274,10 @@ class Settings:
                     return setting.read(env)
             return StorageSettings() if setting.name == STORAGE else setting.read({})
 
-        return cls._from_values({setting.name: read(setting) for setting in SETTINGS}, {})
+        return cls._from_values({setting.name: read(setting) for setting in SETTINGS})
 
     @classmethod
-    def _from_values(cls, values: dict[str, Any], env: Mapping[str, str]) -> Settings:
+    def _from_values(cls, values: dict[str, Any]) -> Settings:
         """The rules between settings, stated once, then the object."""
         intake, results = values["JOBS_INTAKE_QUEUE"], values["JOBS_RESULTS_QUEUE"]
         values["JOBS_DEADLETTER_QUEUE"] = values["JOBS_DEADLETTER_QUEUE"] or f"{results or intake}{DEADLETTER_SUFFIX}"
@@ -285,17 +289,12 @@ class Settings:
             # A job swept while its webhook delivery is still retried would leave the retry nothing to deliver.
             raise ConfigError(f"JOBS_RETENTION_DAYS must be at least JOBS_DELIVERY_RETRY_HOURS ({retry_hours:g} h = "
                               f"{retry_hours / 24:g} days), or an ended job may be removed while its webhook "
-                              f"delivery is still retried; got {_text(env, 'JOBS_RETENTION_DAYS')!r}")
+                              f"delivery is still retried; got {f'{days:g}'!r}")
         return cls(
             **{setting.attribute: values[setting.name] for setting in SETTINGS if setting.attribute},
             webhook_secret_problem=problem,
             api_versions={kind.api_version_setting: values[kind.api_version_setting] for kind in PROVIDERS},
         )
-
-
-def _text(env: Mapping[str, str], name: str) -> str:
-    """The setting's text as given, else its default's."""
-    return (env.get(name) or "").strip() or next(s.default or "" for s in SETTINGS if s.name == name)
 
 
 def timer_schedule(poll_seconds: int) -> str:

@@ -194,22 +194,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bare_url(example: str) -> Callable[[str, str], str]:
-    """A check for a bare https URL (no path, query or user), http only for a loopback host."""
-
-    def check(name: str, text: str) -> str:
-        parts = urlsplit(text)
-        try:
-            parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
-        except ValueError:
-            raise ConfigError(f"{name} {text!r} has an invalid port") from None
-        if (
-            parts.scheme not in ("https", "http") or not parts.hostname or parts.path.strip("/") or parts.query
-            or parts.fragment or "#" in text or parts.username is not None or parts.password is not None
-        ):
-            raise ConfigError(f"{name} {text!r} must be a bare https URL such as {example}")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ConfigError(f"{name} {text!r} may use http only for a loopback host (the simulator)")
-        return text.rstrip("/")
-
-    return check
+def bare_url(name: str, text: str, example: str) -> str:
+    """``text`` as a bare https URL (no path, query or user), http only for a loopback host."""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} has an invalid port") from None
+    if (
+        parts.scheme not in ("https", "http") or not parts.hostname or parts.path.strip("/") or parts.query
+        or parts.fragment or "#" in text or parts.username is not None or parts.password is not None
+    ):
+        raise ConfigError(f"{name} {text!r} must be a bare https URL such as {example}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{name} {text!r} may use http only for a loopback host (the simulator)")
+    return text.rstrip("/")

@@ -217,6 +217,13 @@ def test_wrong_secret_is_not_echoed() -> None:
     assert "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in message
 
 
+@pytest.mark.parametrize(("urls", "entry"), [("https://hooks.example.com:bad/x", 1),
+                                             ("https://a.example.com/x, https://b.example.com:99999/y", 2)])
+def test_a_webhook_url_with_an_unreadable_port_is_refused(urls: str, entry: int) -> None:
+    message = config_error({**STORAGE, "JOBS_WEBHOOK_URLS": urls})
+    assert message.startswith(f"JOBS_WEBHOOK_URLS entry {entry} (") and "is not an absolute http(s) URL" in message
+
+
 def test_wrong_webhook_url_does_not_echo_its_query() -> None:
     message = config_error({**STORAGE, "JOBS_WEBHOOK_URLS": "ftp://files.example.com/x?sig=SASSIGNATURE"})
     assert "JOBS_WEBHOOK_URLS" in message and "SASSIGNATURE" not in message

@@ -302,6 +302,11 @@ MESSAGES = [
      f"AzureWebJobsStorage has an unknown connection string key in part 2 (known: {KNOWN_KEYS})"),
     ({S: "AccountName=acct1;Colour=blue;AccountKey=" + KEY},
      f"AzureWebJobsStorage has an unknown connection string key 'Colour' (known: {KNOWN_KEYS})"),
+    ({S: "AccountName=acct1;SharedSig=x;AccountKey=" + KEY},  # as close as 0.6, not 0.75: no guess
+     f"AzureWebJobsStorage has an unknown connection string key 'SharedSig' (known: {KNOWN_KEYS})"),
+    ({"AzureWebJobsStorage__queueServiceUri": "https://q.example:bad",
+      "AzureWebJobsStorage__tableServiceUri": "https://t.example"},
+     "AzureWebJobsStorage__queueServiceUri 'https://q.example:bad' is not an absolute URL"),
     ({S: "UseDevelopmentStorage=true;AccountName=a;AccountKey=k;DevelopmentStorageProxyUri=http://x"},
      "AzureWebJobsStorage UseDevelopmentStorage=true cannot be combined with AccountKey, AccountName"),
     ({S: "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=ftp://" + "p" * 300},
