@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from jobs.config import ConfigError, Settings, StorageSettings, timer_schedule
 from jobs.providers import PROVIDERS
-from jobs.setting import Choice, Number, QueueName, Switch
+from jobs.setting import Choice, Number, QueueName, Setting, Switch
 
 STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -154,6 +154,7 @@ WRONG = [
     ("ARM_ENDPOINT", "management.azure.com"),
     ("ARM_ENDPOINT", "ftp://management.azure.com"),
     ("ARM_ENDPOINT", "https://"),
+    ("ARM_ENDPOINT", "https://management.azure.com/X"),
     ("JOBS_ARM_API_VERSION", "latest"),
     ("JOBS_ARM_API_VERSION", "2025-8-1"),
     ("JOBS_ARM_API_VERSION", "2025-08-01-beta"),
@@ -293,6 +294,8 @@ REFERENCE_TAIL = (
          " (secret webhook-secret in vault kv-prod)"),
         ("@Microsoft.KeyVault(secreturi=https://kv-prod.vault.azure.net/Secrets/webhook-secret)",
          " (secret webhook-secret in vault kv-prod)"),
+        ("@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/secrets/s1?api-version=7.4)",
+         " (secret s1 in vault kv-prod)"),
         ("@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/keys/webhook-secret)", ""),
         ("@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/secrets)", ""),
         ("@Microsoft.KeyVault(SecretUri=https:///secrets/webhook-secret)", ""),
@@ -491,6 +494,7 @@ MESSAGES = [
     ({S: ACCOUNT, "ARM_ENDPOINT": "https://management.azure.com/#"},
      "ARM_ENDPOINT 'https://management.azure.com/#' must be a bare https URL such as https://management.azure.com"),
     ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "2.5"}, "JOBS_LIST_THRESHOLD must be a whole number from 1, got '2.5'"),
+    ({S: ACCOUNT, "JOBS_RESOURCE_GRAPH": "maybe"}, "JOBS_RESOURCE_GRAPH must be one of on, off, got 'maybe'"),
     ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "0"}, "JOBS_LIST_THRESHOLD must be at least 1, got '0'"),
     ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "-1"}, "JOBS_ARM_READ_RESERVE must be at least 0, got '-1'"),
     ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "12.5"}, "JOBS_ARM_READ_RESERVE must be a whole number from 0, got '12.5'"),
@@ -603,3 +607,11 @@ def test_a_choice_is_read_in_any_case_and_a_switch_is_a_bool() -> None:
     assert Switch()("X", "On") is True
     assert Switch()("X", "off") is False
     assert Switch().accepts == "`on`, `off`"
+
+
+def test_a_default_is_parsed_like_a_value_and_a_wrong_one_names_its_setting() -> None:
+    setting = Setting("JOBS_EXAMPLE", "example", Number(1), "0", "a setting whose default is out of its bounds")
+    with pytest.raises(ConfigError) as info:
+        setting.read({})
+    assert str(info.value) == "JOBS_EXAMPLE must be at least 1, got '0'"
+    assert Setting("JOBS_EXAMPLE", "example", Number(1, whole=True), "7", "doc").read({"JOBS_EXAMPLE": " "}) == 7
