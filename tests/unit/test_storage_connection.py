@@ -288,6 +288,25 @@ KNOWN_KEYS = (
     "FileEndpoint, SharedAccessSignature, UseDevelopmentStorage, DevelopmentStorageProxyUri"
 )
 MESSAGES = [
+    ({"AzureWebJobsStorage__accountName": "Prod_Store"},
+     "AzureWebJobsStorage__accountName 'Prod_Store' is not a storage account name "
+     "(3-24 lower-case letters and digits)"),
+    ({"AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": "x"},
+     "AzureWebJobsStorage__credential, AzureWebJobsStorage__clientId alone cannot reach the queues and the table: "
+     "AzureWebJobsStorage needs AzureWebJobsStorage__accountName, or AzureWebJobsStorage__queueServiceUri and "
+     "AzureWebJobsStorage__tableServiceUri"),
+    ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__blobServiceUri": "blob.example"},
+     "AzureWebJobsStorage__blobServiceUri 'blob.example' is not an absolute URL"),
+    ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__serviceUri": "nope"},
+     "AzureWebJobsStorage__serviceUri 'nope' is not an absolute URL"),
+    ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__tenantId": "t"},
+     "AzureWebJobsStorage__tenantId is not supported by the tracker: its own queue and table clients use "
+     "AzureWebJobsStorage__credential=managedidentity with AzureWebJobsStorage__clientId (or the default credential "
+     "chain)"),
+    ({S: "Xkey=1;" + ACCOUNT},
+     f"AzureWebJobsStorage has an unknown connection string key 'Xkey' (known: {KNOWN_KEYS})"),
+    ({S: ACCOUNT + ";FooX"},
+     "AzureWebJobsStorage is not a storage connection string: part 4 has no '=' (expected Key=Value;... pairs)"),
     ({S: '"' + ACCOUNT}, "AzureWebJobsStorage is in quotes: give the connection string without them"),
     ({S: ACCOUNT + "'"}, "AzureWebJobsStorage is in quotes: give the connection string without them"),
     ({S: ACCOUNT + ";;Foo"},
@@ -402,3 +421,15 @@ def test_identity_based_storage_reads_any_spelling_and_trims_trailing_slashes() 
     assert storage.client_id == "11111111-2222-3333-4444-555555555555"
     storage = StorageSettings.from_env({"azurewebjobsstorage__ACCOUNTNAME": "acct1"})
     assert storage.queue_service_uri == "https://acct1.queue.core.windows.net"
+
+
+def test_identity_based_service_uris_lose_only_their_trailing_slashes() -> None:
+    storage = StorageSettings.from_env({"AzureWebJobsStorage__queueServiceUri": "https://q.example.X/",
+                                        "AzureWebJobsStorage__tableServiceUri": "https://t.example.X"})
+    assert (storage.queue_service_uri, storage.table_service_uri) == ("https://q.example.X", "https://t.example.X")
+
+
+def test_a_blank_identity_based_setting_is_skipped_not_the_end_of_the_settings() -> None:
+    storage = StorageSettings.from_env({"AzureWebJobsStorage__clientId": " ",
+                                        "AzureWebJobsStorage__accountName": "acct1"})
+    assert storage.queue_service_uri == "https://acct1.queue.core.windows.net" and storage.client_id is None
