@@ -430,6 +430,7 @@ def test_identity_based_service_uris_lose_only_their_trailing_slashes() -> None:
 
 
 def test_a_blank_identity_based_setting_is_skipped_not_the_end_of_the_settings() -> None:
-    storage = StorageSettings.from_env({"AzureWebJobsStorage__clientId": " ",
-                                        "AzureWebJobsStorage__accountName": "acct1"})
-    assert storage.queue_service_uri == "https://acct1.queue.core.windows.net" and storage.client_id is None
+    for blank in ("", " "):
+        storage = StorageSettings.from_env({"AzureWebJobsStorage__clientId": blank,
+                                            "AzureWebJobsStorage__accountName": "acct1"})
+        assert storage.queue_service_uri == "https://acct1.queue.core.windows.net" and storage.client_id is None
