@@ -50,7 +50,8 @@ azurite: setup
 # runs tests/unit against each mutant, in a fresh mutants/ copy, on 2 workers. Only the pure functions named here
 # are judged: the parsing half of intake.py, delivery.py's and sender.py's helpers, Recovery Services without its
 # ARM reads. It ends with the score; survivors listed in mutation-equivalents.txt are equivalent (see that file).
-MUTATION_TARGETS := 'jobs.domain.*' 'jobs.config.*' 'jobs.webhooks.callback_urls.*' 'jobs.flows.intake.x_*' \
+MUTATION_TARGETS := 'jobs.domain.*' 'jobs.config.*' 'jobs.setting.*' 'jobs.storage.connection.*' \
+	'jobs.webhooks.callback_urls.*' 'jobs.flows.intake.x_*' \
 	'jobs.flows.delivery.x_*' 'jobs.flows.delivery.x?DeliveryTask?*' 'jobs.webhooks.sender.x_redact_url*' \
 	'jobs.webhooks.sender.x_describe_url*' 'jobs.webhooks.sender.x__short_hash*' \
 	'jobs.providers.recovery_services.x_*' 'jobs.providers.recovery_services.x?RecoveryServices?__init__*' \

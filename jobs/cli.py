@@ -143,6 +143,17 @@ SETTINGS_HELP = (
 SIMULATOR_PORT = 8765  # 7071 is the Functions host's; 10000-10002 are Azurite's
 
 
+def _settings_defaults() -> str:
+    """``run --help``'s epilog: every setting with its default, from ``jobs.config.SETTINGS``."""
+    from jobs.config import SETTINGS
+
+    shown = [f"{s.name} (required)" if s.shown == "required" else f"{s.name}={s.default or s.shown}"
+             for s in SETTINGS if s.default or s.shown]
+    unset = [s.name for s in SETTINGS if not (s.default or s.shown)]
+    return (f"Settings and their defaults (the README's Configuration table says more): {', '.join(shown)}; "
+            f"unset: {', '.join(unset)}.").replace("`", "")
+
+
 def _parser() -> argparse.ArgumentParser:
     formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = _Parser(prog=_program(), description=f"Backup Job Tracker. {SETTINGS_HELP}",
@@ -154,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
                                    f"{SETTINGS_HELP}", formatter_class=formatter)
 
     run = verb("run", "run the tracker on this machine (same code paths as the Functions app)")
+    run.epilog = _settings_defaults()
     run.add_argument("--until-idle", action="store_true",
                      help="exit 0 once no message is queued, no job runs and nothing awaits delivery")
     run.add_argument("--timeout", type=float, metavar="SECONDS",

@@ -22,7 +22,7 @@ from azure.core.exceptions import ResourceExistsError, ServiceRequestError, Serv
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import LinearRetry, QueueClient
 
-from jobs.config import StorageSettings
+from jobs.storage.connection import StorageSettings
 
 __all__ = ["COMMAND_LINE", "LOCAL_HOST", "SDK_DEFAULTS", "ClientOptions", "StorageAccount", "is_unreachable"]
 

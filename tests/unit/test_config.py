@@ -1,4 +1,6 @@
-"""Settings: defaults, one clear line for every wrong value, storage as the Functions host reads it, the timer."""
+"""Settings: defaults, one clear line for every wrong value, the rules between settings, indexing, the timer.
+
+AzureWebJobsStorage has its own tests: test_storage_connection.py."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs.config import ConfigError, Settings, StorageSettings, timer_schedule
+from jobs.providers import PROVIDERS
+from jobs.setting import Choice, Number, QueueName, Setting, Switch
 
 STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -150,6 +154,7 @@ WRONG = [
     ("ARM_ENDPOINT", "management.azure.com"),
     ("ARM_ENDPOINT", "ftp://management.azure.com"),
     ("ARM_ENDPOINT", "https://"),
+    ("ARM_ENDPOINT", "https://management.azure.com/X"),
     ("JOBS_ARM_API_VERSION", "latest"),
     ("JOBS_ARM_API_VERSION", "2025-8-1"),
     ("JOBS_ARM_API_VERSION", "2025-08-01-beta"),
@@ -213,6 +218,13 @@ def test_wrong_secret_is_not_echoed() -> None:
     assert "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in message
 
 
+@pytest.mark.parametrize(("urls", "entry"), [("https://hooks.example.com:bad/x", 1),
+                                             ("https://a.example.com/x, https://b.example.com:99999/y", 2)])
+def test_a_webhook_url_with_an_unreadable_port_is_refused(urls: str, entry: int) -> None:
+    message = config_error({**STORAGE, "JOBS_WEBHOOK_URLS": urls})
+    assert message.startswith(f"JOBS_WEBHOOK_URLS entry {entry} (") and "is not an absolute http(s) URL" in message
+
+
 def test_wrong_webhook_url_does_not_echo_its_query() -> None:
     message = config_error({**STORAGE, "JOBS_WEBHOOK_URLS": "ftp://files.example.com/x?sig=SASSIGNATURE"})
     assert "JOBS_WEBHOOK_URLS" in message and "SASSIGNATURE" not in message
@@ -235,264 +247,6 @@ def test_every_queue_derived_from_an_accepted_intake_queue_is_a_valid_queue_name
         if wrong:
             bad[length] = wrong
     assert not bad, f"accepted intake queue lengths with invalid derived queues: {sorted(bad)}"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# AzureWebJobsStorage
-
-
-def test_storage_is_required() -> None:
-    message = config_error({})
-    assert "AzureWebJobsStorage" in message
-    assert "AzureWebJobsStorage" in config_error({"AzureWebJobsStorage": "  "})
-
-
-def test_storage_that_is_not_a_connection_string_is_refused() -> None:
-    assert "AzureWebJobsStorage" in config_error({"AzureWebJobsStorage": "mystorageaccount"})
-
-
-@pytest.mark.parametrize(
-    "value", ["UseDevelopmentStorage=true", "usedevelopmentstorage=TRUE", " UseDevelopmentStorage = true "]
-)
-def test_use_development_storage_expands_to_azurite(value: str) -> None:
-    storage = Settings.from_env({"AzureWebJobsStorage": value}).storage
-    text = storage.connection_string or ""
-    assert "AccountName=devstoreaccount1" in text
-    assert "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1" in text
-    assert "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1" in text
-    assert "AccountKey=" in text
-
-
-def test_connection_string_is_used_as_given() -> None:
-    conn = (
-        f"DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.windows.net"
-    )
-    storage = Settings.from_env({"AzureWebJobsStorage": conn}).storage
-    assert storage.connection_string == conn
-    assert storage.queue_service_uri is None
-
-
-def test_identity_based_storage_by_account_name() -> None:
-    storage = StorageSettings.from_env(
-        {
-            "AzureWebJobsStorage__accountName": "prodstore01",
-            "AzureWebJobsStorage__credential": "managedidentity",
-            "AzureWebJobsStorage__clientId": "9a8b7c6d-0000-1111-2222-333344445555",
-        }
-    )
-    assert storage.connection_string is None
-    assert storage.queue_service_uri == "https://prodstore01.queue.core.windows.net"
-    assert storage.table_service_uri == "https://prodstore01.table.core.windows.net"
-    assert storage.credential == "managedidentity"
-    assert storage.client_id == "9a8b7c6d-0000-1111-2222-333344445555"
-
-
-def test_identity_based_storage_by_service_uris() -> None:
-    s = Settings.from_env(
-        {
-            "AzureWebJobsStorage__queueServiceUri": "https://prodstore.queue.core.usgovcloudapi.net/",
-            "AzureWebJobsStorage__tableServiceUri": "https://prodstore.table.core.usgovcloudapi.net",
-            "AzureWebJobsStorage__credential": "ManagedIdentity",
-        }
-    )
-    assert s.storage.queue_service_uri == "https://prodstore.queue.core.usgovcloudapi.net"
-    assert s.storage.table_service_uri == "https://prodstore.table.core.usgovcloudapi.net"
-    assert s.storage.credential == "managedidentity"
-    assert s.storage.client_id is None
-
-
-def test_identity_based_storage_without_credential_uses_the_default_chain() -> None:
-    storage = StorageSettings.from_env({"AzureWebJobsStorage__accountName": "prodstore01"})
-    assert storage.credential is None and storage.client_id is None
-
-
-@pytest.mark.parametrize(
-    ("env", "name"),
-    [
-        ({"AzureWebJobsStorage__queueServiceUri": "https://s.queue.core.windows.net"}, "AzureWebJobsStorage"),
-        ({"AzureWebJobsStorage__tableServiceUri": "https://s.table.core.windows.net"}, "AzureWebJobsStorage"),
-        ({"AzureWebJobsStorage__accountName": "Prod_Store"}, "AzureWebJobsStorage__accountName"),
-        ({"AzureWebJobsStorage__accountName": "ab"}, "AzureWebJobsStorage__accountName"),
-        ({"AzureWebJobsStorage__queueServiceUri": "s.queue.core.windows.net",
-          "AzureWebJobsStorage__tableServiceUri": "https://s.table.core.windows.net"},
-         "AzureWebJobsStorage__queueServiceUri"),
-        ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__credential": "clientsecret"},
-         "AzureWebJobsStorage__credential"),
-    ],
-)
-def test_wrong_identity_based_storage_names_the_setting(env: dict[str, str], name: str) -> None:
-    assert name in config_error(env)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# AzureWebJobsStorage: connection strings checked key by key, as the Functions host and the SDK read them
-
-AZURE_CONN = (
-    f"DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.windows.net"
-)
-SAS = "sv=2022-11-02&ss=qt&srt=sco&sp=rwdlacup&se=2030-01-01T00:00:00Z&sig=c2lnbmF0dXJl"
-
-
-def storage_error(env: dict[str, str]) -> str:
-    message = config_error(env)
-    assert "AzureWebJobsStorage" in message, message
-    assert ACCOUNT_KEY not in message and "c2lnbmF0dXJl" not in message, message  # secrets are never echoed
-    return message
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("UseDevelopmentStorage=ture", "UseDevelopmentStorage"),
-        ("UseDevelopmentStorage=false", "UseDevelopmentStorage"),
-        (f"DefaultEndpointsProtocol=https;AccountName=prodstore;AcountKey={ACCOUNT_KEY}", "AcountKey"),
-        (f"DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={ACCOUNT_KEY};Foo=bar", "Foo"),
-        (f"DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={ACCOUNT_KEY};QueueEndPoint", "'='"),
-        ("DefaultEndpointsProtocol=https;AccountName=prodstore", "AccountKey"),
-        ("DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey=", "AccountKey"),
-        (f"DefaultEndpointsProtocol=https;AccountKey={ACCOUNT_KEY}", "AccountName"),
-        ("DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey=not base64!", "AccountKey"),
-        (f"DefaultEndpointsProtocol=ftp;AccountName=prodstore;AccountKey={ACCOUNT_KEY}", "DefaultEndpointsProtocol"),
-        (f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};AccountName=other", "AccountName"),
-        (f"AccountName=Prod_Store;AccountKey={ACCOUNT_KEY}", "AccountName"),
-        (f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};EndpointSuffix=https://core.windows.net", "EndpointSuffix"),
-        (f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};SharedAccessSignature={SAS}", "SharedAccessSignature"),
-        # explicit endpoints must reach both services the tracker uses
-        (f"QueueEndpoint=https://q.example.net;SharedAccessSignature={SAS}", "TableEndpoint"),
-        (f"TableEndpoint=https://t.example.net;SharedAccessSignature={SAS}", "QueueEndpoint"),
-        (f"BlobEndpoint=https://b.example.net;SharedAccessSignature={SAS}", "QueueEndpoint"),
-        ("QueueEndpoint=https://q.example.net;TableEndpoint=https://t.example.net", "SharedAccessSignature"),
-        (f"QueueEndpoint=q.example.net;TableEndpoint=https://t.example.net;SharedAccessSignature={SAS}",
-         "QueueEndpoint"),
-        ("QueueEndpoint=https://q.example.net;TableEndpoint=https://t.example.net;SharedAccessSignature=sv=1",
-         "SharedAccessSignature"),
-        ("QueueEndpoint=https://q.example.net;TableEndpoint=https://t.example.net;"
-         "SharedAccessSignature=sv=2022-11-02&ss=b&srt=sco&sp=r&sig=c2lnbmF0dXJl", "SharedAccessSignature"),
-        (f"UseDevelopmentStorage=true;AccountName=prodstore;AccountKey={ACCOUNT_KEY}", "UseDevelopmentStorage"),
-        ("DevelopmentStorageProxyUri=http://127.0.0.1", "DevelopmentStorageProxyUri"),
-        (f'"AccountName=prodstore;AccountKey={ACCOUNT_KEY}"', "quotes"),
-        ("UseDevelopmentStorage=true;UseDevelopmentStorage=true", "twice"),
-    ],
-)
-def test_a_wrong_connection_string_is_one_line_naming_the_setting_and_the_key(value: str, expected: str) -> None:
-    message = storage_error({"AzureWebJobsStorage": value})
-    assert expected in message, message
-
-
-def test_a_mistyped_key_suggests_the_right_one() -> None:
-    message = storage_error(
-        {"AzureWebJobsStorage": f"DefaultEndpointsProtocol=https;AccountName=prodstore;AcountKey={ACCOUNT_KEY}"}
-    )
-    assert "AccountKey" in message.replace("AcountKey", "")
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        AZURE_CONN,
-        AZURE_CONN + ";",
-        f"accountname=prodstore;ACCOUNTKEY={ACCOUNT_KEY}",  # key names are case-insensitive
-        f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.usgovcloudapi.net",
-        f"AccountName=prodstore;SharedAccessSignature={SAS}",
-        f"QueueEndpoint=https://q.example.net/acct;TableEndpoint=https://t.example.net/acct;SharedAccessSignature={SAS}",
-        f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};QueueEndpoint=https://q.example.net/prodstore",
-        f"AccountName=prodstore;AccountKey={ACCOUNT_KEY};BlobEndpoint=https://b;FileEndpoint=https://f",
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-        "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
-        "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
-    ],
-)
-def test_a_valid_connection_string_is_accepted(value: str) -> None:
-    storage = Settings.from_env({"AzureWebJobsStorage": value}).storage
-    assert storage.connection_string
-
-
-def test_a_valid_connection_string_reaches_queue_and_table_through_the_sdk() -> None:
-    from azure.data.tables import TableClient
-    from azure.storage.queue import QueueClient
-
-    for value in (
-        f"accountname=prodstore;ACCOUNTKEY={ACCOUNT_KEY}",
-        f" AccountName = prodstore ; AccountKey = {ACCOUNT_KEY} ;; EndpointSuffix=core.chinacloudapi.cn",
-    ):
-        text = Settings.from_env({"AzureWebJobsStorage": value}).storage.connection_string or ""
-        queue = QueueClient.from_connection_string(text, "q")
-        table = TableClient.from_connection_string(text, "t")
-        assert queue.account_name == "prodstore" and queue.url.startswith("https://prodstore.queue.")
-        assert table.account_name == "prodstore" and table.url.startswith("https://prodstore.table.")
-
-
-def test_development_storage_through_a_proxy() -> None:
-    storage = Settings.from_env(
-        {"AzureWebJobsStorage": "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite.local"}
-    ).storage
-    text = storage.connection_string or ""
-    assert "QueueEndpoint=http://azurite.local:10001/devstoreaccount1" in text
-    assert "TableEndpoint=http://azurite.local:10002/devstoreaccount1" in text
-
-
-@pytest.mark.parametrize(
-    ("env", "names"),
-    [
-        ({"AzureWebJobsStorage__blobServiceUri": "https://s.blob.core.windows.net"},
-         ["AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__accountName"]),
-        ({"AzureWebJobsStorage__acountName": "prodstore"}, ["AzureWebJobsStorage__acountName", "accountName"]),
-        ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__clientID": "not-a-guid"},
-         ["AzureWebJobsStorage__clientID"]),
-        ({"AzureWebJobsStorage__accountName": "prodstore", "AzureWebJobsStorage__ACCOUNTNAME": "otherstore"},
-         ["AzureWebJobsStorage__accountName", "AzureWebJobsStorage__ACCOUNTNAME"]),
-    ],
-)
-def test_half_or_mistyped_identity_based_storage_names_the_settings(env: dict[str, str], names: list[str]) -> None:
-    message = config_error(env)
-    for name in names:
-        assert name in message, message
-
-
-@pytest.mark.parametrize(("given", "missing"), [("queueServiceUri", "tableServiceUri"),
-                                                 ("tableServiceUri", "queueServiceUri")])
-def test_half_of_an_identity_based_pair_says_which_half_is_missing(given: str, missing: str) -> None:
-    message = config_error({f"AzureWebJobsStorage__{given}": "https://s.queue.core.windows.net"})
-    assert f"AzureWebJobsStorage__{given} is set but AzureWebJobsStorage__{missing} is not" in message, message
-
-
-def test_identity_based_setting_names_are_case_insensitive_like_the_host() -> None:
-    storage = StorageSettings.from_env(
-        {
-            "AzureWebJobsStorage__accountname": "prodstore01",
-            "azurewebjobsstorage__CREDENTIAL": "managedidentity",
-            "AzureWebJobsStorage__clientid": "9a8b7c6d-0000-1111-2222-333344445555",
-        }
-    )
-    assert storage.queue_service_uri == "https://prodstore01.queue.core.windows.net"
-    assert storage.table_service_uri == "https://prodstore01.table.core.windows.net"
-    assert storage.credential == "managedidentity"
-    assert storage.client_id == "9a8b7c6d-0000-1111-2222-333344445555"
-    uris = StorageSettings.from_env(
-        {
-            "AZUREWEBJOBSSTORAGE__QUEUESERVICEURI": "https://s.queue.core.windows.net",
-            "AzureWebJobsStorage__TableServiceUri": "https://s.table.core.windows.net",
-        }
-    )
-    assert (uris.queue_service_uri, uris.table_service_uri) == (
-        "https://s.queue.core.windows.net", "https://s.table.core.windows.net"
-    )
-
-
-def test_the_infra_templates_identity_settings_are_accepted() -> None:
-    """infra/ sets __blobServiceUri too (the host's own blob leases): it is known, not an unknown key."""
-    storage = StorageSettings.from_env(
-        {
-            "AzureWebJobsStorage__accountName": "prodstore01",
-            "AzureWebJobsStorage__blobServiceUri": "https://prodstore01.blob.core.windows.net",
-            "AzureWebJobsStorage__queueServiceUri": "https://prodstore01.queue.core.windows.net",
-            "AzureWebJobsStorage__tableServiceUri": "https://prodstore01.table.core.windows.net",
-            "AzureWebJobsStorage__credential": "managedidentity",
-            "AzureWebJobsStorage__clientId": "9a8b7c6d-0000-1111-2222-333344445555",
-        }
-    )
-    assert storage.queue_service_uri == "https://prodstore01.queue.core.windows.net"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -520,6 +274,43 @@ def test_an_unresolved_key_vault_reference_is_a_recorded_problem_not_a_config_er
 def test_a_resolved_or_absent_secret_has_no_problem() -> None:
     assert load(JOBS_WEBHOOK_SECRET=SECRET).webhook_secret_problem is None
     assert load().webhook_secret_problem is None
+
+
+REFERENCE_TAIL = (
+    ": the app's identity cannot read the secret (yet). Check that the identity has the Key Vault Secrets User role "
+    "on the vault (a new role assignment can take minutes to apply), then restart the app. Until then webhook "
+    "deliveries are retried, never sent unsigned"
+)
+
+
+@pytest.mark.parametrize(
+    ("reference", "where"),
+    [
+        ("@Microsoft.KeyVault(VaultName=kv-prod;SecretName=webhook-secret)",
+         " (secret webhook-secret in vault kv-prod)"),
+        ("@Microsoft.KeyVault( vaultname = kv-prod ; SECRETNAME = webhook-secret )",
+         " (secret webhook-secret in vault kv-prod)"),
+        ("@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/secrets/webhook-secret/abc123)",
+         " (secret webhook-secret in vault kv-prod)"),
+        ("@Microsoft.KeyVault(secreturi=https://kv-prod.vault.azure.net/Secrets/webhook-secret)",
+         " (secret webhook-secret in vault kv-prod)"),
+        ("@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/secrets/s1?api-version=7.4)",
+         " (secret s1 in vault kv-prod)"),
+        ("@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/keys/webhook-secret)", ""),
+        ("@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/secrets)", ""),
+        ("@Microsoft.KeyVault(SecretUri=https:///secrets/webhook-secret)", ""),
+        ("@Microsoft.KeyVault(VaultName=kv-prod)", ""),
+        ("@Microsoft.KeyVault(SecretName=webhook-secret)", ""),
+        ("@Microsoft.KeyVault(VaultName=kv-prod;SecretName=webhook-secret;SecretUri=https://other-kv.vault.azure.net"
+         "/secrets/s2)", " (secret s2 in vault other-kv)"),
+        ("@Microsoft.KeyVault(VaultName=kv-prod;SecretName=web=hook)", ""),
+    ],
+)
+def test_an_unresolved_key_vault_reference_names_its_secret_and_vault_when_it_can(reference: str, where: str) -> None:
+    s = Settings.from_env({S: ACCOUNT, "JOBS_WEBHOOK_SECRET": reference})
+    assert s.webhook_secret is None
+    expected = f"JOBS_WEBHOOK_SECRET is an unresolved Key Vault reference{where}{REFERENCE_TAIL}"
+    assert s.webhook_secret_problem == expected
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -610,3 +401,217 @@ def test_timer_never_fires_less_often_than_the_setting(seconds: int) -> None:
     period = _period(timer_schedule(seconds))
     assert 1 <= period <= seconds
     assert period * 2 > min(seconds, 86400)  # the largest fitting step, not needlessly small
+
+
+def test_the_timer_steps_by_the_largest_divisor_of_the_clock_not_above_the_setting() -> None:
+    def largest(limit: int, of: int) -> int:
+        return max(d for d in range(1, of + 1) if of % d == 0 and d <= limit and d < of)
+
+    for seconds in range(1, 60):
+        assert timer_schedule(seconds) == f"*/{largest(seconds, 60)} * * * * *", seconds
+    for minutes in range(1, 60):
+        for extra in (0, 59):
+            assert timer_schedule(minutes * 60 + extra) == f"0 */{largest(minutes, 60)} * * * *", minutes
+    for hours in range(1, 24):
+        for extra in (0, 3599):
+            assert timer_schedule(hours * 3600 + extra) == f"0 0 */{largest(hours, 24)} * * *", hours
+    for seconds in (24 * 3600, 24 * 3600 + 1, 25 * 3600, 7 * 24 * 3600):
+        assert timer_schedule(seconds) == "0 0 0 * * *"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# for_indexing: what the triggers bind to when from_env fails
+
+
+def test_for_indexing_takes_the_triggers_own_settings_when_they_are_valid() -> None:
+    s = Settings.for_indexing({"JOBS_INTAKE_QUEUE": " team-a-jobs ", "JOBS_POLL_SECONDS": " 45 ",
+                               "AzureWebJobsStorage": "not a connection string"})
+    assert s.intake_queue == "team-a-jobs"
+    assert s.poll_seconds == 45 and type(s.poll_seconds) is int
+    assert s.poll_queue == "team-a-jobs-poll"
+    assert s.storage == StorageSettings()
+
+
+def test_for_indexing_falls_back_to_the_defaults_for_missing_or_blank_settings() -> None:
+    blank = {"JOBS_INTAKE_QUEUE": "", "JOBS_POLL_SECONDS": ""}
+    for env in ({}, blank, {"JOBS_INTAKE_QUEUE": "  ", "JOBS_POLL_SECONDS": " "}):
+        s = Settings.for_indexing(env)
+        assert (s.intake_queue, s.poll_seconds) == ("backup-jobs", 30), env
+
+
+@pytest.mark.parametrize("queue", ["Backup_Jobs", "ab", "a" * 49, "-jobs"])
+def test_for_indexing_indexes_the_default_intake_queue_for_a_wrong_one(queue: str) -> None:
+    s = Settings.for_indexing({"JOBS_INTAKE_QUEUE": queue, "JOBS_POLL_SECONDS": "10"})
+    assert (s.intake_queue, s.poll_seconds) == ("backup-jobs", 10)
+
+
+def test_for_indexing_leaves_room_for_the_longest_derived_suffix() -> None:
+    longest = "a" * 48  # 63 - 15: "-deliver-poison" still fits Azure's 63 characters
+    assert Settings.for_indexing({"JOBS_INTAKE_QUEUE": longest}).intake_queue == longest
+    assert Settings.for_indexing({"JOBS_INTAKE_QUEUE": longest + "b"}).intake_queue == "backup-jobs"
+
+
+@pytest.mark.parametrize("poll", ["0", "-5", "1.5", "soon", "nan"])
+def test_for_indexing_indexes_the_default_period_for_a_wrong_one(poll: str) -> None:
+    s = Settings.for_indexing({"JOBS_INTAKE_QUEUE": "team-a-jobs", "JOBS_POLL_SECONDS": poll})
+    assert (s.intake_queue, s.poll_seconds) == ("team-a-jobs", 30)
+
+
+def test_for_indexing_accepts_the_shortest_period() -> None:
+    assert Settings.for_indexing({"JOBS_POLL_SECONDS": "1"}).poll_seconds == 1
+
+
+def test_for_indexing_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBS_INTAKE_QUEUE", "from-the-environment")
+    monkeypatch.setenv("JOBS_POLL_SECONDS", "20")
+    s = Settings.for_indexing()
+    assert (s.intake_queue, s.poll_seconds) == ("from-the-environment", 20)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One clear line for every wrong value: the whole line, as an operator reads it
+
+ACCOUNT = f"DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={ACCOUNT_KEY}"
+S = "AzureWebJobsStorage"
+MESSAGES = [
+    ({S: ACCOUNT, "JOBS_WEBHOOK_SECRET": "nope"},
+     "JOBS_WEBHOOK_SECRET must be a Standard Webhooks secret: 'whsec_' followed by base64"),
+    ({S: ACCOUNT, "JOBS_WEBHOOK_SECRET": "whsec_!!!"}, "JOBS_WEBHOOK_SECRET is not valid base64 after 'whsec_'"),
+    ({S: ACCOUNT, "JOBS_POLL_SECONDS": "1.5"}, "JOBS_POLL_SECONDS must be a whole number from 1, got '1.5'"),
+    ({S: ACCOUNT, "JOBS_MAX_TRACKING_HOURS": "soon"},
+     "JOBS_MAX_TRACKING_HOURS must be a number from 0.0001, got 'soon'"),
+    ({S: ACCOUNT, "JOBS_MAX_TRACKING_HOURS": "inf"}, "JOBS_MAX_TRACKING_HOURS must be at least 0.0001, got 'inf'"),
+    ({S: ACCOUNT, "JOBS_NOT_FOUND_GRACE_SECONDS": "-1"}, "JOBS_NOT_FOUND_GRACE_SECONDS must be at least 0, got '-1'"),
+    ({S: ACCOUNT, "JOBS_RETENTION_DAYS": "0"}, "JOBS_RETENTION_DAYS must be at least 0.0001, got '0'"),
+    ({S: ACCOUNT, "JOBS_RETENTION_DAYS": "0.5", "JOBS_DELIVERY_RETRY_HOURS": "36"},
+     "JOBS_RETENTION_DAYS must be at least JOBS_DELIVERY_RETRY_HOURS (36 h = 1.5 days), or an ended job may be "
+     "removed while its webhook delivery is still retried; got '0.5'"),
+    ({S: ACCOUNT, "JOBS_DELIVERY_RETRY_HOURS": "0"}, "JOBS_DELIVERY_RETRY_HOURS must be at least 0.0001, got '0'"),
+    ({S: ACCOUNT, "ARM_ENDPOINT": "https://user@management.azure.com"},
+     "ARM_ENDPOINT 'https://user@management.azure.com' must be a bare https URL such as https://management.azure.com"),
+    ({S: ACCOUNT, "ARM_ENDPOINT": "https://:pw@management.azure.com"},
+     "ARM_ENDPOINT 'https://:pw@management.azure.com' must be a bare https URL such as https://management.azure.com"),
+    ({S: ACCOUNT, "ARM_ENDPOINT": "https://management.azure.com/#"},
+     "ARM_ENDPOINT 'https://management.azure.com/#' must be a bare https URL such as https://management.azure.com"),
+    ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "2.5"}, "JOBS_LIST_THRESHOLD must be a whole number from 1, got '2.5'"),
+    ({S: ACCOUNT, "JOBS_RESOURCE_GRAPH": "maybe"}, "JOBS_RESOURCE_GRAPH must be one of on, off, got 'maybe'"),
+    ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "0"}, "JOBS_LIST_THRESHOLD must be at least 1, got '0'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "-1"}, "JOBS_ARM_READ_RESERVE must be at least 0, got '-1'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "12.5"}, "JOBS_ARM_READ_RESERVE must be a whole number from 0, got '12.5'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "201"},
+     "JOBS_ARM_READ_RESERVE must be at most 200 (ARM's bucket holds 250 reads), got '201'"),
+    ({S: ACCOUNT, "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "0.01"},
+     "JOBS_DELIVERY_FIRST_RETRY_SECONDS must be at least 0.05, got '0.01'"),
+    ({S: ACCOUNT, "JOBS_WEBHOOK_TIMEOUT_SECONDS": "0.01"},
+     "JOBS_WEBHOOK_TIMEOUT_SECONDS must be at least 0.1, got '0.01'"),
+    ({S: ACCOUNT, "JOBS_MAX_POLL_INTERVAL_SECONDS": "0.5"},
+     "JOBS_MAX_POLL_INTERVAL_SECONDS must be at least 1, got '0.5'"),
+    ({S: ACCOUNT, "JOBS_MAX_TRACKING_HOURS": "0.00001"},
+     "JOBS_MAX_TRACKING_HOURS must be at least 0.0001, got '0.00001'"),
+    ({S: ACCOUNT, "JOBS_INTAKE_QUEUE": "a" * 49},
+     f"JOBS_INTAKE_QUEUE '{'a' * 49}' is not a queue name (3-48 lower-case letters, digits and single hyphens)"),
+    ({S: ACCOUNT, "JOBS_RESULTS_QUEUE": "Bad_Name"},
+     "JOBS_RESULTS_QUEUE 'Bad_Name' is not a queue name (3-52 lower-case letters, digits and single hyphens)"),
+    ({S: ACCOUNT, "JOBS_DEADLETTER_QUEUE": "Bad_Name"},
+     "JOBS_DEADLETTER_QUEUE 'Bad_Name' is not a queue name (3-63 lower-case letters, digits and single hyphens)"),
+]
+
+
+@pytest.mark.parametrize(("env", "message"), MESSAGES)
+def test_each_wrong_value_gets_its_whole_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert str(info.value) == message
+
+
+def test_numbers_at_their_bounds_are_accepted() -> None:
+    s = Settings.from_env({S: ACCOUNT, "JOBS_RETENTION_DAYS": "1.5", "JOBS_DELIVERY_RETRY_HOURS": "36",
+                           "JOBS_NOT_FOUND_GRACE_SECONDS": "0", "JOBS_MAX_TRACKING_HOURS": "0.0001"})
+    assert (s.retention_days, s.delivery_retry_hours, s.not_found_grace_seconds) == (1.5, 36, 0)
+    assert s.max_tracking_hours == 0.0001
+    assert Settings.from_env({S: ACCOUNT, "JOBS_RETENTION_DAYS": "0.0001", "JOBS_DELIVERY_RETRY_HOURS": "0.0024"})
+    # The default retry window (24 h) fits the shortest retention of a day.
+    assert Settings.from_env({S: ACCOUNT, "JOBS_RETENTION_DAYS": "1"}).retention_days == 1
+    with pytest.raises(ConfigError, match="JOBS_RETENTION_DAYS must be at least JOBS_DELIVERY_RETRY_HOURS"):
+        Settings.from_env({S: ACCOUNT, "JOBS_RETENTION_DAYS": "0.99"})
+
+
+def test_every_tunable_is_read_from_its_own_setting_at_its_lowest_value() -> None:
+    s = Settings.from_env({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "1", "JOBS_DELIVERY_RETRY_HOURS": "0.0001",
+                           "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "0.05", "JOBS_WEBHOOK_TIMEOUT_SECONDS": "0.1",
+                           "JOBS_MAX_POLL_INTERVAL_SECONDS": "1", "JOBS_NOT_FOUND_GRACE_SECONDS": "0.5",
+                           "JOBS_MAX_TRACKING_HOURS": "0.5", "JOBS_INTAKE_QUEUE": "a" * 48})
+    assert s.list_threshold == 1 and type(s.list_threshold) is int
+    assert (s.delivery_retry_hours, s.delivery_first_retry_seconds, s.webhook_timeout_seconds) == (0.0001, 0.05, 0.1)
+    assert (s.max_poll_interval_seconds, s.not_found_grace_seconds, s.max_tracking_hours) == (1, 0.5, 0.5)
+    assert s.intake_queue == "a" * 48
+
+
+def test_the_tunables_defaults() -> None:
+    s = Settings.from_env({S: ACCOUNT})
+    assert (s.list_threshold, s.delivery_retry_hours, s.delivery_first_retry_seconds) == (3, 24, 10)
+    assert (s.webhook_timeout_seconds, s.max_poll_interval_seconds, s.not_found_grace_seconds) == (15, 300, 900)
+
+
+def test_an_arm_endpoint_loses_only_its_trailing_slashes() -> None:
+    assert Settings.from_env({S: ACCOUNT, "ARM_ENDPOINT": "https://arm.example.X//"}).arm_endpoint == (
+        "https://arm.example.X"
+    )
+
+
+def test_the_arm_read_reserve_defaults_to_50_and_takes_its_bounds() -> None:
+    assert Settings.from_env({S: ACCOUNT}).arm_read_reserve == 50
+    assert Settings.from_env({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "0"}).arm_read_reserve == 0
+    reserve = Settings.from_env({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "200"}).arm_read_reserve
+    assert reserve == 200 and type(reserve) is int
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The table's parts: each provider's api-version, what a parser accepts, the log level
+
+
+def test_every_provider_brings_its_api_version_setting_and_default() -> None:
+    settings = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert settings.api_versions == {kind.api_version_setting: kind.default_api_version for kind in PROVIDERS}
+    assert (settings.arm_api_version, settings.crr_api_version) == (
+        settings.api_versions["JOBS_ARM_API_VERSION"], settings.api_versions["JOBS_CRR_API_VERSION"]
+    )
+    changed = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                 "JOBS_ARM_API_VERSION": "2025-02-01", "JOBS_CRR_API_VERSION": "2021-11-15"})
+    assert (changed.arm_api_version, changed.crr_api_version) == ("2025-02-01", "2021-11-15")
+
+
+def test_a_wrong_log_level_is_one_line_naming_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_LOG_LEVEL": "LOUD"})
+    assert str(info.value) == "JOBS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"
+    assert Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_LOG_LEVEL": "debug"})
+
+
+@pytest.mark.parametrize(
+    ("parser", "accepts"),
+    [
+        (Number(1, whole=True), "whole number from 1"),
+        (Number(0.0001), "number from 0.0001"),
+        (Number(0, whole=True, maximum=200, why="w"), "whole number, 0 to 200"),
+        (QueueName(suffix_room=15), "queue name, 3-48 characters"),
+        (Choice(("vault", "job")), "`vault`, `job`"),
+    ],
+)
+def test_a_parser_says_what_it_accepts(parser: object, accepts: str) -> None:
+    assert parser.accepts == accepts  # type: ignore[attr-defined]
+
+
+def test_a_choice_is_read_in_any_case_and_a_switch_is_a_bool() -> None:
+    assert Choice(("vault", "job"))("X", "VAULT") == "vault"
+    assert Switch()("X", "On") is True
+    assert Switch()("X", "off") is False
+    assert Switch().accepts == "`on`, `off`"
+
+
+def test_a_default_is_parsed_like_a_value_and_a_wrong_one_names_its_setting() -> None:
+    setting = Setting("JOBS_EXAMPLE", "example", Number(1), "0", "a setting whose default is out of its bounds")
+    with pytest.raises(ConfigError) as info:
+        setting.read({})
+    assert str(info.value) == "JOBS_EXAMPLE must be at least 1, got '0'"
+    assert Setting("JOBS_EXAMPLE", "example", Number(1, whole=True), "7", "doc").read({"JOBS_EXAMPLE": " "}) == 7

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-from jobs.config import StorageSettings
 from jobs.storage import StorageAccount
+from jobs.storage.connection import StorageSettings
 
 CLIENT_ID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
