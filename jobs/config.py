@@ -220,15 +220,6 @@ class Settings:
     webhook_timeout_seconds: float
     retention_days: float
 
-    @property
-    def arm_api_version(self) -> str:
-        return self.api_versions["JOBS_ARM_API_VERSION"]
-
-    @property
-    def crr_api_version(self) -> str:
-        """The passive stamp's api-version (cross-region restore jobs): a service of its own, with its own versions."""
-        return self.api_versions["JOBS_CRR_API_VERSION"]
-
     # Queues derived from the intake queue.
     @property
     def rejected_queue(self) -> str:

@@ -28,7 +28,6 @@ __all__ = [
     "Provider",
     "Providers",
     "Registry",
-    "api_versions",
     "for_vault",
     "in_region",
     "job_resource_id",
@@ -103,17 +102,6 @@ def _namespace_of(resource_id: object) -> str | None:
     return None
 
 
-def api_versions(settings: Any) -> dict[str, str]:
-    """Each provider's api-version setting (``api_version_setting``) and its value in ``settings``.
-
-    ``settings.api_versions`` where the settings have it; until then the two attributes of before.
-    """
-    versions = getattr(settings, "api_versions", None)
-    if versions is None:
-        versions = {"JOBS_ARM_API_VERSION": settings.arm_api_version, "JOBS_CRR_API_VERSION": settings.crr_api_version}
-    return dict(versions)
-
-
 class Providers:
     """The configured providers: one instance of each class, reading at the api-version its setting gives."""
 
@@ -125,7 +113,7 @@ class Providers:
     @classmethod
     def from_settings(cls, settings: Any, kinds: Sequence[type[Provider]] = PROVIDERS) -> Providers:
         """Each provider at the api-version of its own setting (``api_version_setting``), else its default."""
-        return cls(api_versions(settings), kinds)
+        return cls(settings.api_versions, kinds)
 
     @property
     def default(self) -> Provider:

@@ -355,7 +355,7 @@ def test_any_message_is_tracked_under_valid_ids_or_rejected_naming_the_field(sim
     # Everything that was accepted is polled: the simulator sees only well-formed reads of the tracked jobs.
     assert run_poll_path(tracker) >= 1
     assert arm_requests, "the poll path made no ARM request"
-    problems = [(m, t, p) for m, t in arm_requests if (p := arm_target_problem(m, t, tracker.settings.arm_api_version))]
+    problems = [(m, t, p) for m, t in arm_requests if (p := arm_target_problem(m, t, _api_version(tracker)))]
     assert problems == []
     stats = simulator.stats()
     assert stats["by_kind"]["other"] == 0 and stats["unauthorized"] == 0, stats
@@ -431,6 +431,10 @@ def test_a_runner_fed_a_burst_of_garbage_keeps_going_and_the_good_job_ends(simul
     assert len(rejected) == len(burst), (len(rejected), len(burst))
     assert all(r["reason"] and r["rejectedAt"] and "message" in r for r in rejected)
     assert drain(tracker._storage.queue(f"{tracker.settings.intake_queue}-poison")) == []
-    problems = [(m, t, p) for m, t in arm_requests if (p := arm_target_problem(m, t, tracker.settings.arm_api_version))]
+    problems = [(m, t, p) for m, t in arm_requests if (p := arm_target_problem(m, t, _api_version(tracker)))]
     assert problems == []
     assert simulator.stats()["job_gets"].get(good, 0) >= 1
+
+
+def _api_version(tracker) -> str:
+    return tracker.settings.api_versions["JOBS_ARM_API_VERSION"]

@@ -279,7 +279,7 @@ def test_operation_urls_off_arm_endpoint_are_refused_and_the_token_goes_nowhere(
     assert [(e["data"]["jobId"], e["data"]["correlationId"]) for e in events] == [(operation.job_id, "followed")]
     assert trap.connections == 0 and trap.requests == []
     assert arm_requests, "the operation was never followed"
-    api = tracker.settings.arm_api_version
+    api = tracker.settings.api_versions["JOBS_ARM_API_VERSION"]
     problems = [(m, t, why) for m, t in arm_requests if (why := arm_target_problem(m, t, api))]
     assert problems == []
     stats = simulator.stats()

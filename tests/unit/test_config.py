@@ -47,7 +47,7 @@ def test_defaults() -> None:
     assert s.poll_seconds == 30  # the README's documented default
     assert s.max_tracking_hours == 72
     assert s.arm_endpoint == "https://management.azure.com"
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", s.arm_api_version)  # a GA version, not a preview
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", s.api_versions["JOBS_ARM_API_VERSION"])  # a GA version, not a preview
     assert s.arm_token is None
     assert s.rejected_queue == "backup-jobs-rejected"
     assert s.poison_queue == "backup-jobs-poison"
@@ -109,7 +109,7 @@ def test_values_are_read() -> None:
     assert s.poll_seconds == 45 and isinstance(s.poll_seconds, int)
     assert s.max_tracking_hours == 1.5
     assert s.arm_endpoint == "https://management.usgovcloudapi.net"
-    assert s.arm_api_version == "2025-02-01"
+    assert s.api_versions["JOBS_ARM_API_VERSION"] == "2025-02-01"
     assert s.arm_token == "t0ken"
 
 
@@ -573,12 +573,10 @@ def test_the_arm_read_reserve_defaults_to_50_and_takes_its_bounds() -> None:
 def test_every_provider_brings_its_api_version_setting_and_default() -> None:
     settings = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     assert settings.api_versions == {kind.api_version_setting: kind.default_api_version for kind in PROVIDERS}
-    assert (settings.arm_api_version, settings.crr_api_version) == (
-        settings.api_versions["JOBS_ARM_API_VERSION"], settings.api_versions["JOBS_CRR_API_VERSION"]
-    )
     changed = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
                                  "JOBS_ARM_API_VERSION": "2025-02-01", "JOBS_CRR_API_VERSION": "2021-11-15"})
-    assert (changed.arm_api_version, changed.crr_api_version) == ("2025-02-01", "2021-11-15")
+    assert (changed.api_versions["JOBS_ARM_API_VERSION"], changed.api_versions["JOBS_CRR_API_VERSION"]) == (
+        "2025-02-01", "2021-11-15")
 
 
 def test_a_wrong_log_level_is_one_line_naming_it() -> None:

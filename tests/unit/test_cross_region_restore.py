@@ -199,15 +199,16 @@ def test_a_crossregionrestore_field_that_cannot_be_used_is_refused(value: object
 
 def test_the_passive_stamp_has_its_own_api_version_setting() -> None:
     storage = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
-    assert Settings.from_env(storage).crr_api_version == "2023-01-15"
-    assert Settings.from_env({**storage, "JOBS_CRR_API_VERSION": "2021-11-15"}).crr_api_version == "2021-11-15"
+    assert Settings.from_env(storage).api_versions["JOBS_CRR_API_VERSION"] == "2023-01-15"
+    changed = Settings.from_env({**storage, "JOBS_CRR_API_VERSION": "2021-11-15"})
+    assert changed.api_versions["JOBS_CRR_API_VERSION"] == "2021-11-15"
     with pytest.raises(ConfigError, match=r"^JOBS_CRR_API_VERSION 'latest' is not an api-version"):
         Settings.from_env({**storage, "JOBS_CRR_API_VERSION": "latest"})
     settings = Settings.from_env({**storage, "JOBS_CRR_API_VERSION": "2026-07-15"})
     configured = providers.Providers.from_settings(settings)
     vault = providers.parse_vault_id(VAULT_ID)
     assert configured.for_vault(vault.in_region("eastus2")).api_version == "2026-07-15"
-    assert configured.for_vault(vault).api_version == settings.arm_api_version
+    assert configured.for_vault(vault).api_version == settings.api_versions["JOBS_ARM_API_VERSION"]
 
 
 # -- the regional host of ARM_ENDPOINT ------------------------------------------------------------------------------

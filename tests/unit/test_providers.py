@@ -13,7 +13,7 @@ import pytest
 from jobs import providers
 from jobs.config import Settings
 from jobs.domain.references import InvalidReference, JobRef, VaultRef, check_guid
-from jobs.providers import PROVIDERS, Providers, Registry, api_versions
+from jobs.providers import PROVIDERS, Providers, Registry
 from jobs.providers.cross_region_restore import CrossRegionRestore
 from jobs.providers.recovery_services import RecoveryServices
 
@@ -149,7 +149,7 @@ def test_each_provider_names_its_api_version_setting_with_a_default_and_one_line
 def test_providers_built_from_the_settings_read_at_each_providers_own_setting() -> None:
     versions = {"JOBS_ARM_API_VERSION": "2024-04-01", "JOBS_CRR_API_VERSION": "2021-11-15"}
     settings = Settings.from_env({**STORAGE, **versions})
-    assert api_versions(settings) == versions
+    assert settings.api_versions == versions
     configured = Providers.from_settings(settings)
     vault = VaultRef.from_resource_id(RS_VAULT)
     assert configured.for_vault(vault).api_version == "2024-04-01"
