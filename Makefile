@@ -52,7 +52,8 @@ azurite: setup
 # ARM reads. It ends with the score; survivors listed in mutation-equivalents.txt are equivalent (see that file).
 MUTATION_TARGETS := 'jobs.domain.*' 'jobs.config.*' 'jobs.setting.*' 'jobs.storage.connection.*' \
 	'jobs.webhooks.callback_urls.*' 'jobs.flows.intake.x_*' \
-	'jobs.flows.delivery.x_*' 'jobs.flows.delivery.x?DeliveryTask?*' 'jobs.webhooks.sender.x_redact_url*' \
+	'jobs.flows.delivery.x_*' 'jobs.outputs.webhooks.x_*' 'jobs.outputs.webhooks.x?DeliveryTask?*' \
+	'jobs.webhooks.sender.x_redact_url*' \
 	'jobs.webhooks.sender.x_describe_url*' 'jobs.webhooks.sender.x__short_hash*' \
 	'jobs.providers.recovery_services.x_*' 'jobs.providers.recovery_services.x?RecoveryServices?__init__*' \
 	'jobs.providers.recovery_services.x?RecoveryServices?parse_*' \
