@@ -1,18 +1,8 @@
 """``ArmClient``: reads on Azure Resource Manager within the read budget, retrying what is transient.
 
-- ``get_json(path, query, subscription_id)``: one resource; ``iter_pages``: a list, following ``nextLink``
-  verbatim but only on ``ARM_ENDPOINT``.
-- ``post_json`` and ``iter_post_pages``: reads that Azure defines as POSTs with a JSON body (cross-region restore
-  jobs). They are reads: the same budget, gate, Retry-After and retries; a list's ``nextLink`` may also be on the
-  regional host of ``ARM_ENDPOINT`` for the region asked (``regional_endpoint``), nowhere else.
-- Throttling: a 429 blocks the whole subscription until its ``Retry-After`` has passed, here and, through the
-  gate's ``ThrottleBoard``, in every instance; no request for that subscription leaves before then
-  (``ArmThrottled`` says until when).
-- Pacing: every answer's ``x-ms-ratelimit-remaining-subscription-reads`` (and ``-global-reads``) goes to the
-  gate's ``ReadPacer``, which slows this instance's reads when the subscription's bucket runs low
-  (``jobs.arm.pacing``); since ARM counts every instance's reads, that holds for the deployment.
-- 5xx, 408, network errors and unreadable bodies are retried with growing, jittered delays, a few times; then
-  ``ArmUnavailable`` lets the caller reschedule instead of holding a Functions invocation.
+``get_json`` and ``iter_pages`` (GETs, following ``nextLink`` on ``ARM_ENDPOINT`` only), ``post_json`` and
+``iter_post_pages`` (reads Azure defines as POSTs). A 429 blocks the subscription everywhere until its
+``Retry-After``; 5xx and network errors are retried, then ``ArmUnavailable``. In detail: docs/design.md.
 """
 
 from __future__ import annotations

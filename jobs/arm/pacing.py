@@ -1,38 +1,8 @@
 """Pacing on what ARM says is left: a read budget that holds for the whole deployment, not for one process.
 
-ARM throttles reads with a token bucket per subscription, per security principal and per region: 250 reads,
-refilled at 25 per second, and a global bucket per subscription 15 times larger shared by every principal
-(Microsoft Learn, "Understand how Azure Resource Manager throttles requests", section "Regional throttling and
-token bucket algorithm":
-https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling). Every instance
-of the tracker runs as the same managed identity, so they all drain the same bucket, and a budget kept per process
-(``ReadBudget``) cannot hold for the deployment: two instances at 200 reads each spend 400 of 250.
-
-ARM reports the bucket on every answer (same page, "Remaining requests"):
-``x-ms-ratelimit-remaining-subscription-reads`` (this principal's reads left) and, since the token-bucket
-architecture, ``x-ms-ratelimit-remaining-subscription-global-reads`` (the subscription's reads left across all
-principals: answers seen in the wild pair 249 with 3749). That number is already deployment-wide: it counts the
-reads of every instance (and of anything else using the identity). So each instance paces on it, and the instances
-need no table of their own to agree:
-
-- at or above ``pace_below`` (halfway between the reserve and a full bucket), reads go as fast as the local budget
-  lets them;
-- below it, an instance spaces its reads to the subscription at ``refill * (level - reserve) / (pace_below -
-  reserve)`` per second, where ``level`` is the last level ARM reported plus the refill since. N instances then
-  settle where their reads add up to the refill rate, at ``reserve + (pace_below - reserve) / N``: above the
-  reserve however many there are. What an instance has not seen yet (the others' reads since its last answer)
-  takes the bucket under that by at most about one read per instance (``tests/unit/test_read_pacing.py``
-  simulates 1 to 20 instances), so there is no 429 while the reserve exceeds the instances reading at once;
-- the ``reserve`` (``JOBS_ARM_READ_RESERVE``, 50 by default) is left for other callers of the identity and
-  subscription (a script, the portal's view through the global bucket): under it, an instance waits for the refill.
-
-The global value is divided by 15 so that both buckets read on one scale (3750 refilled at 375/s becomes 250 at
-25/s), and the lower of the two counts. A missing or unreadable header is no information: the instance then keeps
-to its local budget, and the Retry-After windows shared through the table stay the backstop. One request in flight
-per subscription per instance (``SubscriptionGate``) means each read is admitted after the previous answer's level
-was seen, so the error of an instance's view is bounded by what the other instances sent since: a few reads, well
-inside the reserve. Instances that start together see a level after their first answer; before it, each sends at
-most that one read.
+``ReadPacer`` reads ``x-ms-ratelimit-remaining-subscription-reads`` (and ``-global-reads``) from every answer and,
+when a subscription's bucket runs low, spaces this instance's reads in proportion to what is left above
+``JOBS_ARM_READ_RESERVE``. Why this holds for N instances, and Microsoft's page it rests on: docs/design.md.
 """
 
 from __future__ import annotations

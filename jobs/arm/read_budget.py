@@ -1,13 +1,8 @@
 """How fast this process may read from ARM, per subscription, and the Retry-After windows every instance shares.
 
-- ``ReadBudget``: a token bucket per subscription that keeps our reads below ARM's own bucket (250 reads, refilled
-  at 25 per second, shared by every caller of the subscription and identity).
-- ``SubscriptionGate``: at most ``concurrency`` requests in flight per subscription (1: a 429 then stops the next
-  request before it leaves), and a subscription blocked until its Retry-After has passed. The window is written to
-  a ``ThrottleBoard`` (the table, ``jobs.storage.throttle_board``) that the gate reads before each request, so
-  other instances wait it out too. Within those, a ``ReadPacer`` (``jobs.arm.pacing``) spaces the reads when ARM
-  reports the subscription's bucket running low: that is what holds for the whole deployment, since ARM's number
-  counts every instance's reads; the local budget only caps this process.
+``ReadBudget`` is a token bucket per subscription below ARM's own; ``SubscriptionGate`` keeps one request in flight
+per subscription and blocks it until its Retry-After has passed, shared through the table's ``ThrottleBoard``.
+How they combine with ``jobs.arm.pacing``: docs/design.md.
 """
 
 from __future__ import annotations

@@ -1,30 +1,8 @@
 """Job state in Azure Table Storage: ``JobStore`` maps the domain's ``TrackedItem`` to and from table entities.
 
-Layout of the one table (``JOBS_TABLE``):
-
-- Partition ``<trackingId>``: row ``state`` (what the tracker knows of the job or operation) and one row
-  ``sub-<key>`` per subscriber (correlationId, context, callbackUrl, and which result it was published for).
-- Partitions ``index-running-<n>`` (``n`` from 0 to 15, a stable hash of the tracking id): one small row per job or
-  operation still running, with its vault and ``NextPollAt``. The poll round asks each of them for the due rows
-  only (``NextPollAt le now``, filtered in the table), so its cost grows with due jobs, never with ended history,
-  and 50,000 running jobs spread over 16 partitions instead of loading one. A row is removed after the job's
-  result has been published. Rows of the single ``index-running`` partition of earlier versions are still read,
-  and move to their own partition when they fall due.
-- Partitions ``callback-<hash>`` (a SHA-256 of a ``callbackUrl``): one row per subscriber with that callback,
-  RowKey ``<trackingId>|<subscriber key>``, so ``DELETE /api/jobs?callbackUrl=`` (the Logic Apps unsubscribe, which
-  knows its callback URL but not the job) finds its subscriber with one partition query, never a scan. Only the
-  hash is stored here; the URL itself stays on the subscriber row. Written before the subscriber row, removed with
-  it (and by the sweep).
-- Rows ``cap-<hash>`` in a job's partition: one per status URL handed out by ``POST /api/jobs``, holding the
-  SHA-256 of the URL's random ``sig`` (never the token itself) and the subscriber it was issued for.
-- Partitions ``index-ended-<yyyymmdd>`` (the UTC day the job ended): one row per ended item, RowKey
-  ``<hhmmssffffff>-<trackingId>``, written *before* the state row is saved as ended (so a crash leaves at worst a
-  row the sweep discards, never an ended job without one). The poll round's sweep reads only the days older than
-  ``JOBS_RETENTION_DAYS`` and removes up to 100 jobs per round (state and subscriber rows), never one still in
-  the running index (its results are not out yet).
-
-Every change of a ``state`` row is conditional on its ETag (optimistic concurrency): of two instances that saw the
-same transition, one wins and the other re-reads, so no transition is published twice under different ids.
+One partition per tracked item (its ``state`` row, subscriber and capability rows), a running index over 16
+partitions, callback and ended-day indexes; every change of a ``state`` row is conditional on its ETag. The layout,
+row by row, and why: docs/design.md.
 """
 
 from __future__ import annotations

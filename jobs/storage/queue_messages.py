@@ -1,13 +1,8 @@
 """The rule for every queue message the tracker writes: how large it may be, and how long it lives.
 
-- Size: a message holds ``MAX_MESSAGE_BYTES`` (64 KiB) of text as the service counts it, the XML-escaped UTF-8
-  the SDK puts in the request body (``&``, ``<`` and ``>`` escaped: ``wire_size``). Callers make their text fit
-  first (``fit_record`` cuts a record's long strings and marks it ``truncated``); a send checks again and raises
-  ``MessageTooLarge`` instead of making a request the service would refuse.
-- Life: what the tracker writes for others (result events, dead-letter and rejected records) goes through
-  ``send_output`` and never expires (``time_to_live=-1``): a consumer paused for weeks still finds it. Internal work
-  (delivery tasks) goes through ``send_task`` with a finite life: the time its work may take, plus
-  ``TASK_SPARE_SECONDS`` (the queue's default, 7 days) for an app that was stopped meanwhile.
+``wire_size`` and ``fit_record`` keep a message within 64 KiB as the service counts it (``MessageTooLarge`` when it
+cannot); ``send_output`` writes what others read, never expiring; ``send_task`` writes internal work with a
+finite life. In detail: docs/design.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """SSRF guard for the per-job ``callbackUrl`` that arrives inside untrusted intake messages.
 
-Rules (docs/reference.md, "Security"): a ``callbackUrl`` must be ``https`` and its host must be listed in
-``JOBS_CALLBACK_ALLOWED_HOSTS``. Addresses in loopback, private, link-local and other non-public ranges are refused
-unless their host is listed exactly, also when a public-looking name resolves to them.
-
-``JOBS_CALLBACK_ALLOWED_HOSTS`` is a comma-separated list of entries. An entry is an exact host name or IP literal
-(``hooks.example.com``, ``127.0.0.1``, ``[::1]``), optionally with ``:port``, or a wildcard ``*.logic.azure.com``
-that matches any sub-domain (not the bare domain). A host that matches an exact entry may have any address (the
-operator listed it by name); a host that only matches a wildcard must resolve to public addresses only.
-
-Two checks use the same rules:
-
-* :func:`check_callback_url` at intake: parses the URL strictly, matches the host and resolves wildcard-matched
-  names, refusing any non-public address.
-* :func:`guarded_session` at delivery: a ``requests.Session`` whose connections resolve the host, check every
-  address again and connect to the checked address itself (keeping SNI, certificate checks and ``Host`` on the
-  name), so a name that is re-pointed to ``127.0.0.1`` after intake (DNS rebinding) is refused before any byte
-  is sent.
+:func:`check_callback_url` checks a URL at intake (https, a host listed in ``JOBS_CALLBACK_ALLOWED_HOSTS``, no
+non-public address behind a wildcard); :func:`guarded_session` checks every address again at connect time, so DNS
+rebinding is refused. The rules in full: docs/reference.md ("Security") and docs/design.md.
 """
 
 from __future__ import annotations
