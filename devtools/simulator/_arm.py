@@ -67,7 +67,7 @@ def missing_api_version() -> Response:
 # plus the versions the real examples put in their URLs: 2016-12-01 TriggerBackup_Post.json, 2017-07-01
 # ListJobsWithStartTimeAndEndTimeFilters.json's nextLink, 2020-09-01
 # TriggerRestore_RestoreDisks_IaasVMRestoreRequest.json).
-# Not every folder was checked one by one: see the README's Fidelity section.
+# Not every folder was checked one by one: see docs/fidelity.md.
 SUPPORTED_API_VERSIONS = (
     "2026-11-01", "2026-10-01", "2026-08-01", "2026-05-01", "2026-02-01", "2026-01-01", "2025-08-01", "2025-02-01",
     "2025-01-01", "2024-10-01", "2024-07-30-preview", "2024-04-01", "2024-02-01", "2024-01-01", "2023-08-01",

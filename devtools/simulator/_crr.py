@@ -15,7 +15,7 @@ Microsoft.RecoveryServices/RecoveryServicesBackupCrr/stable/2023-01-15/bms.json`
     POST .../locations/{region}/backupCrrJobs[?$filter&$skipToken] BackupCrrJobs_List, body {resourceId}
                                                                (ListCrrJobs_Post.json), x-ms-odata JobQueryObject
 
-Choices where the spec leaves room (the README's Fidelity section lists them as unverified):
+Choices where the spec leaves room (docs/fidelity.md lists them as unverified):
 - the operation id is base64 of ``<digits>;<guid>``, as the example's is (``MTMzMDgz...MGYw=``);
 - ``Azure-AsyncOperation`` names the regional host in Azure (``https://centraluseuap.management.azure.com/...``);
   the simulator serves every region on its one loopback port, so its URLs name that port, and they carry the

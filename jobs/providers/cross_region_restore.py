@@ -49,7 +49,7 @@ NAMESPACE = rs.NAMESPACE
 # The passive stamp's GA api-version: the tag package-passivestamp-2023-01-15 of its readme.md and the version of
 # RecoveryServicesBackupCrr/stable/2023-01-15/bms.json. 2026-07-15 (TypeSpec) is in the specs but may not be live.
 DEFAULT_API_VERSION = "2023-01-15"
-# Every api-version the passive stamp has had (the README's Fidelity section says which were checked).
+# Every api-version the passive stamp has had (docs/fidelity.md says which were checked).
 PASSIVE_STAMP_API_VERSIONS = ("2018-12-20", "2021-11-15", "2023-01-15", "2026-07-15")
 
 # A CRR operation id: base64 ("MTMzMDgz...MGYw=", TriggerCrossRegionRestore_Post.json), standard or URL-safe.

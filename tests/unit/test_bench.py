@@ -1,6 +1,6 @@
 """The benchmark's parts: the in-memory table keeps the store's semantics, the simulator served in process (through
 the ARM transport's seam, on the bench's clock) keeps the workload's lifecycles and ARM's throttling, and both
-strategies follow every job to its end, counted the way the README says."""
+strategies follow every job to its end, counted the way docs/benchmark.md says."""
 
 from __future__ import annotations
 
