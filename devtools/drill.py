@@ -238,7 +238,8 @@ def _run_subprocesses(env: dict[str, str], kills: int, runners: int, rng: random
                       folder: Path | None = None, report: DrillReport | None = None) -> int:
     """Runs ``python -m devtools.drill runner`` (``runners`` at once): the tracker of ``python -m jobs run``, each
     runner writing when it enters and leaves a phase (intake, poll, publish, deliver) to its own record. Kills a
-    runner ``kills`` times, each time once one is inside the next target phase (poll, publish, deliver in turn;
+    runner ``kills`` times, each time once one is inside the target phase (poll, publish, deliver in turn, a target
+    kept until a kill lands inside it;
     at a random runner after ``PHASE_WAIT`` seconds without one), restarting it; then lets them finish with
     ``--until-idle``. Into ``report``: the kills that landed inside each phase (read from the killed runner's
     record after it died) and how often and how long two runners were inside work at once."""
@@ -262,11 +263,14 @@ def _run_subprocesses(env: dict[str, str], kills: int, runners: int, rng: random
     inside: Counter[str] = Counter()
     if kills:
         running = [start(False) for _ in range(runners)]
-        for number in range(kills):
-            target = PHASES[number % len(PHASES)]
+        hits = 0  # kills that found a runner inside their target phase: the target moves on only then
+        for _ in range(kills):
+            target = PHASES[hits % len(PHASES)]
             victim = _wait_inside(running, target, PHASE_WAIT)
-            if victim is None:
+            if victim is None:  # no runner reached it in time (deliveries come late under load): try it again next
                 victim = rng.randrange(len(running))
+            else:
+                hits += 1
             process, record = running[victim]
             process.send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
