@@ -436,6 +436,10 @@ def _status(args: argparse.Namespace) -> int:
         ["polls", item.poll_count],
         ["last error", json.dumps(item.last_error) if item.last_error else "-"],
     ]
+    if item.learned_from:
+        lag = "" if item.learned_lag_seconds is None else f", {item.learned_lag_seconds:.0f} s after Azure's endTime"
+        rows.append(["end learned", f"from the {item.learned_from}{lag}"])
+    rows.append(["Resource Graph", details.detector])
     print(tabulate(rows, tablefmt="plain"))
     print()
     print(tabulate(

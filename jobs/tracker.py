@@ -30,8 +30,9 @@ from jobs.arm.resource_graph import ResourceGraph
 from jobs.config import Settings
 from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.delivery import Delivery, DeliveryTask
+from jobs.flows.detector_health import DetectorHealth
 from jobs.flows.intake import Acceptance, Intake, TrackRequest
-from jobs.flows.policy import poll_policy
+from jobs.flows.policy import poll_policy, uses_detector
 from jobs.flows.poll_round import PollWork, run_round
 from jobs.flows.poll_worker import Poller
 from jobs.flows.publisher import Publisher
@@ -41,6 +42,7 @@ from jobs.outputs import Output, outputs_from_settings
 from jobs.providers import Providers, parse_job_id
 from jobs.providers.graph import GraphDetector
 from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
+from jobs.storage.detector_log import TableDetectorLog
 from jobs.storage.health import HEALTH_STORAGE, check_storage
 from jobs.telemetry import Heartbeat, Observer, PollReport, RoundReport
 from jobs.telemetry.logs import LogObserver
@@ -95,6 +97,7 @@ class ItemDetails:
     item: TrackedItem
     subscribers: list[SubscriberRecord]
     event: dict[str, object] | None
+    detector: str = ""  # the deployment's assessment of Resource Graph, in one line ("off" when it is not used)
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,10 @@ class Tracker:
         if self._arm.board is None:
             self._arm.board = self._throttle_board  # Retry-After windows shared by every instance
         self._providers = Providers.from_settings(settings)
-        self._policy = poll_policy(settings)
+        self._health = (DetectorHealth(TableDetectorLog(table), self._clock, self._detector_covers, self._observer,
+                                       settings.poll_seconds)
+                        if uses_detector(settings) else None)
+        self._policy = poll_policy(settings, self._health)
         self._subscriptions = Subscriptions(self._store, self._policy, self._providers, self._clock,
                                             settings.poll_seconds)
         if outputs is None:
@@ -147,7 +153,8 @@ class Tracker:
         self._intake = Intake(settings, self._storage, self._subscriptions, self._publisher, self._clock,
                               self._observer)
         self._poller = Poller(settings, self._store, self._arm, self._providers, self._publisher.conclude,
-                              self._clock, monotonic, policy=self._policy, observer=self._observer)
+                              self._clock, monotonic, policy=self._policy, observer=self._observer,
+                              detector_health=self._health)
         self._detector = (
             GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic))
             if self._policy.uses_detector else None)
@@ -206,10 +213,17 @@ class Tracker:
         """The timer's round: polls a small round itself, hands a large one vault by vault to the poll queue."""
         queue = self._storage.queue(self.settings.poll_queue)
         backlog = queue.get_queue_properties().approximate_message_count or 0
-        return run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
-                         self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
-                         detector=self._detector, poll=self._poller.poll, inline_max=self.settings.inline_poll_max,
-                         batch_size=self._policy.batch_size, observer=self._observer)
+        report = run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
+                           self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
+                           detector=self._detector, poll=self._poller.poll, inline_max=self.settings.inline_poll_max,
+                           batch_size=self._policy.batch_size, observer=self._observer)
+        if self._health is not None and self._detector is not None:
+            self._health.assess_round(_unavailable(self._detector))
+        return report
+
+    def _detector_covers(self, locator: str) -> bool:
+        """Whether the detector is asked about the jobs of a vault locator (cross-region restores: no)."""
+        return bool(self._providers.for_vault(locator).resource_graph)
 
     def handle_poll_message(self, text: str) -> PollReport:
         """A poll-queue message: one vault's due items."""
@@ -241,6 +255,8 @@ class Tracker:
             problems.append(f"storage: {storage}")
         failing = self.failing_subscriptions()
         checks["arm"] = "; ".join(f"{key}: {why}" for key, why in sorted(failing.items())) or "ok"
+        # How far Resource Graph is trusted: a measure, not a fault (a late detector costs reads, not results).
+        checks["detector"] = self._health.current.describe() if self._health is not None else "off"
         problems += [f"ARM reads refused for {key}: {why}" for key, why in sorted(failing.items())]
         return Health(checks, problems)
 
@@ -251,7 +267,8 @@ class Tracker:
         wall = datetime.now(UTC)
         due = sum(1 for entry in index if entry.next_poll_at <= wall)
         deliveries = self._storage.queue(self.settings.deliver_queue).get_queue_properties()
-        beat = Heartbeat(len(index), due, deliveries.approximate_message_count or 0, self.failing_subscriptions())
+        beat = Heartbeat(len(index), due, deliveries.approximate_message_count or 0, self.failing_subscriptions(),
+                         self._health.current.describe() if self._health is not None else "")
         self._observer.heartbeat(beat)
         return beat
 
@@ -284,7 +301,8 @@ class Tracker:
             return None
         subscribers = self._store.list_subscribers(item.tracking_id)
         event = event_for(item, subscribers[0]) if item.ended and subscribers and not item.named_jobs else None
-        return ItemDetails(item, subscribers, event)
+        detector = self._health.current.describe() if self._health is not None else "off"
+        return ItemDetails(item, subscribers, event, detector)
 
     def _find(self, wanted: str) -> TrackedItem | None:
         if wanted.lower().startswith(("http://", "https://")):
@@ -324,3 +342,9 @@ class Tracker:
                       f"{results}",
             "polling": f"every {settings.poll_seconds:g} s; a heartbeat line every minute or on change",
         }
+
+
+def _unavailable(detector: object) -> str | None:
+    """Why the detector's last round was not answered in full, or ``None``."""
+    last = getattr(detector, "last_round", None)
+    return getattr(last, "unavailable", None)

@@ -56,6 +56,10 @@ class TrackedItem:
     errors: list[dict[str, Any]] | None = None
     named_jobs: list[str] | None = None
     poll_count: int = 0
+    # Who told the tracker first that the job ended ("detector", "list" or "get"), and how long after Azure's
+    # endTime: the detector's measure (jobs.flows.detector_health).
+    learned_from: str | None = None
+    learned_lag_seconds: float | None = None
     etag: str | None = field(default=None, repr=False)
 
     @property

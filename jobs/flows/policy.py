@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from jobs.domain.tracked_item import TrackedItem
 from jobs.domain.tracking import next_poll_at, next_vault_poll_at, vault_grid_after
 
-__all__ = ["BATCH_SIZE", "VAULT_BATCH_SIZE", "PerJob", "PollPolicy", "VaultRounds", "poll_policy"]
+__all__ = ["BATCH_SIZE", "VAULT_BATCH_SIZE", "DetectorView", "PerJob", "PollPolicy", "VaultRounds", "poll_policy",
+           "uses_detector"]
 
 BATCH_SIZE = 50
 # Under vault rounds a vault's due jobs go in one message, so that one list answers for them (600 tracking ids
@@ -44,34 +45,46 @@ class PollPolicy(Protocol):
         ...
 
 
+class DetectorView(Protocol):
+    """What the policy asks of the detector's measured health (``jobs.flows.detector_health.DetectorHealth``)."""
+
+    def fresh_for(self, locator: str) -> bool:
+        """Whether the detector covers this vault's jobs and has been measured fresh."""
+        ...
+
+
 @dataclass(frozen=True)
 class VaultRounds:
     """``JOBS_POLL_STRATEGY=vault``: a vault's jobs share its grid, one list a round answers for them all.
 
-    With a detector, the grid's points are ``max_interval`` apart (the detector hastens the jobs it sees end);
-    without one, every round."""
+    The grid's points are ``max_interval`` apart while the detector is measured fresh for the vault's jobs (it
+    hastens the jobs it sees end); every round otherwise: without a detector, while it is late, refusing,
+    throttled or unproven, and for the jobs it cannot see."""
 
     poll_seconds: float
     max_interval: float
     uses_detector: bool
+    detector: DetectorView | None = None
     name: str = "vault"
     batch_size: int = VAULT_BATCH_SIZE
 
-    @property
-    def interval(self) -> float:
-        return self.max_interval if self.uses_detector else self.poll_seconds
+    def interval_for(self, item: TrackedItem) -> float:
+        """The vault grid's step for ``item``: long only while the detector watches it and is fresh."""
+        if self.uses_detector and self.detector is not None and self.detector.fresh_for(item.vault_id):
+            return self.max_interval
+        return self.poll_seconds
 
     def first_poll(self, item: TrackedItem, now: datetime) -> datetime:
-        """Now (the next round), except for a job watched by the detector: it joins its vault's grid at once. A
-        first look would mostly meet a job Azure does not show yet (404 for up to minutes); the detector shows its
-        end, and the vault's grid finds it otherwise."""
-        if item.kind == "job" and self.uses_detector:
+        """Now (the next round), except for a job the detector watches while fresh: it joins its vault's grid at
+        once. A first look would mostly meet a job Azure does not show yet (404 for up to minutes); the detector
+        shows its end, and the vault's grid finds it otherwise."""
+        if item.kind == "job" and self.interval_for(item) > self.poll_seconds:
             return min(vault_grid_after(item.vault.key, now, self.poll_seconds, self.max_interval), item.deadline_at)
         return now
 
     def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
         if item.kind == "job":
-            return next_vault_poll_at(item, now, self.poll_seconds, self.interval)
+            return next_vault_poll_at(item, now, self.poll_seconds, self.interval_for(item))
         return next_poll_at(item, now, self.poll_seconds, self.max_interval)
 
     def lists(self, due_jobs: int) -> bool:
@@ -100,9 +113,15 @@ class PerJob:
         return due_jobs >= self.list_threshold
 
 
-def poll_policy(settings: Any) -> PollPolicy:
-    """The policy the settings choose (``JOBS_POLL_STRATEGY``, ``JOBS_RESOURCE_GRAPH``, the intervals)."""
+def uses_detector(settings: Any) -> bool:
+    """Whether the settings have each round ask the detector (``JOBS_RESOURCE_GRAPH``)."""
+    return bool(settings.resource_graph)
+
+
+def poll_policy(settings: Any, detector: DetectorView | None = None) -> PollPolicy:
+    """The policy the settings choose (``JOBS_POLL_STRATEGY``, ``JOBS_RESOURCE_GRAPH``, the intervals); under vault
+    rounds, ``detector`` is the detector's measured health (without it, vaults are listed every round)."""
     if settings.poll_strategy == "job":
         return PerJob(settings.poll_seconds, settings.max_poll_interval_seconds, settings.list_threshold,
                       settings.resource_graph)
-    return VaultRounds(settings.poll_seconds, settings.max_poll_interval_seconds, settings.resource_graph)
+    return VaultRounds(settings.poll_seconds, settings.max_poll_interval_seconds, settings.resource_graph, detector)

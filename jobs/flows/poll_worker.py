@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobs.arm import ArmClient, ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
@@ -22,6 +22,7 @@ from jobs.domain.references import VaultRef
 from jobs.domain.results import ResultStatus
 from jobs.domain.tracked_item import TrackedItem
 from jobs.domain.tracking import end_tracking_failed, observe_job, observe_missing, observe_operation
+from jobs.flows.detector_health import DetectorHealth
 from jobs.flows.policy import PollPolicy, poll_policy
 from jobs.flows.poll_round import PollWork
 from jobs.flows.read_failures import ReadFailures
@@ -53,6 +54,7 @@ class Poller:
     monotonic: Callable[[], float]
     policy: PollPolicy | None = None
     observer: Observer = field(default_factory=Observer)
+    detector_health: DetectorHealth | None = None  # where each end the detector covers is measured
     failures: ReadFailures = field(default_factory=ReadFailures)
     # Vaults whose BackupJobs_List Azure refused with 400, until when their jobs are asked about one by one.
     list_refused: dict[str, datetime] = field(default_factory=dict)
@@ -125,8 +127,10 @@ class Poller:
                 self._list_failed(vault, exc)
                 report.strategy = "get"
         for index, item in enumerate(items):
+            detected = item.tracking_id in ended
+            source = "detector" if detected else "list" if summaries is not None else "get"
             try:
-                self._poll_item(provider, item, None if item.tracking_id in ended else summaries, report)
+                self._poll_item(provider, item, None if detected else summaries, report, source)
             except ArmThrottled as exc:  # the client shared the window with other instances
                 self._reschedule(items[index:], self._wall(exc.retry_at), report)
                 report.throttled = True
@@ -168,11 +172,11 @@ class Poller:
 
     # -- one item ----------------------------------------------------------------------------------------------
     def _poll_item(self, provider: Provider, item: TrackedItem, summaries: dict[str, dict[str, Any]] | None,
-                   report: PollReport) -> None:
+                   report: PollReport, source: str = "get") -> None:
         now = self.clock()
         settings = self.settings
         try:
-            changed = self._read(provider, item, summaries, now)
+            changed = self._read(provider, item, summaries, now, source)
         except ArmForbidden as exc:
             self._vault_refused(item, exc, now)
             changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
@@ -215,9 +219,10 @@ class Poller:
             report.schedule[item.tracking_id] = self.next_poll(item, now)
 
     def _read(self, provider: Provider, item: TrackedItem, summaries: dict[str, dict[str, Any]] | None,
-              now: datetime) -> bool:
+              now: datetime, source: str = "get") -> bool:
         """What Azure says of ``item`` (from the vault's list when it is there, else its own read), observed into
-        it; whether it changed."""
+        it; whether it changed. A job that ended is measured: who told first (``source``), how long after Azure's
+        ``endTime``."""
         if item.kind == "job" and item.job_id and summaries is not None:
             summary = summaries.get(item.job_id.lower())
             if summary is not None:
@@ -233,11 +238,26 @@ class Poller:
             raise
         self.observer.arm_read(kind, "ok")
         if item.kind != "operation":
-            return observe_job(item, provider.job_state(resource), now)
+            changed = observe_job(item, provider.job_state(resource), now)
+            if item.ended:
+                self._learned(provider, item, source, now)
+            return changed
         job_ids = observe_operation(item, state, now)
         if job_ids:
             item.named_jobs = [str(j).lower() for j in job_ids]
         return True
+
+    def _learned(self, provider: Provider, item: TrackedItem, source: str, now: datetime) -> None:
+        """Records who told the tracker first that ``item`` ended, and how long after Azure's ``endTime``; a
+        sample of the detector's lag when it covers the job."""
+        end_time = _parse_time(provider.event_fields(item.resource).get("endTime"))
+        item.learned_from = source
+        item.learned_lag_seconds = None if end_time is None else max(0.0, (now - end_time).total_seconds())
+        if self.detector_health is not None:
+            try:
+                self.detector_health.record_end(item.tracking_id, item.vault_id, source, end_time, now)
+            except Exception as exc:  # a measure, never a reason to hold a result back
+                log.warning("recording the detector's lag for %s failed: %s", item.tracking_id, exc)
 
     def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
         """The item's next poll, as the poll policy schedules it."""
@@ -320,6 +340,22 @@ class Poller:
 
     def _wall(self, monotonic_at: float) -> datetime:
         return self.clock() + timedelta(seconds=max(0.0, monotonic_at - self.monotonic()))
+
+
+def _parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time as Azure writes it (``2026-01-05T22:00:07.1234567Z``), or ``None``."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # .NET writes 7 fractional digits; Python reads at most 6
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _outcome(error: ArmError) -> str:

@@ -154,7 +154,9 @@ class Subscriptions:
         return [job for job in jobs if job is not None]
 
     def retry_after(self, items: list[TrackedItem | None]) -> int:
-        """Seconds until the soonest next poll of ``items`` (a due row waits for the next round), at least 1."""
+        """Seconds until the tracker may next learn something of ``items``: their soonest next poll (a due row
+        waits for the next round), or the next round when the detector watches them (it asks about every running
+        job it covers each round). At least 1."""
         now = self.clock()
         period = self.poll_seconds
         waits = []
@@ -164,6 +166,8 @@ class Subscriptions:
             entry = self.store.get_index_entry(item.tracking_id)
             seconds = (entry.next_poll_at - now).total_seconds() if entry else period
             waits.append(seconds if seconds > 0 else period)
+            if self.policy.uses_detector and self.providers.for_vault(item.vault_id).resource_graph:
+                waits.append(period)
         return max(1, math.ceil(min(waits, default=period)))
 
     def retry_after_for(self, tracking_id: str) -> int:

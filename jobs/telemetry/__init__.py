@@ -1,10 +1,10 @@
 """The telemetry seam: what the flows report as it happens, to an ``Observer`` whose hooks do nothing by default.
 
 The flows call the hooks (a round, a vault's poll, each Azure read and refusal, a result published, a delivery
-attempt, the intake's verdicts, the heartbeat's numbers); a sink subclasses ``Observer`` and overrides what it
-needs. ``jobs.telemetry.logs.LogObserver`` (the log lines and the ``run`` heartbeat) is the one sink today;
-``Observers`` hands each report to several. A hook must never raise into a flow: ``Observers`` logs and drops what
-a sink raises.
+attempt, the intake's verdicts, the heartbeat's numbers, the detector's assessment); a sink subclasses ``Observer``
+and overrides what it needs. ``jobs.telemetry.logs.LogObserver`` (the log lines and the ``run`` heartbeat) is the
+one sink today; ``Observers`` hands each report to several. A hook must never raise into a flow: ``Observers`` logs
+and drops what a sink raises.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-__all__ = ["Heartbeat", "Observer", "Observers", "PollReport", "ReadRefusal", "RoundReport"]
+__all__ = ["Assessment", "Heartbeat", "Observer", "Observers", "PollReport", "ReadRefusal", "RoundReport"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,15 @@ class Heartbeat:
     due: int
     deliveries_waiting: int
     failing: dict[str, str]  # subscription or vault id: what fails
+    detector: str = ""  # the detector's assessment in one line ("" when Resource Graph is off)
+
+
+class Assessment(Protocol):
+    """The detector's assessment (``jobs.flows.detector_health.DetectorAssessment``) as a sink sees it."""
+
+    state: str
+
+    def describe(self) -> str: ...
 
 
 class Observer:
@@ -99,6 +109,9 @@ class Observer:
 
     def heartbeat(self, beat: Heartbeat) -> None:
         """The local host's periodic numbers (``python -m jobs run``)."""
+
+    def detector_assessed(self, assessment: Assessment, changed: bool) -> None:
+        """A round assessed the detector (Azure Resource Graph); ``changed``: its state is not the last one's."""
 
 
 class Observers(Observer):
@@ -141,3 +154,6 @@ class Observers(Observer):
 
     def heartbeat(self, beat: Heartbeat) -> None:
         self._each("heartbeat", beat)
+
+    def detector_assessed(self, assessment: Assessment, changed: bool) -> None:
+        self._each("detector_assessed", assessment, changed)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from jobs.telemetry import Heartbeat, Observer, PollReport, ReadRefusal, RoundReport
+from jobs.telemetry import Assessment, Heartbeat, Observer, PollReport, ReadRefusal, RoundReport
 
 __all__ = ["LogObserver"]
 
@@ -70,13 +70,22 @@ class LogObserver(Observer):
     def heartbeat(self, beat: Heartbeat) -> None:
         """One line a ``heartbeat_seconds``, or sooner when a number changes."""
         now = self._monotonic()
-        numbers = (beat.running, beat.due, beat.deliveries_waiting, tuple(sorted(beat.failing.items())))
+        numbers = (beat.running, beat.due, beat.deliveries_waiting, tuple(sorted(beat.failing.items())),
+                   beat.detector)
         with self._lock:
             if self._last_beat is not None:
                 last_time, last_numbers = self._last_beat
                 if last_numbers == numbers and now - last_time < self._heartbeat_seconds:
                     return
             self._last_beat = (now, numbers)
-        log.info("heartbeat: running jobs %d, due %d, deliveries waiting %d, failing subscriptions %d%s",
+        log.info("heartbeat: running jobs %d, due %d, deliveries waiting %d, failing subscriptions %d%s%s",
                  beat.running, beat.due, beat.deliveries_waiting, len(beat.failing),
-                 "".join(f"; {sub}: {why}" for sub, why in sorted(beat.failing.items())))
+                 "".join(f"; {sub}: {why}" for sub, why in sorted(beat.failing.items())),
+                 f"; Resource Graph: {beat.detector}" if beat.detector else "")
+
+    def detector_assessed(self, assessment: Assessment, changed: bool) -> None:
+        """A line when the state changes: WARNING when the detector stops being fresh, INFO otherwise."""
+        if not changed:
+            return
+        level = logging.INFO if assessment.state in ("fresh", "unproven") else logging.WARNING
+        log.log(level, "Resource Graph as the detector: %s", assessment.describe())

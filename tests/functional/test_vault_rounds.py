@@ -19,9 +19,21 @@ from jobs.arm.resource_graph import ResourceGraph
 from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import IndexEntry
 from jobs.domain.tracking import vault_grid_after
+from jobs.flows.detector_health import WINDOW, assess
+from jobs.storage.detector_log import TableDetectorLog
 from jobs.providers.graph import GraphDetector
 from jobs.providers.recovery_services import ended_jobs_query
 from tests.conftest import VAULT, ManualClock, drain, poll_once, results, tracker_with_clock
+
+
+def _detector_measured(tracker, *, told_first: int, others: int = 0) -> None:
+    """The table as a deployment leaves it once the detector was measured on ``told_first + others`` ended jobs:
+    the samples, and the assessment the last round wrote (every instance reads it)."""
+    log = TableDetectorLog(tracker._storage.table(tracker.settings.table))
+    now = datetime.now(UTC)
+    for n in range(told_first + others):
+        log.add_sample(f"seed-{n}", "detector" if n < told_first else "list", 5.0, now - timedelta(seconds=n))
+    log.put_assessment(assess(log.list_samples(WINDOW), None, now).to_entity())
 
 
 def _track(tracker, job_ids: list[str]) -> None:
@@ -74,6 +86,7 @@ def test_resource_graph_shows_an_ended_job_which_is_fetched_in_the_round_without
 ) -> None:
     tracker = tracker_with_clock(env, clock, JOBS_RESOURCE_GRAPH="on", JOBS_INLINE_POLL_MAX="100",
                                  JOBS_MAX_POLL_INTERVAL_SECONDS="3600")
+    _detector_measured(tracker, told_first=40)  # fresh: the vaults rest on the long interval
     running = simulator.add_job(VAULT, JobScript(duration=3600))
     ended = simulator.add_job(VAULT, JobScript(duration=0, final_status="Failed"))
     _track(tracker, [running, ended])
@@ -97,6 +110,7 @@ def test_a_job_missing_from_every_list_and_from_resource_graph_is_still_found(
     simulator, env: dict[str, str], clock: ManualClock
 ) -> None:
     tracker = tracker_with_clock(env, clock, JOBS_RESOURCE_GRAPH="on", JOBS_MAX_POLL_INTERVAL_SECONDS="60")
+    _detector_measured(tracker, told_first=40)  # measured fresh until now
     simulator.resource_graph.lag_seconds = 1e9  # Resource Graph shows none of these jobs
     job_id = simulator.add_job(VAULT, JobScript(duration=0))  # ended before any list could show it running
     # just past a point of the vault's 60 s grid, so that the next one is a minute away whatever the time of day

@@ -1,0 +1,93 @@
+"""The detector's lag, measured and acted on (docs/fidelity.md, "Resource Graph's freshness"): every ended job the
+detector covers is a sample of who told the tracker first and how long after Azure's endTime; the samples are
+shared through the table; a fresh detector lets the vaults rest, a late or unproven one has them listed every round.
+Rounds driven by hand on a clock the test moves, against the simulator (Resource Graph with a lag the test sets)
+and Azurite."""
+
+from __future__ import annotations
+
+import json
+
+from devtools.simulator import JobScript
+from jobs.flows.detector_health import MIN_SAMPLES
+from jobs.storage.detector_log import TableDetectorLog
+from tests.conftest import VAULT, ManualClock, poll_once, results, tracker_with_clock
+
+DETECTOR = {"JOBS_RESOURCE_GRAPH": "on", "JOBS_MAX_POLL_INTERVAL_SECONDS": "60", "JOBS_INLINE_POLL_MAX": "100"}
+
+
+def _samples(tracker) -> list:
+    return TableDetectorLog(tracker._storage.table(tracker.settings.table)).list_samples(100)
+
+
+def _end_jobs(simulator, tracker, clock: ManualClock, count: int) -> list[str]:
+    """``count`` jobs that end at once, tracked and followed round by round until each has its result."""
+    job_ids = [simulator.add_job(VAULT, JobScript(duration=0, final_status="Completed")) for _ in range(count)]
+    for job_id in job_ids:
+        tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))
+    seen: list[dict] = []
+    for _ in range(70):  # a deadline in rounds: at most the 60 s fallback
+        clock.advance(1)
+        poll_once(tracker)
+        seen += results(tracker)
+        if len(seen) >= count:
+            break
+    assert sorted(e["data"]["jobId"] for e in seen) == sorted(job_ids)
+    return job_ids
+
+
+def test_a_fresh_detector_is_measured_shared_and_lets_the_vaults_rest(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    tracker = tracker_with_clock(env, clock, **DETECTOR)
+    simulator.resource_graph.lag_seconds = 0
+    _end_jobs(simulator, tracker, clock, MIN_SAMPLES)
+
+    samples = _samples(tracker)
+    assert len(samples) == MIN_SAMPLES and {s.source for s in samples} == {"detector"}
+    clock.advance(1)
+    poll_once(tracker)  # the round assesses what every instance recorded
+    assert tracker.check_health().checks["detector"].startswith("fresh")
+
+    other = tracker_with_clock(env, clock, **DETECTOR)  # another instance: it reads the deployment's assessment
+    assert other.heartbeat().detector.startswith("fresh")
+    running = simulator.add_job(VAULT, JobScript(duration=3600))
+    [tracking_id] = other.accept_message(json.dumps({"jobId": running, "vaultId": VAULT})).tracking_ids
+    entry = other._store.get_index_entry(tracking_id)
+    assert (entry.next_poll_at - clock.now).total_seconds() > 1  # it rests on its vault's 60 s grid
+
+
+def test_a_late_detector_has_the_vaults_listed_every_round(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    tracker = tracker_with_clock(env, clock, **DETECTOR)
+    simulator.resource_graph.lag_seconds = 1e9  # it never shows an end: the lists find them
+    _end_jobs(simulator, tracker, clock, MIN_SAMPLES)
+
+    samples = _samples(tracker)
+    assert len(samples) == MIN_SAMPLES and {s.source for s in samples} == {"list"}
+    clock.advance(1)
+    poll_once(tracker)
+    assert tracker.check_health().checks["detector"].startswith("late")
+
+    running = simulator.add_job(VAULT, JobScript(duration=3600))
+    [tracking_id] = tracker.accept_message(json.dumps({"jobId": running, "vaultId": VAULT})).tracking_ids
+    simulator.reset_stats()
+    for _ in range(3):
+        clock.advance(1)
+        poll_once(tracker)
+    assert simulator.stats()["by_kind"]["job_list"] == 3  # listed every round
+    item = tracker._store.get(tracking_id)
+    assert item.status == "InProgress"
+
+
+def test_an_unproven_detector_lists_every_round_and_each_end_says_who_told_first(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    tracker = tracker_with_clock(env, clock, **DETECTOR)
+    simulator.resource_graph.lag_seconds = 0
+    [job_id] = _end_jobs(simulator, tracker, clock, 1)
+    assert tracker.check_health().checks["detector"].startswith("unproven")
+    details = tracker.find_item(job_id)
+    assert details is not None and details.item.learned_from == "detector"
+    assert details.item.learned_lag_seconds is not None and details.item.learned_lag_seconds >= 0
