@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from devtools.simulator import BackupSimulator, JobScript
 from jobs.arm import ArmClient, StaticToken
 from jobs.arm.resource_graph import GraphPause, Question, ResourceGraph
 from jobs.domain.references import JobRef, VaultRef
@@ -390,3 +391,25 @@ def test_covers_says_which_vaults_jobs_resource_graph_holds(serve) -> None:
     assert not detector.covers(vault.in_region("eastus2").locator)  # cross-region restore jobs are not in it
     example_crr = f"{EXAMPLE_VAULT}@eastus2"  # no provider serves these: not covered, and no error
     assert not detector.covers(example_crr)
+
+
+def test_over_the_simulators_quota_every_ended_job_is_seen_within_ceil_n_over_k_windows() -> None:
+    """The simulator's Resource Graph (15 queries per 5 s, its own quota headers and 429s) and the real query:
+    200 ended jobs in chunks of 10 are 20 chunks; asked from the head each round, the last 5 would never be."""
+    now = [0.0]
+    simulator = BackupSimulator(token="t", clock=lambda: now[0])
+    vault = VaultRef.from_resource_id(RS_VAULT)
+    simulator.add_vault(RS_VAULT)
+    entries = [entry(vault, simulator.add_job(RS_VAULT, JobScript(duration=1.0))) for _ in range(200)]
+    now[0] = 10.0
+    arm = ArmClient("http://127.0.0.1:9", StaticToken("t"), http=simulator.in_process("http://127.0.0.1:9"))
+    detector = GraphDetector(ResourceGraph(arm, monotonic=lambda: now[0], ids_per_query=10))
+
+    seen = detector.list_ended(entries)
+    assert len(seen) == 150 and detector.last_round.unavailable == "quota"  # 15 chunks of the 20
+    now[0] += 5.0  # the next quota window
+    seen |= detector.list_ended(entries)
+
+    assert seen == {e.tracking_id for e in entries}
+    assert detector.last_round.answered == 150  # the 5 chunks left, then the first 10 again (the next lap)
+    assert simulator.stats()["by_status"].get(429, 0) == 0
