@@ -3,7 +3,9 @@
 The tracker uses it as a detector (``jobs.providers.graph``): one query a round tells which of the tracked jobs
 Azure shows as ended, where the vaults' own APIs cost a list per vault. Each provider brings the query of its own
 table and reads its rows; here is only what every query shares: batching the names asked about, paging, the quota,
-and pausing when Resource Graph refuses or throttles. Every request is one read (the benchmark counts it).
+pausing when Resource Graph refuses or throttles (``GraphPause`` says why and until when), and rotating: where the
+quota stopped one round is where the next starts, so past what one quota window can ask (15 queries of 300 names)
+every name is still asked within ceil(chunks / 15) windows. Every request is one read (the benchmark counts it).
 
 The shapes follow Azure/azure-rest-api-specs ``specification/resourcegraph/resource-manager/Microsoft.ResourceGraph/
 stable/2024-04-01/resourcegraph.json``, operation ``Resources`` (examples ``ResourcesFirstPageQuery.json``,

@@ -3,6 +3,8 @@
 One query a round answers for every tracked job of every subscription at once. How fresh Resource Graph is cannot
 be checked from here, so the tracker only lets it hasten a result: a job it does not show as ended is still found on
 its vault's own schedule (``jobs.flows.poll_worker``), and its result always comes from the provider's own read.
+After each round ``GraphDetector.last_round`` (``DetectorRound``) tells how many of the jobs asked about were
+answered and, if not all, why; ``covers`` tells whether a vault's jobs are in Resource Graph at all.
 """
 
 from __future__ import annotations
