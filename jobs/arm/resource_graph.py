@@ -66,8 +66,8 @@ class GraphPause:
 
     ``reason``: ``"throttled"`` (a 429; until its Retry-After), ``"quota"`` (an answer said the user quota is spent;
     until ``x-ms-user-quota-resets-after``), ``"refused"`` (an error answer such as 401, 403 or 400; for
-    ``FAILURE_PAUSE_SECONDS``) or ``"unreachable"`` (no answer, or a 5xx, after the transport's retries; ``until``
-    is when that happened: the next round asks again)."""
+    ``FAILURE_PAUSE_SECONDS``) or ``"unreachable"`` (no answer, or a 5xx: the rest of the round goes without it;
+    ``until`` is when that happened, so the next round asks again)."""
 
     reason: str
     until: float
