@@ -7,8 +7,11 @@ and Azurite."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from devtools.simulator import JobScript
+from jobs.domain.references import VaultRef
+from jobs.domain.tracking import vault_grid_after
 from jobs.flows.detector_health import MIN_SAMPLES
 from jobs.storage.detector_log import TableDetectorLog
 from tests.conftest import VAULT, ManualClock, poll_once, results, tracker_with_clock
@@ -91,3 +94,49 @@ def test_an_unproven_detector_lists_every_round_and_each_end_says_who_told_first
     details = tracker.find_item(job_id)
     assert details is not None and details.item.learned_from == "detector"
     assert details.item.learned_lag_seconds is not None and details.item.learned_lag_seconds >= 0
+
+
+def test_a_refusing_detector_is_unavailable_and_the_vaults_are_listed_every_round(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    tracker = tracker_with_clock(env, clock, **DETECTOR, JOBS_RESOURCE_GRAPH_API_VERSION="2001-01-01")
+    running = simulator.add_job(VAULT, JobScript(duration=3600))
+    tracker.accept_message(json.dumps({"jobId": running, "vaultId": VAULT}))
+    simulator.reset_stats()
+    for _ in range(3):
+        clock.advance(1)
+        poll_once(tracker)
+    assert tracker.check_health().checks["detector"].startswith("unavailable; Resource Graph refused")
+    assert simulator.stats()["by_kind"]["job_list"] == 3
+
+
+def test_retry_after_is_within_a_poll_period_and_a_running_jobs_status_is_azures(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    """Logic Apps' HTTP action polls the status URL when Retry-After says: never later than the next round that
+    may learn the end, whatever the vault's fallback interval."""
+    tracker = tracker_with_clock(env, clock, **{**DETECTOR, "JOBS_POLL_SECONDS": "30",
+                                                "JOBS_MAX_POLL_INTERVAL_SECONDS": "300"})
+    running = simulator.add_job(VAULT, JobScript(duration=3600))
+    tracked = tracker.track(json.dumps({"jobId": running, "vaultId": VAULT}))
+    [grant] = tracked.grants
+    assert 1 <= tracked.retry_after <= 30
+    clock.advance(30)
+    poll_once(tracker)  # unproven: the vault is listed at the next round
+    view = tracker.get_status(grant.tracking_id, grant.token)
+    assert view.running and view.status == "InProgress"
+    assert 1 <= view.retry_after <= 30
+
+    log = TableDetectorLog(tracker._storage.table(tracker.settings.table))
+    for n in range(40):  # now measured fresh: the vault rests up to 300 s, the detector asks every round
+        log.add_sample(f"seed-{n}", "detector", 3.0, clock.now)
+    clock.advance(30)
+    poll_once(tracker)
+    assert tracker.check_health().checks["detector"].startswith("fresh")
+    # just past a point of the vault's 300 s grid (and past the job's next poll): the next point is 299 s away
+    clock.now = vault_grid_after(VaultRef.from_resource_id(VAULT).key, clock.now + timedelta(seconds=30), 30,
+                                 300) + timedelta(seconds=1)
+    poll_once(tracker)
+    entry = tracker._store.get_index_entry(grant.tracking_id)
+    assert (entry.next_poll_at - clock.now).total_seconds() > 30  # resting on the long interval
+    assert 1 <= tracker.get_status(grant.tracking_id, grant.token).retry_after <= 30

@@ -20,9 +20,9 @@ from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import IndexEntry
 from jobs.domain.tracking import vault_grid_after
 from jobs.flows.detector_health import WINDOW, assess
-from jobs.storage.detector_log import TableDetectorLog
 from jobs.providers.graph import GraphDetector
 from jobs.providers.recovery_services import ended_jobs_query
+from jobs.storage.detector_log import TableDetectorLog
 from tests.conftest import VAULT, ManualClock, drain, poll_once, results, tracker_with_clock
 
 
