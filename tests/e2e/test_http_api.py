@@ -287,7 +287,7 @@ def test_delete_on_the_status_url_stops_tracking_when_no_subscriber_is_left(simu
 def test_health_is_200_then_503_naming_a_subscription_whose_reads_answer_401(simulator, make_api, clock):
     healthy = requests.get(make_api().url + "/health", timeout=10)
     assert healthy.status_code == 200 and healthy.json()["checks"] == {
-        "configuration": "ok", "storage": "ok", "arm": "ok"}
+        "configuration": "ok", "storage": "ok", "arm": "ok", "detector": "off"}
     api = make_api(JOBS_ARM_TOKEN="expired-token")
     api.post(_job(simulator, duration=3600))
     poll_once(api.tracker)
