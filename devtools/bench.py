@@ -497,7 +497,7 @@ def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, ho
     echo("against the fixed loop (goal: p95 at most one poll period over the loop's; reads at most the bound; no 429)")
     echo(tabulate(judgements(results, poll_seconds),
                   headers=["workload", "strategy", "reads / loop", "reads goal", "p95 / loop", "p95 - loop s",
-                           "p95 goal", "goal"]))
+                           "p95 goal", "goal"], disable_numparse=True))
     if plot is not None:
         _plot(results, plot)
         echo(f"plot: {plot}")
@@ -514,7 +514,8 @@ def judgements(results: list[BenchResult], poll_seconds: float) -> list[list[str
             continue
         j = judge(result, loop, fresh=strategy.fresh, poll_seconds=poll_seconds)
         rows.append([result.workload, result.strategy, f"{j.reads_ratio:.3f}", f"<= {j.reads_bound:.3f}",
-                     f"{j.p95_ratio:.2f}", f"{j.p95_over:+.0f}", f"<= +{j.p95_bound:g}", j.verdict])
+                     f"{j.p95_ratio:.2f}", f"{round(j.p95_over):+d}" if math.isfinite(j.p95_over) else "-",
+                     f"<= +{j.p95_bound:g}", j.verdict])
     return rows
 
 
