@@ -25,7 +25,9 @@ ARM endpoints served (paths case-insensitive, ``api-version`` required, ``Author
     POST .../locations/{region}/backupCrrJob   {"resourceId", "jobName"}          BackupCrrJobDetails_Get
     POST .../locations/{region}/backupCrrJobs[?$filter=...] {"resourceId"}        BackupCrrJobs_List (nextLink POSTed)
     POST /providers/Microsoft.ResourceGraph/resources           Resource Graph: the tracker's backup-job query only,
-                                                                ``resource_graph.lag_seconds`` behind the jobs,
+                                                                ``resource_graph.lag_seconds`` behind the jobs
+                                                                (``math.inf``: never an end), or every query
+                                                                refused with ``resource_graph.refuse_status``,
                                                                 $skipToken paging, x-ms-user-quota-* headers
 
 Control API (no auth), for a simulator in another process (``python -m jobs simulate``):
@@ -45,7 +47,8 @@ Control API (no auth), for a simulator in another process (``python -m jobs simu
     POST /_simulator/reset-stats   -> 204
     POST /_simulator/deny | /_simulator/allow   {"vaultId"} -> 204
     POST /_simulator/cancel        {"vaultId", "jobId"} -> 200 {"cancelled": bool}
-    PUT  /_simulator/settings      {"pageSize", "operationRetryAfterSeconds", "resourceGraphLagSeconds"} -> 200
+    PUT  /_simulator/settings      {"pageSize", "operationRetryAfterSeconds", "resourceGraphLagSeconds" (or "never"),
+                                    "resourceGraphRefuseStatus" (or null)} -> 200
     GET  /_simulator/job?vaultId=...&jobId=...  -> 200 JobResource (as job_resource())
 """
 

@@ -12,13 +12,19 @@ for throttled requests in Azure Resource Graph": 15 queries per 5 s window) is r
 Only the tracker's query is understood (``RecoveryServicesResources``, type ``microsoft.recoveryservices/vaults/
 backupjobs``, ``name in~ (...)``, ``tostring(properties.status) in~ (...)``); anything else is a 400, so a change
 of the tracker's query cannot pass unnoticed. ``lag_seconds`` shows each job as it was that long ago: Resource
-Graph's freshness cannot be measured from here, so the tests and the benchmark set it.
+Graph's freshness cannot be measured from here (no figure is published for backup jobs: docs/fidelity.md, "Resource
+Graph's freshness"), so the tests and the benchmark set it. ``lag_seconds = math.inf`` is a detector that never
+shows an end: each job appears as it runs and stays running (``InProgress``, or ``Cancelling``) after its end.
+``refuse_status`` (e.g. 403) answers every query with that error, as Resource Graph does to a caller it refuses
+(``AuthorizationFailed`` for 403, ARM's error shape; the exact text is not verified); a refused query does not count
+against the quota.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,10 +50,12 @@ _QUOTED = re.compile(r"'([^']*)'")
 
 @dataclass
 class ResourceGraph:
-    """Answers queries over the simulator's jobs; ``lag_seconds`` behind them."""
+    """Answers queries over the simulator's jobs; ``lag_seconds`` behind them (``math.inf``: never an end), or
+    ``refuse_status`` to every query."""
 
     clock: Callable[[], float]
     lag_seconds: float = 0.0
+    refuse_status: int | None = None  # every query answered with this error status (403: the caller is refused)
     page_size: int | None = None  # rows per page whatever $top asks (to show paging with few jobs)
     queries: int = 0
     _window: tuple[float, int] = field(default=(float("-inf"), 0))
@@ -64,6 +72,8 @@ class ResourceGraph:
             return arm.missing_api_version()
         if api_version not in API_VERSIONS:
             return arm.invalid_api_version(api_version)
+        if self.refuse_status is not None:
+            return _refusal(self.refuse_status)
         now = self.clock()
         start, used = self._window
         if now - start >= WINDOW_SECONDS:
@@ -90,14 +100,15 @@ class ResourceGraph:
         names_match, statuses_match = _NAMES.search(text), _STATUSES.search(text)
         names = {n.lower() for n in _QUOTED.findall(names_match[1])} if names_match else None
         statuses = {s.lower() for s in _QUOTED.findall(statuses_match[1])} if statuses_match else None
-        seen = now - self.lag_seconds
+        never = math.isinf(self.lag_seconds)
+        seen = now if never else now - self.lag_seconds
         rows = []
         for job in jobs(names):
             if job.vault.ref.subscription.lower() not in subscriptions or not job.visible(seen):
                 continue
             if names is not None and job.job_id.lower() not in names:
                 continue
-            status = job.status(seen)
+            status = _still_running(job, seen) if never else job.status(seen)
             if statuses is not None and status.lower() not in statuses:
                 continue
             rows.append({"id": job.resource_id.lower(), "name": job.job_id, "status": status})
@@ -111,6 +122,19 @@ class ResourceGraph:
         if offset + top < len(rows):
             payload["$skipToken"] = base64.b64encode(json.dumps({"offset": offset + top}).encode()).decode()
         return arm.json_response(200, payload, quota)
+
+
+def _still_running(job: Job, now: float) -> str:
+    """The job's status now, or the last one it had before its end (a detector that never shows an end)."""
+    return job.status(min(now, math.nextafter(job.t0 + job.end_at, -math.inf)))
+
+
+def _refusal(status: int) -> arm.Response:
+    if status == 403:
+        return arm.error_response(403, "AuthorizationFailed", "The client does not have authorization to perform "
+                                  "action 'Microsoft.ResourceGraph/resources/read' over scope '/'.")
+    return arm.error_response(status, "ResourceGraphRefused", f"The simulator refuses every Resource Graph query "
+                              f"with {status}.")
 
 
 def _offset(token: object) -> int:

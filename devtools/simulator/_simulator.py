@@ -824,11 +824,17 @@ class BackupSimulator:
                     self.page_size = int(data["pageSize"])
                 if "operationRetryAfterSeconds" in data:
                     self.operation_retry_after = int(data["operationRetryAfterSeconds"])
-                if "resourceGraphLagSeconds" in data:
-                    self.resource_graph.lag_seconds = float(data["resourceGraphLagSeconds"])
+                if "resourceGraphLagSeconds" in data:  # a number, or "never": no end is ever shown
+                    lag = data["resourceGraphLagSeconds"]
+                    self.resource_graph.lag_seconds = math.inf if lag == "never" else float(lag)
+                if "resourceGraphRefuseStatus" in data:  # an error status for every query, or null
+                    refuse = data["resourceGraphRefuseStatus"]
+                    self.resource_graph.refuse_status = None if refuse is None else int(refuse)
+                lag = self.resource_graph.lag_seconds
                 return arm.json_response(
                     200, {"pageSize": self.page_size, "operationRetryAfterSeconds": self.operation_retry_after,
-                          "resourceGraphLagSeconds": self.resource_graph.lag_seconds}
+                          "resourceGraphLagSeconds": "never" if math.isinf(lag) else lag,
+                          "resourceGraphRefuseStatus": self.resource_graph.refuse_status}
                 )
             if (method, name) == ("GET", "/job"):
                 return arm.json_response(200, self.job_resource(query["vaultid"], query["jobid"]))

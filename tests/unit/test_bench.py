@@ -4,6 +4,7 @@ strategies follow every job to its end, counted the way docs/benchmark.md says."
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -15,19 +16,23 @@ from devtools.bench import (
     BUCKET_SIZE,
     ENDPOINT,
     GRAPH,
+    STRATEGIES,
     T0,
     TOKEN,
     BenchJob,
+    BenchResult,
     SimulatedAzure,
     VirtualClock,
     Workload,
     burst_workload,
+    judge,
+    judgements,
     run_fixed_loop,
     run_tracker,
     spread_workload,
 )
 from devtools.memory_storage import MemoryTable
-from jobs.arm import ArmNotFound, StaticToken
+from jobs.arm import ArmForbidden, ArmNotFound, StaticToken
 from jobs.arm.transport import ArmTransport, Throttle
 from jobs.providers.recovery_services import DEFAULT_API_VERSION
 
@@ -133,10 +138,57 @@ def test_the_simulated_resource_graph_shows_an_ended_job_only_after_its_lag() ->
     assert [read.subscription_id for read in azure.reads] == [GRAPH, GRAPH]  # counted as reads, not a bucket's
 
 
-@pytest.mark.parametrize("lag", [0.0, 1e9])
-def test_the_tracker_finds_every_job_whatever_resource_graphs_lag(lag: float) -> None:
+GRAPH_URL = f"{ENDPOINT}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01"
+EVERY_STATUS = ("RecoveryServicesResources | where type =~ 'microsoft.recoveryservices/vaults/backupjobs' "
+                f"| where name in~ ('{JOB}') | project id, name, status = tostring(properties.status)")
+
+
+def test_a_resource_graph_that_never_shows_an_end_shows_the_job_running_ever_after() -> None:
+    from jobs.providers.recovery_services import ended_jobs_query
+
+    clock = VirtualClock(T0)
+    job = BenchJob(VAULT, JOB, "AzureIaaSVMJob", "Restore", T0, T0 + timedelta(minutes=10), "Cancelled", T0,
+                   cancelling_from=T0 + timedelta(minutes=9))
+    azure = SimulatedAzure(clock, [job], graph_lag_seconds=math.inf)
+    arm = ArmTransport(StaticToken(TOKEN), http=azure.http)
+    subscriptions = [VAULT.split("/")[2]]
+
+    def rows(query: str, minutes: float) -> list[dict]:
+        clock.now = T0 + timedelta(minutes=minutes)
+        answer, _ = arm.post_query(GRAPH_URL, {"subscriptions": subscriptions, "query": query})
+        assert not isinstance(answer, Throttle)
+        return answer["data"]
+
+    assert [row["status"] for row in rows(EVERY_STATUS, 1)] == ["InProgress"]  # shown while it runs, no lag
+    assert [row["status"] for row in rows(EVERY_STATUS, 9.5)] == ["Cancelling"]
+    assert [row["status"] for row in rows(EVERY_STATUS, 24 * 60)] == ["Cancelling"]  # a day after its end
+    assert rows(ended_jobs_query([JOB]), 24 * 60) == []  # the tracker's query: never an end
+
+
+def test_a_refusing_resource_graph_answers_every_query_403_without_spending_its_quota() -> None:
+    from jobs.providers.recovery_services import ended_jobs_query
+
+    clock = VirtualClock(T0)
+    job = BenchJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(minutes=10), "Completed", T0)
+    azure = SimulatedAzure(clock, [job], graph_refuse=403)
+    arm = ArmTransport(StaticToken(TOKEN), http=azure.http)
+    body = {"subscriptions": [VAULT.split("/")[2]], "query": ended_jobs_query([JOB])}
+    clock.now = T0 + timedelta(minutes=11)
+    for _ in range(20):  # more than the quota of 15 in 5 s: still 403, never 429
+        with pytest.raises(ArmForbidden):
+            arm.post_query(GRAPH_URL, body)
+    assert [read.throttled for read in azure.reads] == [False] * 20
+    assert azure.simulator.resource_graph.queries == 0
+    azure.simulator.resource_graph.refuse_status = None  # the caller is granted access: answered at once
+    answer, headers = arm.post_query(GRAPH_URL, body)
+    assert not isinstance(answer, Throttle) and [row["status"] for row in answer["data"]] == ["Completed"]
+    assert headers["x-ms-user-quota-remaining"] == "14"
+
+
+@pytest.mark.parametrize(("lag", "refuse"), [(0.0, None), (1e9, None), (math.inf, None), (0.0, 403)])
+def test_the_tracker_finds_every_job_whatever_resource_graphs_lag(lag: float, refuse: int | None) -> None:
     workload = _small(spread_workload(3), 30)
-    result = run_tracker(workload, hop_seconds=1, graph_lag=lag)
+    result = run_tracker(workload, hop_seconds=1, graph_lag=lag, graph_refuse=refuse)
     assert result.unfinished == 0
     assert len(result.latencies) == sum(1 for job in workload.jobs if job.visible_at is not None)
 
@@ -151,3 +203,55 @@ def test_the_scale_round_in_memory_costs_the_same_requests_with_ended_history():
     assert empty.messages == with_history.messages == 6  # one poll message per vault
     assert empty.table_requests == with_history.table_requests  # the round never reads the ended history
     assert with_history.row().endswith("| - | - | - |")  # no poll workers in memory
+
+
+def _result(workload: str, strategy: str, reads: int, p95: float, throttled: int = 0, unfinished: int = 0
+            ) -> BenchResult:
+    return BenchResult(workload, strategy, jobs=100, reads=reads, throttled=throttled, worst_rate=0.0,
+                       latencies=[p95] * 100, unfinished=unfinished)
+
+
+def test_the_goal_bounds_p95_by_one_period_and_reads_by_workload_and_detector() -> None:
+    loop = _result("spread", "fixed-loop", 3000, 29)
+    at_bound = judge(_result("spread", "r", 300, 59), loop, fresh=True, poll_seconds=30)
+    assert at_bound.verdict == "PASS" and at_bound.reads_ratio == 0.1 and at_bound.p95_over == 30
+    assert judge(_result("spread", "r", 301, 59), loop, fresh=True, poll_seconds=30).misses == ("reads",)
+    assert judge(_result("spread", "r", 300, 60), loop, fresh=True, poll_seconds=30).misses == ("p95",)
+    assert judge(_result("spread", "r", 1000, 29), loop, fresh=False, poll_seconds=30).verdict == "PASS"  # a third
+    assert judge(_result("spread", "r", 1001, 29), loop, fresh=False, poll_seconds=30).misses == ("reads",)
+    burst_loop = _result("burst", "fixed-loop", 2000, 2000)
+    assert judge(_result("burst", "r", 100, 29), burst_loop, fresh=False, poll_seconds=30).verdict == "PASS"
+    assert judge(_result("burst", "r", 101, 29), burst_loop, fresh=True, poll_seconds=30).misses == ("reads",)
+    assert judge(_result("burst", "r", 1, 29, throttled=1, unfinished=2), burst_loop, fresh=True,
+                 poll_seconds=30).verdict == "MISS: 429s, unfinished"
+    assert judge(BenchResult("spread", "r", 100, 1, 0, 0.0, []), loop, fresh=True, poll_seconds=30).misses == (
+        "p95",)  # no result at all
+
+
+def test_the_rows_cover_every_detector_case_each_with_its_reads_goal() -> None:
+    fresh = {name: strategy.fresh for name, strategy in STRATEGIES.items() if not strategy.loop}
+    assert fresh == {
+        "tracker, Resource Graph lag 0": True, "tracker, Resource Graph lag 1 period": True,
+        "tracker, Resource Graph lag 2 periods": False, "tracker, Resource Graph lag 10 periods": False,
+        "tracker, Resource Graph never shows an end": False, "tracker, Resource Graph refuses (403)": False,
+        "vault rounds, no Resource Graph": False, "job schedule, no Resource Graph": False,
+    }
+    assert [STRATEGIES[f"tracker, Resource Graph lag {n}"].graph_lag_seconds(30) for n in
+            ("0", "1 period", "2 periods", "10 periods")] == [0, 30, 60, 300]
+    assert STRATEGIES["tracker, Resource Graph never shows an end"].graph_lag_seconds(30) == math.inf
+    assert STRATEGIES["tracker, Resource Graph refuses (403)"].graph_refuse == 403
+    one = Workload("spread", [BenchJob(VAULT, JOB, "AzureIaaSVMJob", "Backup", T0, T0 + timedelta(seconds=90),
+                                       "Completed", T0)])
+    ran = {name: STRATEGIES[name].run(name, one, 30, 1.0) for name in (
+        "tracker, Resource Graph lag 10 periods", "tracker, Resource Graph never shows an end",
+        "tracker, Resource Graph refuses (403)")}
+    assert [(r.strategy, r.graph_lag_seconds, r.graph_refuse, r.unfinished) for r in ran.values()] == [
+        ("tracker, Resource Graph lag 10 periods", 300, None, 0),
+        ("tracker, Resource Graph never shows an end", math.inf, None, 0),
+        ("tracker, Resource Graph refuses (403)", 0, 403, 0)]
+    loop = _result("spread", "fixed-loop", 3000, 29)
+    rows = judgements([loop, _result("spread", "tracker, Resource Graph lag 1 period", 310, 40),
+                       _result("spread", "tracker, Resource Graph lag 2 periods", 310, 40)], poll_seconds=30)
+    assert [(row[1], row[3], row[-1]) for row in rows] == [
+        ("tracker, Resource Graph lag 1 period", "<= 0.100", "MISS: reads"),
+        ("tracker, Resource Graph lag 2 periods", "<= 0.333", "PASS")]

@@ -719,3 +719,18 @@ def test_restore_trigger_and_more_control_endpoints(sim: BackupSimulator, http: 
     assert http.post(f"{control}/cancel", json={"vaultId": VAULT_ID, "jobId": job_id}).json() == {"cancelled": True}
     assert http.get(f"{control}/job", params={"vaultId": VAULT_ID, "jobId": "nope"}).status_code == 404
     assert http.delete(job_url(sim, job_id), headers=AUTH).status_code == 405
+
+
+def test_the_control_api_sets_resource_graph_never_and_refusing(sim: BackupSimulator, http: requests.Session) -> None:
+    settings = f"{sim.base_url}/_simulator/settings"
+    graph = f"{sim.base_url}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01"
+    query = {"subscriptions": [VAULT_ID.split("/")[2]],
+             "query": "RecoveryServicesResources | where type =~ 'microsoft.recoveryservices/vaults/backupjobs'"}
+    answer = http.put(settings, json={"resourceGraphLagSeconds": "never", "resourceGraphRefuseStatus": 403}).json()
+    assert answer["resourceGraphLagSeconds"] == "never" and answer["resourceGraphRefuseStatus"] == 403
+    assert sim.resource_graph.lag_seconds == float("inf") and sim.resource_graph.refuse_status == 403
+    refused = http.post(graph, json=query, headers=AUTH)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "AuthorizationFailed"
+    answer = http.put(settings, json={"resourceGraphLagSeconds": 12, "resourceGraphRefuseStatus": None}).json()
+    assert answer["resourceGraphLagSeconds"] == 12 and answer["resourceGraphRefuseStatus"] is None
+    assert http.post(graph, json=query, headers=AUTH).status_code == 200
