@@ -30,7 +30,7 @@ from jobs.arm.resource_graph import ResourceGraph
 from jobs.config import Settings
 from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.delivery import Delivery, DeliveryTask
-from jobs.flows.detector_health import DetectorHealth
+from jobs.flows.detector_health import DetectorHealth, MeasuringDetector
 from jobs.flows.intake import Acceptance, Intake, TrackRequest
 from jobs.flows.policy import poll_policy, uses_detector
 from jobs.flows.poll_round import PollWork, run_round
@@ -156,8 +156,9 @@ class Tracker:
                               self._clock, monotonic, policy=self._policy, observer=self._observer,
                               detector_health=self._health)
         self._detector = (
-            GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic))
-            if self._policy.uses_detector else None)
+            MeasuringDetector(GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version,
+                                                          monotonic=monotonic)), self._health)
+            if self._health is not None else None)
         sender = WebhookSender(
             secret=settings.webhook_secret,
             allowed_callback_hosts=settings.callback_allowed_hosts,
@@ -217,8 +218,6 @@ class Tracker:
                            self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
                            detector=self._detector, poll=self._poller.poll, inline_max=self.settings.inline_poll_max,
                            batch_size=self._policy.batch_size, observer=self._observer)
-        if self._health is not None and self._detector is not None:
-            self._health.assess_round(_unavailable(self._detector))
         return report
 
     def _detector_covers(self, locator: str) -> bool:
@@ -342,9 +341,3 @@ class Tracker:
                       f"{results}",
             "polling": f"every {settings.poll_seconds:g} s; a heartbeat line every minute or on change",
         }
-
-
-def _unavailable(detector: object) -> str | None:
-    """Why the detector's last round was not answered in full, or ``None``."""
-    last = getattr(detector, "last_round", None)
-    return getattr(last, "unavailable", None)

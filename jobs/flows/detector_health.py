@@ -1,14 +1,18 @@
-"""How far the detector (Azure Resource Graph) can be trusted, measured on the jobs it was asked about.
+"""How far the detector (Azure Resource Graph) can be trusted, measured on the jobs it covers.
 
 Every time the tracker learns that a job ended, it knows Azure's ``endTime`` and who told it first: the detector,
-the vault's list (the job left it) or the job's own GET. Each such job is a sample in the table, shared by every
-instance (``jobs.storage.detector_log``). Each round assesses the newest ``WINDOW`` samples:
+the vault's list (the job left it) or the job's own GET. When the detector told first, its lag is measured at once;
+otherwise the job stays on the detector's questions (``detector-pending`` in the table) until it shows the end or
+``PENDING_WAIT_PERIODS`` pass: so its lag is measured whatever the schedule found first. The samples are shared by
+every instance (``jobs.storage.detector_log``). Each round assesses the newest ``WINDOW`` of them, with the pending
+ends already older than the fresh bound (lower bounds of their lag):
 
-- ``fresh``: the detector told first for at least ``FRESH_SHARE`` of them (so the p95 of results owes nothing to the
-  fallback lists): the vaults of the kinds it covers may rest up to ``JOBS_MAX_POLL_INTERVAL_SECONDS``;
-- ``late``: it did not; ``unproven``: fewer than ``MIN_SAMPLES`` samples yet; ``unavailable``: its last round was not
-  answered in full (throttled, quota spent, refused, unreachable). In each of these the vaults are listed every
-  round, so results come within one poll period whatever Resource Graph does.
+- ``fresh``: the p95 of the detector's lag is at most ``FRESH_LAG_PERIODS`` poll periods (it includes the wait for
+  the round that asks): the vaults of the kinds it covers may rest up to ``JOBS_MAX_POLL_INTERVAL_SECONDS``, and a
+  result comes at most about one period after the fixed loop's;
+- ``late``: it is more; ``unproven``: fewer than ``MIN_SAMPLES``; ``unavailable``: its last round was not answered
+  in full (throttled, quota spent, refused, unreachable). In each of these the vaults are listed every round, so
+  results come within one poll period whatever Resource Graph does.
 
 A job kind the detector does not cover (cross-region restores) is always on the every-round schedule.
 """
@@ -20,15 +24,19 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from jobs.storage.detector_log import LagSample, TableDetectorLog
+from jobs.domain.tracked_item import IndexEntry
+from jobs.storage.detector_log import LagSample, PendingEnd, TableDetectorLog
 from jobs.telemetry import Observer
 
-__all__ = ["FRESH_SHARE", "MIN_SAMPLES", "WINDOW", "DetectorAssessment", "DetectorHealth", "assess"]
+__all__ = ["FRESH_LAG_PERIODS", "MIN_SAMPLES", "WINDOW", "DetectorAssessment", "DetectorHealth", "MeasuringDetector",
+           "assess"]
 
 WINDOW = 40  # the newest samples an assessment looks at
 MIN_SAMPLES = 10  # fewer than this: unproven
-FRESH_SHARE = 0.95  # told first for at least this share: fresh
+FRESH_LAG_PERIODS = 2.0  # p95 of the detector's lag at most this many poll periods: fresh
+PENDING_WAIT_PERIODS = 20.0  # an end the detector has not shown after this long is a "never" sample
 KEEP_SAMPLES = 200  # the table keeps this many; older ones are trimmed now and then
 
 
@@ -52,8 +60,8 @@ class DetectorAssessment:
         measured = ""
         if self.samples:
             at_least = "at least " if self.censored else ""
-            measured = (f"told first for {self.told_first} of the last {self.samples} ended jobs, lag p50 "
-                        f"{_seconds(self.lag_p50)}, p95 {at_least}{_seconds(self.lag_p95)}")
+            measured = (f"lag p50 {_seconds(self.lag_p50)}, p95 {at_least}{_seconds(self.lag_p95)} over "
+                        f"{self.samples} ended jobs ({self.told_first} told first)")
         what = ("vaults rest up to JOBS_MAX_POLL_INTERVAL_SECONDS" if self.fresh
                 else "vaults are listed every round")
         return "; ".join(part for part in (self.state, self.reason, measured, what) if part)
@@ -82,22 +90,24 @@ class DetectorAssessment:
                    assessed_at=assessed if isinstance(assessed, datetime) else None)
 
 
-def assess(samples: Sequence[LagSample], unavailable: str | None, now: datetime) -> DetectorAssessment:
-    """The assessment of the newest ``samples`` (newest first), given whether the detector's last round was
-    answered in full (``unavailable`` says why not)."""
+def assess(samples: Sequence[LagSample], unavailable: str | None, now: datetime, fresh_bound: float,
+           overdue: Sequence[float] = ()) -> DetectorAssessment:
+    """The assessment of the newest ``samples`` (newest first) and the ``overdue`` pending ends (their ages, each
+    past ``fresh_bound``: the detector's lag is at least that), given whether the detector's last round was
+    answered in full (``unavailable`` says why not). Fresh: the p95 lag is at most ``fresh_bound`` seconds."""
     window = list(samples[:WINDOW])
-    lags = sorted(max(0.0, s.lag_seconds) for s in window)
+    lags = sorted([max(0.0, s.lag_seconds) for s in window] + [float(age) for age in overdue])
     told = sum(1 for s in window if s.source == "detector")
-    measured = {"samples": len(window), "told_first": told, "lag_p50": _percentile(lags, 50),
-                "lag_p95": _percentile(lags, 95), "censored": told < len(window), "assessed_at": now}
+    p95 = _percentile(lags, 95)
+    measured = {"samples": len(lags), "told_first": told, "lag_p50": _percentile(lags, 50), "lag_p95": p95,
+                "censored": bool(overdue) or any(s.source == "never" for s in window), "assessed_at": now}
     if unavailable:
         return DetectorAssessment("unavailable", reason=f"Resource Graph {unavailable}", **measured)
-    if len(window) < MIN_SAMPLES:
-        return DetectorAssessment("unproven", reason=f"{len(window)} of {MIN_SAMPLES} ended jobs measured",
-                                  **measured)
-    if told >= math.ceil(FRESH_SHARE * len(window)):
+    if len(lags) < MIN_SAMPLES:
+        return DetectorAssessment("unproven", reason=f"{len(lags)} of {MIN_SAMPLES} ended jobs measured", **measured)
+    if p95 is not None and p95 <= fresh_bound:
         return DetectorAssessment("fresh", **measured)
-    return DetectorAssessment("late", **measured)
+    return DetectorAssessment("late", reason=f"p95 lag over {fresh_bound:.0f} s", **measured)
 
 
 def _percentile(ordered: list[float], percent: float) -> float | None:
@@ -150,20 +160,49 @@ class DetectorHealth:
         """Whether ``locator``'s jobs may rest on the long interval: the detector covers them and is fresh."""
         return self.covers(locator) and self.current.fresh
 
+    @property
+    def fresh_bound(self) -> float:
+        return FRESH_LAG_PERIODS * self.poll_seconds
+
     def record_end(self, tracking_id: str, locator: str, source: str, end_time: datetime | None,
-                   learned_at: datetime) -> float | None:
-        """A job the detector covers ended and ``source`` told the tracker first: one sample. Returns the lag
-        recorded (``None`` without Azure's ``endTime``)."""
+                   learned_at: datetime, subscription_id: str = "") -> float | None:
+        """A job the detector covers ended and ``source`` told the tracker first: the detector's lag when it was
+        the detector, else the job joins the detector's questions until it shows the end. Returns the lag the
+        tracker saw (``None`` without Azure's ``endTime``)."""
         if end_time is None or not self.covers(locator):
             return None
         lag = max(0.0, (learned_at - end_time).total_seconds())
-        self.log.add_sample(tracking_id, source, lag, learned_at)
+        if source == "detector":
+            self.log.add_sample(tracking_id, "detector", lag, learned_at)
+        else:
+            self.log.add_pending(PendingEnd((tracking_id, locator, subscription_id, end_time, learned_at)))
         return lag
 
-    def assess_round(self, unavailable: str | None) -> DetectorAssessment:
+    def pending(self) -> list[PendingEnd]:
+        """The ends the detector has not shown yet, to ask it about this round."""
+        return self.log.list_pending()
+
+    def settle(self, pending: Sequence[PendingEnd], shown: set[str]) -> list[float]:
+        """After a round asked about ``pending``: those ``shown`` are samples of the detector's lag; those older
+        than ``PENDING_WAIT_PERIODS`` are "never" samples; returns the ages of the rest past the fresh bound."""
+        now = self.clock()
+        overdue = []
+        for end in pending:
+            age = max(0.0, (now - end.end_time).total_seconds())
+            if end.tracking_id in shown:
+                self.log.add_sample(end.tracking_id, "shown", age, now)
+                self.log.delete_pending(end.tracking_id)
+            elif age >= PENDING_WAIT_PERIODS * self.poll_seconds:
+                self.log.add_sample(end.tracking_id, "never", age, now)
+                self.log.delete_pending(end.tracking_id)
+            elif age > self.fresh_bound:
+                overdue.append(age)
+        return overdue
+
+    def assess_round(self, unavailable: str | None, overdue: Sequence[float] = ()) -> DetectorAssessment:
         """A round's assessment, from the table's samples; written back for the other instances."""
         now = self.clock()
-        assessment = assess(self.log.list_samples(WINDOW), unavailable, now)
+        assessment = assess(self.log.list_samples(WINDOW), unavailable, now, self.fresh_bound, overdue)
         with self._lock:
             previous, self._current, self._loaded_at = self._current, assessment, now
             self._rounds += 1
@@ -173,3 +212,27 @@ class DetectorHealth:
             self.log.trim(KEEP_SAMPLES)
         self.observer.detector_assessed(assessment, previous.state != assessment.state)
         return assessment
+
+
+class MeasuringDetector:
+    """The poll round's detector, measured: each round it also asks about the ends the detector has not shown yet
+    (never handed to the round), settles them, and has the round's health assessed."""
+
+    def __init__(self, detector: Any, health: DetectorHealth) -> None:
+        self._detector = detector
+        self._health = health
+
+    @property
+    def last_round(self) -> Any:
+        return getattr(self._detector, "last_round", None)
+
+    def list_ended(self, entries: Sequence[Any]) -> set[str]:
+        pending = self._health.pending()
+        asked = [*entries, *(IndexEntry(p.tracking_id, "job", p.vault_id, p.subscription_id, p.learned_at)
+                             for p in pending)]
+        ended = set(self._detector.list_ended(asked))
+        pending_ids = {p.tracking_id for p in pending}
+        overdue = self._health.settle(pending, ended & pending_ids)
+        unavailable = getattr(self.last_round, "unavailable", None)
+        self._health.assess_round(unavailable, overdue)
+        return ended - pending_ids

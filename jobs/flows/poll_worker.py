@@ -255,7 +255,8 @@ class Poller:
         item.learned_lag_seconds = None if end_time is None else max(0.0, (now - end_time).total_seconds())
         if self.detector_health is not None:
             try:
-                self.detector_health.record_end(item.tracking_id, item.vault_id, source, end_time, now)
+                self.detector_health.record_end(item.tracking_id, item.vault_id, source, end_time, now,
+                                                item.vault.subscription_id)
             except Exception as exc:  # a measure, never a reason to hold a result back
                 log.warning("recording the detector's lag for %s failed: %s", item.tracking_id, exc)
 

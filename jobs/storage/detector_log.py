@@ -1,9 +1,11 @@
 """The detector's record in the table, shared by every instance: how late it was on each ended job, and the
 deployment's current assessment of it.
 
-Partition ``detector-lag``: one row per ended job the detector was asked about (``RowKey``: inverted ticks, so the
-newest come first), with who told the tracker first (``detector``, ``list`` or ``get``) and how long after Azure's
-``endTime``. Partition ``detector``: one row, ``assessment``, written by the round that assessed it last.
+Partition ``detector-lag``: one row per ended job the detector covers (``RowKey``: inverted ticks, so the newest
+come first): how long after Azure's ``endTime`` the detector showed the end, and whether it told the tracker first
+(``detector``), showed it later (``shown``) or never within the wait (``never``). Partition ``detector-pending``:
+the jobs that ended without the detector showing it yet, asked about until it does. Partition ``detector``: one
+row, ``assessment``, written by the round that assessed it last.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from datetime import UTC, datetime
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-__all__ = ["ASSESSMENT_PARTITION", "LAG_PARTITION", "LagSample", "TableDetectorLog"]
+__all__ = ["ASSESSMENT_PARTITION", "LAG_PARTITION", "PENDING_PARTITION", "LagSample", "PendingEnd", "TableDetectorLog"]
 
 LAG_PARTITION = "detector-lag"
+PENDING_PARTITION = "detector-pending"
 ASSESSMENT_PARTITION = "detector"
 _ASSESSMENT_ROW = "assessment"
 _MAX_TICKS = 10**19
@@ -39,6 +42,34 @@ class LagSample(tuple[str, float, datetime]):
     @property
     def learned_at(self) -> datetime:
         return self[2]
+
+
+class PendingEnd(tuple[str, str, str, datetime, datetime]):
+    """A job that ended without the detector showing it yet: ``(tracking_id, vault locator, subscription id,
+    Azure's endTime, when the tracker learned it)``. The detector is asked about it until it shows it or it is too
+    old: either way, one sample of the detector's own lag."""
+
+    __slots__ = ()
+
+    @property
+    def tracking_id(self) -> str:
+        return self[0]
+
+    @property
+    def vault_id(self) -> str:
+        return self[1]
+
+    @property
+    def subscription_id(self) -> str:
+        return self[2]
+
+    @property
+    def end_time(self) -> datetime:
+        return self[3]
+
+    @property
+    def learned_at(self) -> datetime:
+        return self[4]
 
 
 class TableDetectorLog:
@@ -76,6 +107,25 @@ class TableDetectorLog:
             if deleted >= limit:
                 break
         return deleted
+
+    def add_pending(self, pending: PendingEnd) -> None:
+        self._table.upsert_entity({"PartitionKey": PENDING_PARTITION, "RowKey": pending.tracking_id,
+                                   "VaultId": pending.vault_id, "SubscriptionId": pending.subscription_id,
+                                   "EndTime": pending.end_time, "LearnedAt": pending.learned_at},
+                                  mode=UpdateMode.REPLACE)
+
+    def list_pending(self, limit: int = 1000) -> list[PendingEnd]:
+        pending: list[PendingEnd] = []
+        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": PENDING_PARTITION}):
+            pending.append(PendingEnd((entity["RowKey"], str(entity["VaultId"]), str(entity["SubscriptionId"]),
+                                       entity["EndTime"], entity["LearnedAt"])))
+            if len(pending) >= limit:
+                break
+        return pending
+
+    def delete_pending(self, tracking_id: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity(PENDING_PARTITION, tracking_id)
 
     def put_assessment(self, values: dict[str, object]) -> None:
         self._table.upsert_entity({"PartitionKey": ASSESSMENT_PARTITION, "RowKey": _ASSESSMENT_ROW, **values},

@@ -19,7 +19,7 @@ from jobs.arm.resource_graph import ResourceGraph
 from jobs.domain.references import JobRef, VaultRef
 from jobs.domain.tracked_item import IndexEntry
 from jobs.domain.tracking import vault_grid_after
-from jobs.flows.detector_health import WINDOW, assess
+from jobs.flows.detector_health import FRESH_LAG_PERIODS, WINDOW, assess
 from jobs.providers.graph import GraphDetector
 from jobs.providers.recovery_services import ended_jobs_query
 from jobs.storage.detector_log import TableDetectorLog
@@ -32,8 +32,10 @@ def _detector_measured(tracker, *, told_first: int, others: int = 0) -> None:
     log = TableDetectorLog(tracker._storage.table(tracker.settings.table))
     now = datetime.now(UTC)
     for n in range(told_first + others):
-        log.add_sample(f"seed-{n}", "detector" if n < told_first else "list", 5.0, now - timedelta(seconds=n))
-    log.put_assessment(assess(log.list_samples(WINDOW), None, now).to_entity())
+        log.add_sample(f"seed-{n}", "detector" if n < told_first else "never", 1.0 if n < told_first else 3600.0,
+                       now - timedelta(seconds=n))
+    fresh_bound = FRESH_LAG_PERIODS * tracker.settings.poll_seconds
+    log.put_assessment(assess(log.list_samples(WINDOW), None, now, fresh_bound).to_entity())
 
 
 def _track(tracker, job_ids: list[str]) -> None:
