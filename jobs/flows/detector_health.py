@@ -175,7 +175,7 @@ class DetectorHealth:
         if source == "detector":
             self.log.add_sample(tracking_id, "detector", lag, learned_at)
         else:
-            self.log.add_pending(PendingEnd((tracking_id, locator, subscription_id, end_time, learned_at)))
+            self.log.add_pending(PendingEnd(tracking_id, locator, subscription_id, end_time, learned_at))
         return lag
 
     def pending(self) -> list[PendingEnd]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
@@ -25,51 +26,24 @@ _ASSESSMENT_ROW = "assessment"
 _MAX_TICKS = 10**19
 
 
-class LagSample(tuple[str, float, datetime]):
-    """``(source, lag_seconds, learned_at)``: who told the tracker first that a job ended, and how long after the
-    job's ``endTime``."""
+class LagSample(NamedTuple):
+    """Who told the tracker first that a job ended (``detector``; or ``shown``/``never`` for an end the detector
+    showed only later, or not within the wait), and how long after the job's ``endTime``."""
 
-    __slots__ = ()
-
-    @property
-    def source(self) -> str:
-        return self[0]
-
-    @property
-    def lag_seconds(self) -> float:
-        return self[1]
-
-    @property
-    def learned_at(self) -> datetime:
-        return self[2]
+    source: str
+    lag_seconds: float
+    learned_at: datetime
 
 
-class PendingEnd(tuple[str, str, str, datetime, datetime]):
-    """A job that ended without the detector showing it yet: ``(tracking_id, vault locator, subscription id,
-    Azure's endTime, when the tracker learned it)``. The detector is asked about it until it shows it or it is too
-    old: either way, one sample of the detector's own lag."""
+class PendingEnd(NamedTuple):
+    """A job that ended without the detector showing it yet. The detector is asked about it until it shows it or
+    it is too old: either way, one sample of the detector's own lag."""
 
-    __slots__ = ()
-
-    @property
-    def tracking_id(self) -> str:
-        return self[0]
-
-    @property
-    def vault_id(self) -> str:
-        return self[1]
-
-    @property
-    def subscription_id(self) -> str:
-        return self[2]
-
-    @property
-    def end_time(self) -> datetime:
-        return self[3]
-
-    @property
-    def learned_at(self) -> datetime:
-        return self[4]
+    tracking_id: str
+    vault_id: str  # the vault's locator
+    subscription_id: str
+    end_time: datetime  # Azure's endTime
+    learned_at: datetime  # when the tracker learned it (from a list or a GET)
 
 
 class TableDetectorLog:
@@ -88,7 +62,7 @@ class TableDetectorLog:
         entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": LAG_PARTITION},
                                               results_per_page=min(limit, 1000))
         for entity in entities:
-            samples.append(LagSample((str(entity["Source"]), float(entity["LagSeconds"]), entity["LearnedAt"])))
+            samples.append(LagSample(str(entity["Source"]), float(entity["LagSeconds"]), entity["LearnedAt"]))
             if len(samples) >= limit:
                 break
         return samples
@@ -117,8 +91,8 @@ class TableDetectorLog:
     def list_pending(self, limit: int = 1000) -> list[PendingEnd]:
         pending: list[PendingEnd] = []
         for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": PENDING_PARTITION}):
-            pending.append(PendingEnd((entity["RowKey"], str(entity["VaultId"]), str(entity["SubscriptionId"]),
-                                       entity["EndTime"], entity["LearnedAt"])))
+            pending.append(PendingEnd(entity["RowKey"], str(entity["VaultId"]), str(entity["SubscriptionId"]),
+                                      entity["EndTime"], entity["LearnedAt"]))
             if len(pending) >= limit:
                 break
         return pending

@@ -12,7 +12,7 @@ BOUND = 60.0
 
 
 def _samples(*lags: float, source: str = "detector") -> list[LagSample]:
-    return [LagSample((source, lag, NOW)) for lag in lags]
+    return [LagSample(source, lag, NOW) for lag in lags]
 
 
 def test_fewer_than_the_minimum_is_unproven_whatever_the_lags() -> None:
