@@ -185,7 +185,6 @@ class HttpApi:
         jobs = [{"trackingId": grant.tracking_id, "statusUrl": _status_url(base, grant.tracking_id, grant.token)}
                 for grant in tracked.grants]
         first = jobs[0]
-        log.info("POST /api/jobs: tracking %s", ", ".join(grant.tracking_id for grant in tracked.grants))
         return _json(202, {**first, "jobs": jobs},
                      {"Location": first["statusUrl"], "Retry-After": str(tracked.retry_after)})
 

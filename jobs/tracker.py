@@ -141,12 +141,17 @@ class Tracker:
         if self._arm.board is None:
             self._arm.board = self._throttle_board  # Retry-After windows shared by every instance
         self._providers = Providers.from_settings(settings)
-        self._health = (DetectorHealth(TableDetectorLog(table), self._clock, self._detector_covers, self._observer,
-                                       settings.poll_seconds)
-                        if uses_detector(settings) else None)
+        self._health: DetectorHealth | None = None
+        self._detector: MeasuringDetector | None = None
+        if uses_detector(settings):
+            graph = GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic))
+            self._health = DetectorHealth(TableDetectorLog(table), self._clock, graph.covers, self._observer,
+                                          settings.poll_seconds)
+            self._detector = MeasuringDetector(graph, self._health)
         self._policy = poll_policy(settings, self._health)
+        watched = self._health.covers if self._health is not None else _unwatched
         self._subscriptions = Subscriptions(self._store, self._policy, self._providers, self._clock,
-                                            settings.poll_seconds)
+                                            settings.poll_seconds, watched)
         if outputs is None:
             outputs = outputs_from_settings(settings, self._storage, self._clock)
         self._publisher = Publisher(self._store, self._subscriptions, outputs, self._observer)
@@ -155,10 +160,6 @@ class Tracker:
         self._poller = Poller(settings, self._store, self._arm, self._providers, self._publisher.conclude,
                               self._clock, monotonic, policy=self._policy, observer=self._observer,
                               detector_health=self._health)
-        self._detector = (
-            MeasuringDetector(GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version,
-                                                          monotonic=monotonic)), self._health)
-            if self._health is not None else None)
         sender = WebhookSender(
             secret=settings.webhook_secret,
             allowed_callback_hosts=settings.callback_allowed_hosts,
@@ -214,15 +215,10 @@ class Tracker:
         """The timer's round: polls a small round itself, hands a large one vault by vault to the poll queue."""
         queue = self._storage.queue(self.settings.poll_queue)
         backlog = queue.get_queue_properties().approximate_message_count or 0
-        report = run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
-                           self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
-                           detector=self._detector, poll=self._poller.poll, inline_max=self.settings.inline_poll_max,
-                           batch_size=self._policy.batch_size, observer=self._observer)
-        return report
-
-    def _detector_covers(self, locator: str) -> bool:
-        """Whether the detector is asked about the jobs of a vault locator (cross-region restores: no)."""
-        return bool(self._providers.for_vault(locator).resource_graph)
+        return run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
+                         self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
+                         detector=self._detector, poll=self._poller.poll, inline_max=self.settings.inline_poll_max,
+                         batch_size=self._policy.batch_size, observer=self._observer)
 
     def handle_poll_message(self, text: str) -> PollReport:
         """A poll-queue message: one vault's due items."""
@@ -255,7 +251,7 @@ class Tracker:
         failing = self.failing_subscriptions()
         checks["arm"] = "; ".join(f"{key}: {why}" for key, why in sorted(failing.items())) or "ok"
         # How far Resource Graph is trusted: a measure, not a fault (a late detector costs reads, not results).
-        checks["detector"] = self._health.current.describe() if self._health is not None else "off"
+        checks["detector"] = self._detector_state()
         problems += [f"ARM reads refused for {key}: {why}" for key, why in sorted(failing.items())]
         return Health(checks, problems)
 
@@ -263,11 +259,11 @@ class Tracker:
         """The numbers of the ``run`` heartbeat (running, due, deliveries waiting, failing reads), also handed to
         the observer."""
         index = self._store.list_index()
-        wall = datetime.now(UTC)
-        due = sum(1 for entry in index if entry.next_poll_at <= wall)
+        now = self._clock()
+        due = sum(1 for entry in index if entry.next_poll_at <= now)
         deliveries = self._storage.queue(self.settings.deliver_queue).get_queue_properties()
         beat = Heartbeat(len(index), due, deliveries.approximate_message_count or 0, self.failing_subscriptions(),
-                         self._health.current.describe() if self._health is not None else "")
+                         self._detector_state())
         self._observer.heartbeat(beat)
         return beat
 
@@ -300,8 +296,11 @@ class Tracker:
             return None
         subscribers = self._store.list_subscribers(item.tracking_id)
         event = event_for(item, subscribers[0]) if item.ended and subscribers and not item.named_jobs else None
-        detector = self._health.current.describe() if self._health is not None else "off"
-        return ItemDetails(item, subscribers, event, detector)
+        return ItemDetails(item, subscribers, event, self._detector_state())
+
+    def _detector_state(self) -> str:
+        """The deployment's assessment of Resource Graph in one line; "off" when it is not asked."""
+        return self._health.current.describe() if self._health is not None else "off"
 
     def _find(self, wanted: str) -> TrackedItem | None:
         if wanted.lower().startswith(("http://", "https://")):
@@ -341,3 +340,8 @@ class Tracker:
                       f"{results}",
             "polling": f"every {settings.poll_seconds:g} s; a heartbeat line every minute or on change",
         }
+
+
+def _unwatched(locator: str) -> bool:
+    """Without a detector, no vault's jobs are watched between their polls."""
+    return False

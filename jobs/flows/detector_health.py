@@ -45,9 +45,9 @@ class DetectorAssessment:
     state: str  # "fresh", "late", "unproven" or "unavailable"
     samples: int = 0
     told_first: int = 0  # samples the detector told first
-    lag_p50: float | None = None  # seconds from Azure's endTime to the tracker learning it, over the samples
+    lag_p50: float | None = None  # seconds from Azure's endTime to the detector showing it, over the samples
     lag_p95: float | None = None
-    censored: bool = False  # some ends came from a list or a GET first: the detector's own lag is at least this
+    censored: bool = False  # some ends were never shown, or are still pending: the lag is at least the figure
     reason: str = ""
     assessed_at: datetime | None = None
 

@@ -118,6 +118,8 @@ class Poller:
             report.strategy = "list"
             try:
                 summaries = self._list(provider, vault, jobs)
+            except (ArmThrottled, ArmUnauthorized):
+                raise  # the whole message waits, or backs off (``poll``)
             except ArmUnavailable as exc:
                 # ARM is failing (5xx, timeouts, after the client's own retries): a GET per job would multiply
                 # the load during the incident. The whole message backs off instead, longer each time.
@@ -161,8 +163,8 @@ class Poller:
         return until is not None
 
     def _list_failed(self, vault: VaultRef, exc: ArmError) -> None:
-        if isinstance(exc, ArmThrottled | ArmUnauthorized):
-            raise exc
+        """A list Azure answered with an error (not throttling, a credential or an outage): the jobs are asked
+        about one by one this time, and for ``LIST_REFUSED_FOR`` when Azure refuses the call itself (400)."""
         if exc.status == 400:  # Azure refuses this list call: no use asking every round
             self.list_refused[vault.key] = self.clock() + LIST_REFUSED_FOR
             log.warning("Azure refused listing the jobs of %s (%s); asking per job for %s", vault.name,

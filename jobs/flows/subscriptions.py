@@ -73,16 +73,23 @@ class Subscriptions:
     providers: Providers
     clock: Callable[[], datetime]
     poll_seconds: float
+    # Whether the detector asks about a vault locator's jobs every round (``DetectorHealth.covers``).
+    watched: Callable[[str], bool] = lambda locator: False
 
     # -- on record -----------------------------------------------------------------------------------------------
     def add(self, new: TrackedItem, subscriber: Subscriber, now: datetime) -> TrackedItem:
         """Puts ``new`` on record (or finds it there), schedules its first poll and adds ``subscriber``; returns the
         item as stored now (it may have ended meanwhile)."""
+        item = self._create(new, now)
+        self.store.add_subscriber(item.tracking_id, subscriber)
+        return self.store.get(item.tracking_id) or item
+
+    def _create(self, new: TrackedItem, now: datetime) -> TrackedItem:
+        """``new`` on record (or the item already there), with its first poll scheduled while it runs."""
         item, _ = self.store.create(new)
         if not item.ended:
             self.store.ensure_index(item, self.policy.first_poll(item, now))
-        self.store.add_subscriber(item.tracking_id, subscriber)
-        return self.store.get(item.tracking_id) or item
+        return item
 
     def get_subscriber(self, tracking_id: str, key: str) -> SubscriberRecord | None:
         return self.store.get_subscriber(tracking_id, key)
@@ -103,9 +110,7 @@ class Subscriptions:
             new = TrackedItem.for_job(ref, now, deadline)
             if job_id.lower() in failed:  # Azure failed to create it: its result now, never a poll
                 end_failed_job(new, failed[job_id.lower()], now)
-            job, _ = self.store.create(new)
-            if not job.ended:
-                self.store.ensure_index(job, self.policy.first_poll(job, now))
+            job = self._create(new, now)
             for record in subscribers:
                 self.store.add_subscriber(job.tracking_id, record.subscriber)
             jobs.append(job)
@@ -166,7 +171,7 @@ class Subscriptions:
             entry = self.store.get_index_entry(item.tracking_id)
             seconds = (entry.next_poll_at - now).total_seconds() if entry else period
             waits.append(seconds if seconds > 0 else period)
-            if self.policy.uses_detector and self.providers.for_vault(item.vault_id).resource_graph:
+            if self.watched(item.vault_id):
                 waits.append(period)
         return max(1, math.ceil(min(waits, default=period)))
 

@@ -67,7 +67,7 @@ class Heartbeat:
     due: int
     deliveries_waiting: int
     failing: dict[str, str]  # subscription or vault id: what fails
-    detector: str = ""  # the detector's assessment in one line ("" when Resource Graph is off)
+    detector: str = ""  # the detector's assessment in one line, its state first ("off": Resource Graph not asked)
 
 
 class Assessment(Protocol):

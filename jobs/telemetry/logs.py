@@ -70,8 +70,9 @@ class LogObserver(Observer):
     def heartbeat(self, beat: Heartbeat) -> None:
         """One line a ``heartbeat_seconds``, or sooner when a number changes."""
         now = self._monotonic()
+        # The detector's state counts as a change, not its figures (they move with every ended job).
         numbers = (beat.running, beat.due, beat.deliveries_waiting, tuple(sorted(beat.failing.items())),
-                   beat.detector)
+                   beat.detector.partition(";")[0])
         with self._lock:
             if self._last_beat is not None:
                 last_time, last_numbers = self._last_beat
