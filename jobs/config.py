@@ -41,6 +41,7 @@ __all__ = ["AZURITE_ACCOUNT_KEY", "SETTINGS", "ConfigError", "Settings", "Storag
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEADLETTER_SUFFIX = "-deadletter"
 POLL_STRATEGIES = ("vault", "job")
+END_HINTS = ("history", "estimate", "off")
 STORAGE = "AzureWebJobsStorage"
 
 
@@ -153,6 +154,12 @@ SETTINGS: tuple[Setting, ...] = (
         "is measured on every ended job: while its p95 is within two poll periods the vaults rest up to "
         "`JOBS_MAX_POLL_INTERVAL_SECONDS`, otherwise they are listed every round. `off`: vault rounds every round. "
         "Needs no role beyond Backup Reader")),
+    Setting("JOBS_END_HINTS", "end_hints", Choice(END_HINTS), "history", (
+        "under vault rounds, while Resource Graph is not measured fresh: a job whose earliest end is known rests on "
+        "its vault's `JOBS_MAX_POLL_INTERVAL_SECONDS` grid until the round before it, so its vault is not listed "
+        "every round (see Benchmark). `history`: known from the same entity's earlier jobs of its type (and a VM "
+        "job's own estimate when it was read in detail anyway); `estimate`: also one GET at a job's first sighting "
+        "for Azure's estimate; `off`: every round")),
     Setting("JOBS_RESOURCE_GRAPH_API_VERSION", "resource_graph_api_version", ApiVersion(), "2024-04-01",
             "api-version of the Resource Graph query (`Microsoft.ResourceGraph/resources`)"),
     Setting("JOBS_INLINE_POLL_MAX", "inline_poll_max", Number(0, whole=True), "100", (
@@ -215,6 +222,7 @@ class Settings:
     poll_strategy: str  # "vault" or "job" (JOBS_POLL_STRATEGY)
     resource_graph: bool  # Azure Resource Graph as the detector of ended jobs (JOBS_RESOURCE_GRAPH)
     resource_graph_api_version: str
+    end_hints: str  # "history", "estimate" or "off": a running job rests until its expected end (JOBS_END_HINTS)
     inline_poll_max: int
     arm_read_reserve: int  # reads of the subscription's ARM bucket left to other callers: jobs.arm.pacing
     delivery_retry_hours: float

@@ -31,6 +31,7 @@ from jobs.config import Settings
 from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.delivery import Delivery, DeliveryTask
 from jobs.flows.detector_health import DetectorHealth, MeasuringDetector
+from jobs.flows.end_hints import EndHints
 from jobs.flows.intake import Acceptance, Intake, TrackRequest
 from jobs.flows.policy import poll_policy, uses_detector
 from jobs.flows.poll_round import PollWork, run_round
@@ -43,6 +44,7 @@ from jobs.providers import Providers, parse_job_id
 from jobs.providers.graph import GraphDetector
 from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
 from jobs.storage.detector_log import TableDetectorLog
+from jobs.storage.duration_log import TableDurationLog
 from jobs.storage.health import HEALTH_STORAGE, check_storage
 from jobs.telemetry import Heartbeat, Observer, PollReport, RoundReport
 from jobs.telemetry.logs import LogObserver
@@ -159,7 +161,7 @@ class Tracker:
                               self._observer)
         self._poller = Poller(settings, self._store, self._arm, self._providers, self._publisher.conclude,
                               self._clock, monotonic, policy=self._policy, observer=self._observer,
-                              detector_health=self._health)
+                              detector_health=self._health, hints=EndHints(TableDurationLog(table)))
         sender = WebhookSender(
             secret=settings.webhook_secret,
             allowed_callback_hosts=settings.callback_allowed_hosts,

@@ -60,6 +60,9 @@ class TrackedItem:
     # endTime: the detector's measure (jobs.flows.detector_health).
     learned_from: str | None = None
     learned_lag_seconds: float | None = None
+    # The earliest the tracker expects the job to end (``jobs.flows.end_hints``): while it is far off, the job's
+    # vault need not be listed every round.
+    expected_end_at: datetime | None = None
     etag: str | None = field(default=None, repr=False)
 
     @property

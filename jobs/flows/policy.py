@@ -10,7 +10,7 @@ round. ``VaultRounds`` (the default) keeps every job of a vault on one grid, so 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from jobs.domain.tracked_item import TrackedItem
@@ -65,6 +65,7 @@ class VaultRounds:
     max_interval: float
     uses_detector: bool
     detector: DetectorView | None = None
+    end_hints: bool = True  # JOBS_END_HINTS not off: a job far from its expected end rests
     name: str = "vault"
     batch_size: int = VAULT_BATCH_SIZE
 
@@ -84,8 +85,27 @@ class VaultRounds:
 
     def next_poll(self, item: TrackedItem, now: datetime) -> datetime:
         if item.kind == "job":
-            return next_vault_poll_at(item, now, self.poll_seconds, self.interval_for(item))
+            interval = self.interval_for(item)
+            if interval < self.max_interval:
+                rest = self.rest_until(item, now)
+                if rest is not None:
+                    return min(rest, max(item.deadline_at, now))
+            return next_vault_poll_at(item, now, self.poll_seconds, interval)
         return next_poll_at(item, now, self.poll_seconds, self.max_interval)
+
+    def rest_until(self, item: TrackedItem, now: datetime) -> datetime | None:
+        """Where a job far from its expected end (``jobs.flows.end_hints``) is next polled instead of next round:
+        the round before that end, or sooner the next point of its vault's long grid (``max_interval``), where
+        the vault's other resting jobs are due too, so one list answers for them all. ``None``: next round."""
+        if not self.end_hints or item.expected_end_at is None or item.status is None or item.unknown_since:
+            return None
+        next_round = vault_grid_after(item.vault.key, now, self.poll_seconds, self.poll_seconds)
+        last_round = item.expected_end_at - timedelta(seconds=self.poll_seconds)
+        if last_round <= next_round:
+            return None
+        before_end = vault_grid_after(item.vault.key, last_round - timedelta(seconds=self.poll_seconds),
+                                      self.poll_seconds, self.poll_seconds)
+        return min(before_end, vault_grid_after(item.vault.key, now, self.poll_seconds, self.max_interval))
 
     def lists(self, due_jobs: int) -> bool:
         return due_jobs >= 1
@@ -124,4 +144,5 @@ def poll_policy(settings: Any, detector: DetectorView | None = None) -> PollPoli
     if settings.poll_strategy == "job":
         return PerJob(settings.poll_seconds, settings.max_poll_interval_seconds, settings.list_threshold,
                       settings.resource_graph)
-    return VaultRounds(settings.poll_seconds, settings.max_poll_interval_seconds, settings.resource_graph, detector)
+    return VaultRounds(settings.poll_seconds, settings.max_poll_interval_seconds, settings.resource_graph, detector,
+                       settings.end_hints != "off")

@@ -13,16 +13,18 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.arm import ArmClient, ArmError, ArmForbidden, ArmNotFound, ArmThrottled, ArmUnauthorized, ArmUnavailable
 from jobs.config import Settings
+from jobs.domain.azure_time import parse_time
 from jobs.domain.references import VaultRef
 from jobs.domain.results import ResultStatus
 from jobs.domain.tracked_item import TrackedItem
 from jobs.domain.tracking import end_tracking_failed, observe_job, observe_missing, observe_operation
 from jobs.flows.detector_health import DetectorHealth
+from jobs.flows.end_hints import EndHints
 from jobs.flows.policy import PollPolicy, poll_policy
 from jobs.flows.poll_round import PollWork
 from jobs.flows.read_failures import ReadFailures
@@ -55,6 +57,7 @@ class Poller:
     policy: PollPolicy | None = None
     observer: Observer = field(default_factory=Observer)
     detector_health: DetectorHealth | None = None  # where each end the detector covers is measured
+    hints: EndHints | None = None  # each running job's expected end, and the durations of those that completed
     failures: ReadFailures = field(default_factory=ReadFailures)
     # Vaults whose BackupJobs_List Azure refused with 400, until when their jobs are asked about one by one.
     list_refused: dict[str, datetime] = field(default_factory=dict)
@@ -228,7 +231,11 @@ class Poller:
         if item.kind == "job" and item.job_id and summaries is not None:
             summary = summaries.get(item.job_id.lower())
             if summary is not None:
-                return observe_job(item, provider.job_state(summary, detailed=False), now)
+                first_sighting = item.resource is None
+                changed = observe_job(item, provider.job_state(summary, detailed=False), now)
+                changed = self._hint(provider, item, now, detailed=False) or changed
+                if not (first_sighting and self._probes(item)):
+                    return changed
         kind = "operation" if item.kind == "operation" else "get"
         try:
             if item.kind == "operation":
@@ -243,18 +250,37 @@ class Poller:
             changed = observe_job(item, provider.job_state(resource), now)
             if item.ended:
                 self._learned(provider, item, source, now)
-            return changed
+                return changed
+            return self._hint(provider, item, now, detailed=True) or changed
         job_ids = observe_operation(item, state, now)
         if job_ids:
             item.named_jobs = [str(j).lower() for j in job_ids]
         return True
 
+    def _probes(self, item: TrackedItem) -> bool:
+        """Whether a running job first seen in a list is read in detail too, for Azure's estimate of its end
+        (``JOBS_END_HINTS=estimate``, when nothing else tells it)."""
+        return (self.hints is not None and self.settings.end_hints == "estimate" and not item.ended
+                and item.expected_end_at is None)
+
+    def _hint(self, provider: Provider, item: TrackedItem, now: datetime, *, detailed: bool) -> bool:
+        """Updates a running job's expected end (``jobs.flows.end_hints``); whether it changed."""
+        if self.hints is None or item.ended:
+            return False
+        expected = self.hints.expected_end(item, provider, now, detailed=detailed)
+        if expected == item.expected_end_at:
+            return False
+        item.expected_end_at = expected
+        return True
+
     def _learned(self, provider: Provider, item: TrackedItem, source: str, now: datetime) -> None:
         """Records who told the tracker first that ``item`` ended, and how long after Azure's ``endTime``; a
         sample of the detector's lag when it covers the job."""
-        end_time = _parse_time(provider.event_fields(item.resource).get("endTime"))
+        end_time = parse_time(provider.event_fields(item.resource).get("endTime"))
         item.learned_from = source
         item.learned_lag_seconds = None if end_time is None else max(0.0, (now - end_time).total_seconds())
+        if self.hints is not None:
+            self.hints.record(item, provider)
         if self.detector_health is not None:
             try:
                 self.detector_health.record_end(item.tracking_id, item.vault_id, source, end_time, now,
@@ -343,22 +369,6 @@ class Poller:
 
     def _wall(self, monotonic_at: float) -> datetime:
         return self.clock() + timedelta(seconds=max(0.0, monotonic_at - self.monotonic()))
-
-
-def _parse_time(value: object) -> datetime | None:
-    """An ISO 8601 time as Azure writes it (``2026-01-05T22:00:07.1234567Z``), or ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:  # .NET writes 7 fractional digits; Python reads at most 6
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _outcome(error: ArmError) -> str:

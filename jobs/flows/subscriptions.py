@@ -161,7 +161,7 @@ class Subscriptions:
     def retry_after(self, items: list[TrackedItem | None]) -> int:
         """Seconds until the tracker may next learn something of ``items``: their soonest next poll (a due row
         waits for the next round), or the next round when the detector watches them (it asks about every running
-        job it covers each round). At least 1."""
+        job it covers each round). At least 1, at most one poll period."""
         now = self.clock()
         period = self.poll_seconds
         waits = []
@@ -170,7 +170,8 @@ class Subscriptions:
                 continue
             entry = self.store.get_index_entry(item.tracking_id)
             seconds = (entry.next_poll_at - now).total_seconds() if entry else period
-            waits.append(seconds if seconds > 0 else period)
+            # never past one period: a job resting on its end hint may still end sooner than expected
+            waits.append(min(seconds, period) if seconds > 0 else period)
             if self.watched(item.vault_id):
                 waits.append(period)
         return max(1, math.ceil(min(waits, default=period)))

@@ -130,6 +130,12 @@ class Provider(Protocol):
         ...
 
     @classmethod
+    def progress(cls, job: dict[str, Any] | None) -> tuple[float | None, float | None]:
+        """What Azure says of a running job's progress, where it says it (Recovery Services: a VM job's detailed
+        ``extendedInfo``): ``(estimated remaining seconds, percent done)``, each ``None`` when not said."""
+        ...
+
+    @classmethod
     def reference_fields(cls, vault: VaultRef) -> dict[str, Any]:
         """Fields the event's ``data`` carries about where the job ran (e.g. ``crossRegionRestore``); often none."""
         ...

@@ -265,6 +265,10 @@ class CrossRegionRestore:
         return rs.RecoveryServices.event_fields(job)
 
     @classmethod
+    def progress(cls, job: dict[str, Any] | None) -> tuple[float | None, float | None]:
+        return rs.RecoveryServices.progress(job)
+
+    @classmethod
     def reference_fields(cls, vault: VaultRef) -> dict[str, Any]:
         """``data.crossRegionRestore``: how a consumer tells a CRR job's event, and where it ran."""
         return {"crossRegionRestore": {"region": vault.region}}

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from jobs.arm import ArmClient
+from jobs.domain.azure_time import duration_seconds
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef, check_guid, check_name, show
 from jobs.domain.results import JobState, OperationOutcome, OperationState
 
@@ -534,6 +535,16 @@ class RecoveryServices:
     @classmethod
     def reference_fields(cls, vault: VaultRef) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def progress(cls, job: dict[str, Any] | None) -> tuple[float | None, float | None]:
+        """A VM job's ``extendedInfo.estimatedRemainingDuration`` (a .NET TimeSpan, ``00:01:05``, or ISO 8601)
+        and ``progressPercentage``: only JobDetails_Get carries them, never a list's summary."""
+        extended = ((job or {}).get("properties") or {}).get("extendedInfo") or {}
+        remaining = duration_seconds(extended.get("estimatedRemainingDuration"))
+        percent = extended.get("progressPercentage")
+        done = float(percent) if isinstance(percent, int | float) and 0 < percent < 100 else None
+        return remaining, done
 
     @classmethod
     def event_fields(cls, job: dict[str, Any] | None) -> dict[str, Any]:

@@ -393,7 +393,7 @@ _SCALARS = {
     "job_id": "JobId", "operation_id": "OperationId", "operation_path": "OperationPath",
     "status": "Status", "result_status": "ResultStatus", "ended_at": "EndedAt", "last_polled_at": "LastPolledAt",
     "unknown_since": "UnknownSince", "failing_since": "FailingSince", "poll_count": "PollCount",
-    "learned_from": "LearnedFrom", "learned_lag_seconds": "LearnedLagSeconds",
+    "learned_from": "LearnedFrom", "learned_lag_seconds": "LearnedLagSeconds", "expected_end_at": "ExpectedEndAt",
 }
 _JSON = {"last_error": "LastError", "resource": "Resource", "errors": "Errors", "named_jobs": "NamedJobs"}
 
