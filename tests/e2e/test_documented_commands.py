@@ -46,7 +46,7 @@ DEADLINE = 60.0  # seconds any one command may take, start-up and shutdown inclu
 COVERED_ELSEWHERE: dict[str, str] = {
     "python -m jobs bench --plot docs/img/bench.png":
         "tests/unit/test_bench.py::test_both_strategies_follow_every_job_to_its_end",
-    "python -m jobs bench [--workload spread|burst|all] [--seed 1] [--plot PNG]":
+    "python -m jobs bench [--workload spread|burst|repeat|all] [--seed 1] [--plot PNG]":
         "tests/unit/test_bench.py::test_both_strategies_follow_every_job_to_its_end",
     "python -m jobs bench --scale [--scale-ended 100000] [--scale-storage azurite|memory]":
         "tests/functional/test_scale_bench.py::test_the_round_reads_the_same_with_or_without_history",

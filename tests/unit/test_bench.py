@@ -235,7 +235,11 @@ def test_the_rows_cover_every_detector_case_each_with_its_reads_goal() -> None:
         "tracker, Resource Graph lag 2 periods": False, "tracker, Resource Graph lag 10 periods": False,
         "tracker, Resource Graph never shows an end": False, "tracker, Resource Graph refuses (403)": False,
         "vault rounds, no Resource Graph": False, "job schedule, no Resource Graph": False,
+        "tracker, Resource Graph never shows an end, no end hints": False,
+        "vault rounds, no Resource Graph, end hints with estimates": False,
+        "vault rounds, no Resource Graph, no end hints": False,
     }
+    assert STRATEGIES["vault rounds, no Resource Graph, no end hints"].settings["JOBS_END_HINTS"] == "off"
     assert [STRATEGIES[f"tracker, Resource Graph lag {n}"].graph_lag_seconds(30) for n in
             ("0", "1 period", "2 periods", "10 periods")] == [0, 30, 60, 300]
     assert STRATEGIES["tracker, Resource Graph never shows an end"].graph_lag_seconds(30) == math.inf
@@ -255,3 +259,19 @@ def test_the_rows_cover_every_detector_case_each_with_its_reads_goal() -> None:
     assert [(row[1], row[3], row[-1]) for row in rows] == [
         ("tracker, Resource Graph lag 1 period", "<= 0.100", "MISS: reads"),
         ("tracker, Resource Graph lag 2 periods", "<= 0.333", "PASS")]
+
+
+def test_the_repeat_workload_backs_the_same_vms_up_again_each_about_as_long_as_before() -> None:
+    from devtools.bench import WORKLOADS
+
+    jobs = WORKLOADS["repeat"](1).jobs
+    runs: dict[str, list[BenchJob]] = {}
+    for job in jobs:
+        runs.setdefault(job.entity or "", []).append(job)
+    assert len(jobs) == 1000 and len(runs) == 250 and {len(r) for r in runs.values()} == {4}
+    for entity_jobs in runs.values():
+        assert len({job.vault_id for job in entity_jobs}) == 1  # one VM, one vault
+        seconds = [(job.ended_at - job.started_at).total_seconds() for job in entity_jobs]
+        assert max(seconds) / min(seconds) < 2.5  # about as long as its earlier runs
+    assert all(0.2 < job.estimate_error < 5 for job in jobs)
+    assert len({job.estimate_error for job in jobs}) == len(jobs)  # each job's estimate off by its own factor
