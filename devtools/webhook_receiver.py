@@ -3,7 +3,8 @@
 It listens on loopback (http, or https with a certificate), accepts any method and path, records every request
 with the status it answered, and checks Standard Webhooks signatures with the reference ``standardwebhooks``
 library when it has the secret. It can be scripted to fail (``respond_with``), go down and come back on the same
-port (``set_down``) and hold requests (``set_hang``), so delivery retries can be tested against real sockets.
+port (``set_down``), hold requests (``set_hang``) and stream its answer slowly, the body or the headers
+(``set_stream``), so delivery retries and timeouts can be tested against real sockets.
 A held request whose client gave up (closed its connection) while it was held is recorded as not answered
 (``answered`` 0, ``abandoned`` True): the client never saw the status, so it is no delivery.
 """
@@ -49,6 +50,8 @@ class ReceivedRequest:
     verified: bool | None  # Standard Webhooks signature check; None when the receiver has no secret
     answered: int = 0
     abandoned: bool = False  # the client closed its connection while the request was held: no answer reached it
+    streamed: int = 0  # bytes of a slow answer (set_stream) the client took before it closed, or all of them
+    stream_done: bool = False  # the slow answer ended: all sent, or the client went away
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -180,6 +183,12 @@ class _Handler(BaseHTTPRequestHandler):
         # Recorded before the answer is written, so a client that has its answer always finds its request here.
         request.answered = status
         receiver._record(request)
+        stream = receiver._stream
+        if stream is not None:
+            self.close_connection = True
+            self._stream_answer(status, request, *stream)
+            receiver._notify(request)
+            return
         payload = json.dumps({"status": status}).encode()
         self.close_connection = True
         try:
@@ -197,6 +206,31 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         receiver._notify(request)
+
+    def _stream_answer(self, status: int, request: ReceivedRequest, total: int, seconds: float, part: str) -> None:
+        """``status``, then ``total`` bytes paced evenly over ``seconds``: the body (with its Content-Length), or
+        padding header lines before an empty body. ``request.streamed`` counts what the client took."""
+        steps = max(1, min(total // 1024, int(seconds * 20)))
+        size = total // steps
+        pause = seconds / steps
+        receiver = self.server.receiver
+        try:
+            self.wfile.write(f"HTTP/1.1 {status} Streamed\r\nConnection: close\r\n".encode())
+            if part == "body":
+                self.wfile.write(f"Content-Type: text/plain\r\nContent-Length: {size * steps}\r\n\r\n".encode())
+            self.wfile.flush()
+            for step in range(steps):
+                if receiver._released.wait(pause):
+                    break
+                pad = f"X-Pad-{step}: {'x' * max(1, size - 12)}\r\n"
+                chunk = b"x" * size if part == "body" else pad.encode()
+                self.connection.sendall(chunk)
+                receiver._streamed(request, len(chunk))
+            if part == "headers":
+                self.connection.sendall(b"Content-Length: 0\r\n\r\n")
+        except OSError:
+            pass  # the client went away: what it took is counted
+        receiver._streamed(request, 0, done=True)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_OPTIONS = _handle
 
@@ -241,6 +275,7 @@ class WebhookReceiver:
         self._retry_after: int | str | None = None
         self._extra_headers: dict[str, str] = {}
         self._hang = 0.0
+        self._stream: tuple[int, float, str] | None = None
         self._released = threading.Event()
         self._active = 0
         self._sockets: set[socket.socket] = set()
@@ -348,6 +383,16 @@ class WebhookReceiver:
         with self._cond:
             self._hang = float(seconds)
 
+    def set_stream(self, total_bytes: int, seconds: float, part: str = "body") -> None:
+        """Answer each request slowly: its status at once, then ``total_bytes`` paced over ``seconds``, as the
+        ``body`` or as padding ``headers`` lines (each under a second apart); ``total_bytes`` 0 stops it."""
+        if part not in ("body", "headers"):
+            raise ValueError("set_stream: part is 'body' or 'headers'")
+        if not 0 <= seconds <= MAX_HANG_SECONDS or total_bytes < 0:
+            raise ValueError(f"set_stream: seconds from 0 to {MAX_HANG_SECONDS:g}, bytes from 0")
+        with self._cond:
+            self._stream = (int(total_bytes), float(seconds), part) if total_bytes else None
+
     # -- observing -------------------------------------------------------------------------------------------
 
     def wait_for(self, predicate: Callable[[list[ReceivedRequest]], bool], timeout: float) -> bool:
@@ -411,6 +456,12 @@ class WebhookReceiver:
     def _record(self, request: ReceivedRequest) -> None:
         with self._cond:
             self.requests.append(request)
+            self._cond.notify_all()
+
+    def _streamed(self, request: ReceivedRequest, count: int, done: bool = False) -> None:
+        with self._cond:
+            request.streamed += count
+            request.stream_done = request.stream_done or done
             self._cond.notify_all()
 
     def _notify(self, request: ReceivedRequest) -> None:

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -46,6 +46,7 @@ from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
 from jobs.storage.detector_log import TableDetectorLog
 from jobs.storage.duration_log import TableDurationLog
 from jobs.storage.health import HEALTH_STORAGE, check_storage
+from jobs.storage.job_store import DELIVERY_SLACK
 from jobs.telemetry import Heartbeat, Observer, PollReport, RoundReport
 from jobs.telemetry.logs import LogObserver
 from jobs.webhooks.sender import WebhookSender
@@ -137,7 +138,8 @@ class Tracker:
         self._storage = storage or StorageAccount(settings.storage)
         self._observer = observer or LogObserver()
         table = self._storage.table(settings.table)
-        self._store = JobStore(table, self._clock)
+        self._store = JobStore(table, self._clock,  # the sweep keeps what may still be delivered
+                               delivery_hold=timedelta(hours=settings.delivery_retry_hours) + DELIVERY_SLACK)
         self._throttle_board = TableThrottleBoard(table)
         self._arm = arm or ArmClient.from_settings(settings)
         if self._arm.board is None:

@@ -3,19 +3,22 @@
 An event is a pure function of the job's stored final state and one subscriber, so a redelivery (after a crash,
 by another instance) carries the same ``id`` and the same content. What the event says about the job itself
 (``type``, operation, job type, errors, tasks, property bag) is mapped by the job's provider; this module only
-assembles it.
+assembles it, and gives every duration one form: ISO 8601 (``iso_duration``), whatever form Azure wrote (Azure's
+own text stays in ``data.job``).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import isodate
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-__all__ = ["CONTENT_TYPE", "JOB_FIELDS", "build_event", "event_id", "serialize_event"]
+__all__ = ["CONTENT_TYPE", "JOB_FIELDS", "build_event", "event_id", "iso_duration", "serialize_event"]
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 _EVENT_NAMESPACE = uuid.UUID("6f1b1c1e-7d7a-4a53-9a36-0b7a3c8f0e21")
@@ -24,6 +27,41 @@ JOB_FIELDS = (
     "operation", "jobType", "backupManagementType", "entityFriendlyName", "startTime", "endTime", "duration",
     "errors", "tasks", "propertyBag", "dynamicErrorMessage",
 )
+
+
+# .NET TimeSpan.ToString() ("c"): [d.]hh:mm:ss[.fffffff], as Azure writes IaaS VM jobs' durations.
+_TIMESPAN = re.compile(r"(?:(\d{1,8})\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?")
+
+
+def iso_duration(value: Any) -> str | None:
+    """A job's or task's duration as ISO 8601 (``PT20M23.08967S``, ``P1DT2H3M4S``, ``P0D``), from either form Azure
+    writes: a .NET TimeSpan (``00:20:23.0896697``, ``1.02:03:04``) or ISO 8601 (``PT1M30.5S``), normalised by
+    ``isodate`` to microseconds. ``None`` for none, a negative duration, or text that is neither."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    span = _TIMESPAN.fullmatch(text)
+    try:
+        if span:
+            days, hours, minutes, seconds, fraction = span.groups()
+            if int(hours) > 23 or int(minutes) > 59 or int(seconds) > 59:
+                return None
+            ticks = int((fraction or "").ljust(7, "0"))  # 100 ns each
+            duration: Any = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes),
+                                      seconds=int(seconds), microseconds=round(ticks / 10))
+        else:
+            duration = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError, OverflowError):
+        return None
+    if isinstance(duration, timedelta) and duration < timedelta(0):
+        return None
+    return str(isodate.duration_isoformat(duration))
+
+
+def _with_iso_duration(task: Any) -> Any:
+    if isinstance(task, dict) and "duration" in task:
+        return {**task, "duration": iso_duration(task["duration"])}
+    return task
 
 
 def event_id(tracking_id: str, status: str, subscriber_key: str) -> str:
@@ -58,7 +96,8 @@ def build_event(
     data: dict[str, Any] = {"jobId": job_id, "jobResourceId": job_resource_id, "vaultId": vault_id, "status": status}
     data.update({name: job_fields.get(name) for name in JOB_FIELDS})
     data["errors"] = errors if errors is not None else list(job_fields.get("errors") or [])
-    data["tasks"] = list(job_fields.get("tasks") or [])
+    data["duration"] = iso_duration(data["duration"])
+    data["tasks"] = [_with_iso_duration(task) for task in job_fields.get("tasks") or []]
     data["propertyBag"] = dict(job_fields.get("propertyBag") or {})
     if correlation_id is not None:
         data["correlationId"] = correlation_id

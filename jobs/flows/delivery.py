@@ -7,8 +7,10 @@ Storage, identical on every attempt (same ``webhook-id``).
 
 ``Delivery.attempt`` makes one attempt (``jobs.webhooks.sender`` sends and classifies) and decides what follows:
 a retry after the schedule's delay (or the receiver's ``Retry-After``, when longer), with growing, jittered
-delays for ``JOBS_DELIVERY_RETRY_HOURS`` (24), the last attempt made as the window closes; or, after a permanent
-failure or at the window's end, the dead-letter queue (``<JOBS_RESULTS_QUEUE>-deadletter``) with the URL and reason.
+delays for ``JOBS_DELIVERY_RETRY_HOURS`` (24), the last attempt made as the window closes, no delay longer than the
+queue accepts (``MAX_VISIBILITY_SECONDS``, 7 days); or, after a permanent failure, at the window's end, or when the
+receiver's ``Retry-After`` falls after the window closes, the dead-letter queue (``<JOBS_RESULTS_QUEUE>-deadletter``)
+with the URL and reason.
 
 While ``JOBS_WEBHOOK_SECRET`` is a Key Vault reference the platform has not resolved, no request is made: each
 attempt is a retryable failure saying so (the tracker logs the problem once, when it is built), so nothing is sent
@@ -37,6 +39,7 @@ from jobs.webhooks.sender import DeliveryOutcome, WebhookSender, describe_url
 
 __all__ = [
     "CALLBACK_TARGET",
+    "MAX_VISIBILITY_SECONDS",
     "UNRESOLVED_SECRET",
     "Delivery",
     "DeliveryTask",
@@ -52,6 +55,8 @@ UNRESOLVED_SECRET = "not sent: JOBS_WEBHOOK_SECRET is an unresolved Key Vault re
 # Multiples of JOBS_DELIVERY_FIRST_RETRY_SECONDS (10 s): 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
 # then every 12 h — Event Grid's schedule.
 _SCHEDULE = (1, 3, 6, 30, 60, 180, 360, 1080, 2160, 4320)
+# Azure Queue storage refuses a visibility timeout longer than 7 days (Put Message): no retry waits longer.
+MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
 
 
 def retry_delay(attempt: int, first_seconds: float, jitter: float = 0.2) -> float:
@@ -134,17 +139,22 @@ class Delivery:
         settings = self.settings
         if outcome.retry_in is not None:
             # Retried for the whole window: the last attempt is made when the window closes.
-            left = (retry_deadline(task, settings.delivery_retry_hours, now) - now).total_seconds()
-            delay = min(left, max(retry_delay(task.attempt, settings.delivery_first_retry_seconds),
-                                  outcome.retry_in))
-            if left > 0:
+            window = settings.delivery_retry_hours
+            left = (retry_deadline(task, window, now) - now).total_seconds()
+            if left > 0 and outcome.retry_in > left:
+                # The receiver itself asks for a retry after the window closes: nothing to wait for.
+                reason = (f"the receiver asked to be retried in {outcome.retry_in:.0f} s (Retry-After), after the "
+                          f"{window:g}-hour retry window (JOBS_DELIVERY_RETRY_HOURS) closes; last: {outcome.reason}")
+            elif left > 0:
+                delay = min(left, max(retry_delay(task.attempt, settings.delivery_first_retry_seconds),
+                                      outcome.retry_in), MAX_VISIBILITY_SECONDS)
                 send_task(self.storage.queue(settings.deliver_queue), task.next_attempt().to_message(),
-                          work_seconds=settings.delivery_retry_hours * 3600,
-                          visibility_timeout=max(1, math.ceil(delay)))
+                          work_seconds=window * 3600, visibility_timeout=max(1, math.ceil(delay)))
                 log.info("delivery attempt %d of event %s to %s failed (%s); next in %.0f s", task.attempt,
                          event["id"], describe_url(url), outcome.reason, delay)
                 return "retry"
-            reason = f"not delivered within {settings.delivery_retry_hours:g} hours; last: {outcome.reason}"
+            else:
+                reason = f"not delivered within {window:g} hours; last: {outcome.reason}"
         else:
             reason = outcome.reason
         send_output(self.storage.queue(settings.deadletter_queue), deadletter_message(task, url, reason, event, now))

@@ -11,18 +11,21 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from jobs.domain.references import JobRef
+from jobs.domain.results import OPERATION_SUCCEEDED
 from jobs.domain.tracked_item import IndexEntry, Subscriber, SubscriberRecord, TrackedItem
 from jobs.storage.entity_size import check_entity
 
 __all__ = [
-    "CALLBACK_PREFIX", "ENDED_PREFIX", "INDEX_PARTITION", "RUNNING_PARTITIONS", "SWEEP_LIMIT", "ConcurrencyConflict",
+    "CALLBACK_PREFIX", "DELIVERY_SLACK", "ENDED_PREFIX", "INDEX_PARTITION", "RUNNING_PARTITIONS", "SWEEP_LIMIT",
+    "ConcurrencyConflict",
     "JobStore", "callback_partition", "ended_index_keys", "entity_from_item", "index_partition",
 ]
 
@@ -30,6 +33,9 @@ INDEX_PARTITION = "index-running"  # the running index's prefix, and its one par
 RUNNING_PARTITIONS = 16
 ENDED_PREFIX = "index-ended-"
 SWEEP_LIMIT = 100  # ended jobs removed per poll round at most
+# Beyond the delivery retry window, how long an item is kept after an event went out: the last attempt is made as the
+# window closes, and the host may try its message again (maxDequeueCount 5, 2 min apart) before it is done.
+DELIVERY_SLACK = timedelta(hours=1)
 STATE_ROW = "state"
 SUBSCRIBER_PREFIX = "sub-"
 CAPABILITY_PREFIX = "cap-"
@@ -42,10 +48,14 @@ class ConcurrencyConflict(Exception):
 
 
 class JobStore:
-    def __init__(self, table: TableClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, table: TableClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC), *,
+                 delivery_hold: timedelta = timedelta(hours=24) + DELIVERY_SLACK) -> None:
+        """``delivery_hold``: how long after an event went out its deliveries may still be tried (the sweep keeps
+        the item that long): ``JOBS_DELIVERY_RETRY_HOURS`` plus ``DELIVERY_SLACK``."""
         self.table = table
         self._table = table
         self._clock = clock
+        self._delivery_hold = delivery_hold
 
     # -- state rows --------------------------------------------------------------------------------------------
     def get(self, tracking_id: str) -> TrackedItem | None:
@@ -138,8 +148,10 @@ class JobStore:
             return None
 
     def mark_published(self, tracking_id: str, key: str, status: str) -> None:
+        """The subscriber got its event (``PublishedAt``: the sweep keeps the item while it may be delivered)."""
         self._table.update_entity(
-            {"PartitionKey": tracking_id, "RowKey": SUBSCRIBER_PREFIX + key, "PublishedStatus": status},
+            {"PartitionKey": tracking_id, "RowKey": SUBSCRIBER_PREFIX + key, "PublishedStatus": status,
+             "PublishedAt": self._clock()},
             mode=UpdateMode.MERGE,
         )
 
@@ -325,6 +337,16 @@ class JobStore:
         if item is not None and item.ended and item.ended_at is not None and item.ended_at <= ended_before:
             if self.in_index(tracking_id):
                 return 0  # its results are not out yet: the poll round hands it out again; swept later
+            kept_until = self._kept_until(item, entities, ended_before)
+            if kept_until > ended_before:
+                # Still being delivered, or an operation whose job is still on record: filed again in the ended
+                # index where the sweep finds it when that is over, the old row removed.
+                partition, again = ended_index_keys(kept_until, tracking_id)
+                self._table.upsert_entity({"PartitionKey": partition, "RowKey": again, "TrackingId": tracking_id},
+                                          mode=UpdateMode.REPLACE)
+                with contextlib.suppress(ResourceNotFoundError):
+                    self._table.delete_entity(row["PartitionKey"], row["RowKey"])
+                return 0
             # Subscriber rows first, the state row last: a crash in between leaves a job the next sweep finishes.
             entities.sort(key=lambda e: e["RowKey"] == STATE_ROW)
             for entity in entities:
@@ -343,6 +365,39 @@ class JobStore:
         with contextlib.suppress(ResourceNotFoundError):
             self._table.delete_entity(row["PartitionKey"], row["RowKey"])
         return removed
+
+    def _kept_until(self, item: TrackedItem, entities: list[dict[str, Any]], ended_before: datetime) -> datetime:
+        """Where the ended index must file ``item`` for the sweep to find it no earlier than it may go (the sweep
+        reads rows filed before ``ended_before``, i.e. ``now`` minus the retention):
+
+        - an event went out less than ``delivery_hold`` ago: its deliveries may still be tried, and each attempt
+          rebuilds the event from these rows. Kept until the hold ends.
+        - an operation that named its jobs: its status URLs answer with the jobs' state. Kept while a job it named
+          is kept: while the job runs, looked at again a retention later; once it ended, as long as the job itself.
+        """
+        now = self._clock()
+        retention = now - ended_before
+        until = ended_before  # nothing holds it
+        published = [e["PublishedAt"] for e in entities
+                     if str(e.get("RowKey", "")).startswith(SUBSCRIBER_PREFIX) and e.get("PublishedAt")]
+        if published:
+            until = max(until, max(_utc(p) for p in published) + self._delivery_hold - retention)
+        if item.kind == "operation" and item.result_status == OPERATION_SUCCEEDED:
+            for job_id in item.named_jobs or []:
+                key = JobRef.create(item.vault, job_id).key
+                job = self.get(key)
+                if job is None:
+                    continue  # never created, or swept: nothing to answer with
+                if job.ended_at is None:
+                    until = max(until, now)  # asked again one retention from now
+                else:
+                    rows = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": key}))
+                    until = max(until, _utc(job.ended_at), self._kept_until(job, rows, ended_before))
+        return until
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def index_partition(tracking_id: str) -> str:

@@ -3,20 +3,31 @@
 Outcomes (Standard Webhooks, CloudEvents webhook spec): 2xx delivered; 410 the subscriber is gone; 408, 429
 (``Retry-After`` passed on), 5xx, timeouts and network errors worth a retry; any other status, a redirect, or a
 callback URL refused by the SSRF guard a permanent failure.
+
+``JOBS_WEBHOOK_TIMEOUT_SECONDS`` bounds the whole request, not each read: a watchdog shuts the request's socket
+down when the time is up (a receiver that dribbles its status line or headers is cut off there), and the answer's
+body is never read (``stream=True``, then closed): the status and headers decide, so a receiver that streams a
+long body costs nothing. The watchdog finds the socket through the connection classes of each session's pools
+(``_watch_sockets``), so the SSRF guard's own connections are watched the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from standardwebhooks.webhooks import Webhook
+from urllib3.connectionpool import HTTPConnectionPool
 
 from jobs.arm import parse_retry_after
 from jobs.webhooks.callback_urls import AllowedHosts, CallbackUrlRejected, guarded_session
@@ -112,6 +123,82 @@ class _RedactRequestUrls(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactRequestUrls())
 
 
+class _Watchdog:
+    """Shuts down the sockets a request opens once ``seconds`` have passed: the request then fails at once, whatever
+    it was waiting for (the connection, sending the event, the status line, the headers)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        _WATCHING.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+        _WATCHING.watchdog = None
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if not self.fired:
+                return
+        _shut(sock)  # opened after the time was up
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCHING = threading.local()  # the watchdog of the request this thread is making, if any
+
+
+def _watched_pool(pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+    """``pool`` whose connections hand each new socket (and, over TLS, the wrapped one) to this thread's
+    watchdog."""
+    connection = pool.ConnectionCls
+
+    def _new_conn(self: Any) -> socket.socket:
+        sock = connection._new_conn(self)
+        watchdog = getattr(_WATCHING, "watchdog", None)
+        if watchdog is not None:
+            watchdog.add(sock)
+        return sock
+
+    def connect(self: Any) -> None:
+        connection.connect(self)
+        watchdog = getattr(_WATCHING, "watchdog", None)
+        if watchdog is not None and self.sock is not None:
+            watchdog.add(self.sock)  # over TLS, the wrapped socket: the raw one was handed over to it
+
+    watched = type(f"Watched{connection.__name__}", (connection,), {"_new_conn": _new_conn, "connect": connect})
+    return type(f"Watched{pool.__name__}", (pool,), {"ConnectionCls": watched})
+
+
+def _watch_sockets(session: requests.Session) -> requests.Session:
+    """The session, its pools' connections watched (``_Watchdog``): the plain one and the SSRF guard's alike."""
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if manager is not None:
+            manager.pool_classes_by_scheme = {
+                scheme: _watched_pool(pool) for scheme, pool in manager.pool_classes_by_scheme.items()
+            }
+    return session
+
+
 @dataclass(frozen=True)
 class DeliveryOutcome:
     delivered: bool
@@ -131,10 +218,11 @@ class WebhookSender:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._signer = Webhook(secret) if secret else None
-        self._timeout = (min(5.0, timeout_seconds), timeout_seconds)
+        self._total = timeout_seconds
+        self._timeout = (min(5.0, timeout_seconds), timeout_seconds)  # each step's; the watchdog bounds the whole
         self._clock = clock
-        self._plain = requests.Session()
-        self._guarded = guarded_session(allowed_callback_hosts)
+        self._plain = _watch_sockets(requests.Session())
+        self._guarded = _watch_sockets(guarded_session(allowed_callback_hosts))
 
     def headers(self, event_id: str, body: bytes, url: str = "") -> dict[str, str]:
         now = self._clock()
@@ -150,20 +238,28 @@ class WebhookSender:
 
     def send(self, url: str, event_id: str, body: bytes, *, callback: bool) -> DeliveryOutcome:
         session = self._guarded if callback else self._plain
-        try:
-            response = session.post(url, data=body, headers=self.headers(event_id, body, url), timeout=self._timeout,
-                                    allow_redirects=False)
-        except CallbackUrlRejected as exc:
-            return DeliveryOutcome(False, None, exc.reason)
-        except requests.Timeout:
-            return DeliveryOutcome(False, 0.0, f"no answer within {self._timeout[1]:g} s")
-        except requests.RequestException as exc:
-            reason = getattr(exc, "reason", None)
-            if isinstance(reason, CallbackUrlRejected):
-                return DeliveryOutcome(False, None, reason.reason)
-            return DeliveryOutcome(False, 0.0, f"network error: {type(exc).__name__}")
+        late = DeliveryOutcome(False, 0.0, f"no answer within {self._total:g} s")
+        with _Watchdog(self._total) as watchdog:
+            try:
+                # stream=True: the answer's body is never read, only its status and headers (closed below).
+                response = session.post(url, data=body, headers=self.headers(event_id, body, url),
+                                        timeout=self._timeout, allow_redirects=False, stream=True)
+            except CallbackUrlRejected as exc:
+                return DeliveryOutcome(False, None, exc.reason)
+            except requests.Timeout:
+                return late
+            except requests.RequestException as exc:
+                reason = getattr(exc, "reason", None)
+                if isinstance(reason, CallbackUrlRejected):
+                    return DeliveryOutcome(False, None, reason.reason)
+                if watchdog.fired:
+                    return late
+                return DeliveryOutcome(False, 0.0, f"network error: {type(exc).__name__}")
+            if watchdog.fired:  # cut off while reading the headers: http.client takes the end as their end
+                response.close()
+                return late
         status = response.status_code
-        response.close()
+        response.close()  # the body unread: the connection is closed, never drained
         if 200 <= status < 300:
             return DeliveryOutcome(True)
         if status == 410:

@@ -9,6 +9,7 @@ import json
 from standardwebhooks.webhooks import Webhook
 
 from devtools.simulator import JobScript
+from jobs.domain.events import iso_duration
 from tests.conftest import SECRET, VAULT, fixture_json, results
 
 SUB, RG, NAME = "11111111-2222-3333-4444-555555555555", "backup-rg", "prod-vault"
@@ -52,7 +53,9 @@ def test_every_intake_shape_ends_in_one_event_per_subscriber(simulator, tracker,
         assert event["data"]["status"] == "Completed"
         assert event["data"]["vaultId"] == VAULT
         assert event["data"]["jobResourceId"] == f"{VAULT}/backupJobs/{job_id_}"
-        assert event["data"]["tasks"] == event["data"]["job"]["properties"]["extendedInfo"]["tasksList"]
+        azure_tasks = event["data"]["job"]["properties"]["extendedInfo"]["tasksList"]  # durations in ISO 8601
+        assert event["data"]["tasks"] == [{**t, "duration": iso_duration(t["duration"])} if "duration" in t else t
+                                          for t in azure_tasks]
         assert event["data"]["errors"] == []
     assert by_job[seed_job]["data"]["context"] == {"ticket": 42}
     assert by_job[triggered.job_id]["data"]["correlationId"] == "c-5"

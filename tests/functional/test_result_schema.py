@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import isodate
 import jsonschema
 import pytest
 
@@ -76,6 +77,8 @@ def _tracking_failed_event() -> dict:
     lambda e: e.update(type="BackupJob.Exploded"),
     lambda e: e["data"].update(errors=[{"code": 1}]),
     lambda e: e["data"].pop("jobResourceId"),
+    lambda e: e["data"].update(duration="00:20:23.0896697"),  # a .NET TimeSpan is not the event's form
+    lambda e: e["data"].update(tasks=[{"taskId": "Take Snapshot", "duration": "00:00:06"}]),
 ])
 def test_the_schema_refuses_what_is_not_an_event(mutation):
     event = _tracking_failed_event()
@@ -83,3 +86,42 @@ def test_the_schema_refuses_what_is_not_an_event(mutation):
     mutation(event)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(SCHEMA).validate(event)
+
+
+def test_point17_every_duration_in_an_event_is_iso_8601_and_azures_own_text_is_in_job(simulator, tracker):
+    """IaaS VM jobs come with .NET TimeSpan durations (``00:00:00.5000000``), workload jobs with ISO 8601: the
+    events say ISO 8601 for both, in ``data.duration`` and every task's, and ``data.job`` keeps what Azure wrote."""
+    validator = jsonschema.Draft4Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    for job_type in ("AzureIaaSVMJob", "AzureWorkloadJob"):
+        simulator.add_job(VAULT, JobScript(job_type=job_type, duration=0))
+    for job_id in simulator.job_ids(VAULT):
+        tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))
+    assert poll_once(tracker) == 1
+    by_type = {event["data"]["jobType"]: event for event in results(tracker)}
+    assert set(by_type) == {"AzureIaaSVMJob", "AzureWorkloadJob"}
+    azure_forms = {job_type: event["data"]["job"]["properties"]["duration"] for job_type, event in by_type.items()}
+    assert ":" in azure_forms["AzureIaaSVMJob"] and azure_forms["AzureWorkloadJob"].startswith("PT"), azure_forms
+    for event in by_type.values():
+        validator.validate(event)
+        data = event["data"]
+        assert data["duration"].startswith("P"), data["duration"]
+        assert isodate.parse_duration(data["duration"]) == _azure_duration(data["job"]["properties"]["duration"])
+        tasks = data["tasks"]
+        azure_tasks = data["job"]["properties"]["extendedInfo"]["tasksList"]
+        assert tasks and len(tasks) == len(azure_tasks)
+        for task, azure_task in zip(tasks, azure_tasks, strict=True):
+            if "duration" in azure_task:
+                assert isodate.parse_duration(task["duration"]) == _azure_duration(azure_task["duration"]), task
+
+
+def _azure_duration(text: str) -> timedelta:
+    """What Azure wrote, read independently of the tracker: ISO 8601, or .NET's ``[d.]hh:mm:ss[.fffffff]``."""
+    if text.startswith("P"):
+        return isodate.parse_duration(text)
+    head, colon, rest = text.partition(":")
+    days, _, hours_text = head.rpartition(".")  # "1.02" is a day and two hours
+    clock = hours_text + colon + rest
+    hours, minutes, seconds = clock.split(":")
+    whole, _, fraction = seconds.partition(".")
+    return timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=int(whole),
+                     microseconds=round(int(fraction.ljust(7, "0")) / 10))

@@ -3,6 +3,7 @@ poll round from the ended-day index; running jobs and younger ended jobs stay. T
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,13 +11,16 @@ from typing import Any
 
 import pytest
 
+from devtools.simulator import JobScript
 from jobs.config import Settings
 from jobs.domain.references import JobRef
 from jobs.domain.tracked_item import Subscriber, TrackedItem
 from jobs.flows.poll_round import run_round
+from jobs.flows.subscriptions import CapabilityRefused
 from jobs.providers import parse_vault_id
+from jobs.storage.job_store import DELIVERY_SLACK
 from jobs.tracker import Tracker
-from tests.conftest import VAULT
+from tests.conftest import VAULT, ManualClock, drain, poll_once, tracker_with_clock
 
 START = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
 
@@ -171,6 +175,8 @@ def test_an_ended_job_whose_results_are_not_out_yet_is_not_swept(timed_tracker, 
     assert tracker.run_poll_round().swept == 0
     assert tracker._store.get(item.tracking_id) is not None
     assert tracker._publisher.finish(tracker._store.get(item.tracking_id)) == 2
+    assert tracker.run_poll_round().swept == 0  # its events just went out: their deliveries may still be tried
+    clock.now += timedelta(hours=tracker.settings.delivery_retry_hours) + DELIVERY_SLACK + timedelta(minutes=1)
     assert tracker.run_poll_round().swept == 1
     assert tracker._store.get(item.tracking_id) is None
 
@@ -204,3 +210,64 @@ def test_status_of_a_swept_job_says_how_long_ended_jobs_are_kept(timed_tracker, 
     assert main(["status", item.job_id]) == 1
     err = capsys.readouterr().err
     assert f"no job {item.job_id!r}" in err and "ended jobs are kept for 30 days" in err, err
+
+
+def test_point4_a_late_subscribers_delivery_is_not_swept_from_under_it(timed_tracker, clock, receiver):
+    """A subscriber that arrives just before the retention cutoff gets its event at once; the sweep that comes
+    after the cutoff must leave the rows its delivery rebuilds the event from, until the retry window is over."""
+    tracker = timed_tracker
+    item = _start(tracker, 21)
+    _end(tracker, item)
+    deliver = tracker._storage.queue(tracker.settings.deliver_queue)
+    drain(deliver)  # the first subscribers' deliveries: not this test's
+    clock.now = START + timedelta(days=30) - timedelta(hours=1)
+    late = clock.now
+    tracker.accept_message(json.dumps({"jobResourceId": f"{VAULT}/backupJobs/{item.job_id}", "correlationId": "late"}))
+    [task] = drain(deliver)
+
+    clock.now = START + timedelta(days=30, hours=1)  # past the cutoff, the delivery still being tried
+    assert tracker.run_poll_round().swept == 0
+    assert tracker.handle_delivery_message(task) == "delivered"
+    assert [r.json()["data"]["correlationId"] for r in receiver.delivered()] == ["late"]
+    assert drain(tracker._storage.queue(tracker.settings.deadletter_queue)) == []
+
+    clock.now = late + timedelta(hours=tracker.settings.delivery_retry_hours) + DELIVERY_SLACK - timedelta(minutes=1)
+    assert tracker.run_poll_round().swept == 0
+    clock.now += timedelta(minutes=2)  # the window, and its slack, are over: it goes
+    assert tracker.run_poll_round().swept == 1
+    assert _partition(tracker, item.tracking_id) == []
+
+
+def test_point4_an_operations_status_url_answers_while_the_job_it_named_runs(simulator, env, receiver):
+    """An operation that named its job ended then; its status URL answers with the job. With a retention shorter
+    than the job's run, the sweep must keep the operation while the job runs (today: 404), and remove both once the
+    job ended and its own time is over."""
+    clock = ManualClock()
+    tracker = tracker_with_clock(env, clock, JOBS_RETENTION_DAYS="0.01", JOBS_DELIVERY_RETRY_HOURS="0.1")  # 14.4, 6 min
+    operation = simulator.trigger_backup(VAULT, JobScript(duration=3600), operation_delay=0)
+    [grant] = tracker.track(json.dumps({"operationUrl": operation.azure_async_operation})).grants
+    poll_once(tracker)
+    assert tracker._store.get(grant.tracking_id).ended  # it named its job
+    assert tracker.get_status(grant.tracking_id, grant.token).running
+
+    clock.advance(3600)  # the operation ended an hour ago, four times the retention; its job runs on
+    poll_once(tracker)
+    view = tracker.get_status(grant.tracking_id, grant.token)
+    assert view.running and view.status == "InProgress"
+
+    [job_key] = [e.tracking_id for e in tracker._store.list_index()]
+    job = tracker._store.get(job_key)
+    job.status = job.result_status = "Completed"
+    job.ended_at = clock()
+    tracker._store.save(job)
+    tracker._publisher.finish(job)
+    clock.advance(3600)
+    poll_once(tracker)
+    view = tracker.get_status(grant.tracking_id, grant.token)  # the job's deliveries may still be tried
+    assert not view.running and [e["data"]["status"] for e in view.events] == ["Completed"]
+
+    clock.advance(tracker.settings.delivery_retry_hours * 3600 + DELIVERY_SLACK.total_seconds())
+    assert sum(tracker.run_poll_round().swept for _ in range(2)) == 2  # the operation and its job
+    with pytest.raises(CapabilityRefused):
+        tracker.get_status(grant.tracking_id, grant.token)
+    assert tracker._store.get(job_key) is None

@@ -9,11 +9,14 @@ import re
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import isodate
 import pytest
 from cloudevents.core.v1.event import CloudEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobs.domain import events
 from jobs.domain.events import event_id, serialize_event
@@ -107,9 +110,10 @@ def test_event_data_carries_the_job_in_full() -> None:
     assert data["entityFriendlyName"] == "uttestvmub1"
     assert data["startTime"] == props["startTime"]
     assert data["endTime"] == props["endTime"]
-    assert data["duration"] == props["duration"]
+    assert props["duration"] == "00:20:23.0896697"  # a .NET TimeSpan, as Azure wrote it
+    assert data["duration"] == "PT20M23.08967S"  # ISO 8601 in data (point 17); Azure's text in data.job
     assert data["errors"] == []
-    assert data["tasks"] == props["extendedInfo"]["tasksList"]
+    assert data["tasks"] == [{**task, "duration": "P0D"} for task in props["extendedInfo"]["tasksList"]]
     assert data["propertyBag"] == {"VM Name": "uttestvmub1", "Backup Size": "2332 MB"}
     assert data["job"] == SEED_JOB  # exactly as Azure returned it, extendedInfo included
 
@@ -337,3 +341,74 @@ def test_every_error_has_a_string_message() -> None:
     assert len(errors) == 3
     assert all(isinstance(e["message"], str) and isinstance(e["recommendations"], list) for e in errors)
     assert errors[1]["code"] is None and errors[1]["title"] == "OnlyTitle"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Point 17: every duration in ISO 8601, whatever form Azure wrote (property-based)
+
+DURATION_PATTERN = re.compile(json.loads((ROOT / "schemas" / "backup-job-result.schema.json").read_text(
+    encoding="utf-8"))["definitions"]["duration"]["pattern"])
+DURATIONS = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=99_999))
+
+
+def dotnet_timespan(value: timedelta, digits: int = 7) -> str:
+    """``value`` as .NET's ``TimeSpan.ToString()`` writes it: ``[d.]hh:mm:ss[.fffffff]``."""
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = (f"{value.days}." if value.days else "") + f"{hours:02}:{minutes:02}:{seconds:02}"
+    if value.microseconds:
+        text += "." + f"{value.microseconds:06}0"[:digits]
+    return text
+
+
+@pytest.mark.parametrize(("azure", "iso"), [
+    ("00:20:23.0896697", "PT20M23.08967S"),  # the Backup docs' own response
+    ("1.02:03:04", "P1DT2H3M4S"),
+    ("00:00:06", "PT6S"),
+    ("00:00:00", "P0D"),
+    ("PT1M30.5S", "PT1M30.5S"),
+    ("PT9.8782791S", "PT9.878279S"),  # to the microsecond
+    ("PT90S", "PT1M30S"),
+    ("PT0S", "P0D"),
+    (None, None), ("", None), ("soon", None), ("25:00:00", None), ("-00:00:01", None), ("-PT1S", None), (6, None),
+])
+def test_point17_durations_in_either_azure_form_become_iso_8601(azure: Any, iso: str | None) -> None:
+    assert events.iso_duration(azure) == iso
+
+
+@settings(max_examples=300, deadline=None)
+@given(DURATIONS, st.integers(min_value=1, max_value=7))
+def test_point17_a_dotnet_timespan_converts_to_the_same_duration_in_iso_8601(value: timedelta, digits: int) -> None:
+    text = dotnet_timespan(value, digits)
+    iso = events.iso_duration(text)
+    assert iso is not None and DURATION_PATTERN.fullmatch(iso), (text, iso)
+    assert abs(isodate.parse_duration(iso) - value) < timedelta(microseconds=10 ** (7 - digits) / 10 + 1), (text, iso)
+
+
+@settings(max_examples=300, deadline=None)
+@given(DURATIONS)
+def test_point17_iso_8601_stays_the_same_duration_and_conversion_is_idempotent(value: timedelta) -> None:
+    iso = events.iso_duration(isodate.duration_isoformat(value))
+    assert iso is not None and DURATION_PATTERN.fullmatch(iso)
+    assert isodate.parse_duration(iso) == value
+    assert events.iso_duration(iso) == iso
+    assert events.iso_duration(dotnet_timespan(value)) == iso  # both of Azure's forms give the same text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_point17_any_text_gives_iso_8601_or_null(text: str) -> None:
+    iso = events.iso_duration(text)
+    assert iso is None or DURATION_PATTERN.fullmatch(iso), (text, iso)
+
+
+def test_point17_the_event_has_iso_durations_and_keeps_azures_text_in_job() -> None:
+    job = copy.deepcopy(SEED_JOB)
+    job["properties"]["duration"] = "1.02:03:04.5"
+    job["properties"]["extendedInfo"]["tasksList"] = [{"taskId": "Take Snapshot", "duration": "00:01:05"},
+                                                      {"taskId": "Transfer", "duration": "PT2M"}, {"taskId": "x"}]
+    data = event_json(job=job)["data"]
+    assert data["duration"] == "P1DT2H3M4.5S"
+    assert [task.get("duration") for task in data["tasks"]] == ["PT1M5S", "PT2M", None]
+    assert "duration" not in data["tasks"][2]  # a task without one gets none
+    assert data["job"] == job  # Azure's own text, untouched
