@@ -3,33 +3,47 @@
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["duration_seconds", "parse_time"]
+import isodate
 
-_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$")
-_ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+__all__ = ["duration_seconds", "parse_duration", "parse_time"]
+
+# .NET TimeSpan.ToString() ("c"): [d.]hh:mm:ss[.fffffff], as Azure writes IaaS VM jobs' durations.
+_TIMESPAN = re.compile(r"(?:(\d{1,8})\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?")
+
+
+def parse_duration(value: object) -> timedelta | None:
+    """A duration in either form Azure writes: a .NET TimeSpan (``00:20:23.0896697``, ``1.02:03:04``) or ISO 8601
+    (``PT1M30.5S``, read by ``isodate``), to the microsecond. ``None`` for none, a negative duration, one in years
+    or months, or text that is neither."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    span = _TIMESPAN.fullmatch(text)
+    try:
+        if span:
+            days, hours, minutes, seconds, fraction = span.groups()
+            if int(hours) > 23 or int(minutes) > 59 or int(seconds) > 59:
+                return None
+            ticks = int((fraction or "").ljust(7, "0"))  # 100 ns each
+            duration = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=int(seconds),
+                                 microseconds=round(ticks / 10))
+        else:
+            parsed = isodate.parse_duration(text)
+            if not isinstance(parsed, timedelta):  # years or months: no fixed length
+                return None
+            duration = parsed
+    except (isodate.ISO8601Error, ValueError, OverflowError):
+        return None
+    return None if duration < timedelta(0) else duration
 
 
 def duration_seconds(value: object) -> float | None:
-    """Seconds of a TimeSpan or ISO 8601 duration (days at most: no years or months); ``None`` for anything else."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    timespan = _TIMESPAN.match(text)
-    if timespan:
-        days, hours, minutes, seconds = timespan.groups()
-        if int(minutes) > 59 or float(seconds) >= 60 or (int(hours) > 23 and days is not None):
-            return None
-        return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    iso = _ISO.match(text.upper())
-    if iso and text.upper() not in ("P", "PT") and not text.upper().endswith("T"):
-        days, hours, minutes, seconds = (float(part) if part else 0.0 for part in iso.groups())
-        total = days * 86400 + hours * 3600 + minutes * 60 + seconds
-        return total if math.isfinite(total) else None
-    return None
+    """Seconds of a duration in either of Azure's forms (``parse_duration``)."""
+    duration = parse_duration(value)
+    return None if duration is None else duration.total_seconds()
 
 
 def parse_time(value: object) -> datetime | None:

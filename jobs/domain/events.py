@@ -9,14 +9,15 @@ own text stays in ``data.job``).
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import isodate
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+
+from jobs.domain.azure_time import parse_duration
 
 __all__ = ["CONTENT_TYPE", "JOB_FIELDS", "build_event", "event_id", "iso_duration", "serialize_event"]
 
@@ -29,33 +30,12 @@ JOB_FIELDS = (
 )
 
 
-# .NET TimeSpan.ToString() ("c"): [d.]hh:mm:ss[.fffffff], as Azure writes IaaS VM jobs' durations.
-_TIMESPAN = re.compile(r"(?:(\d{1,8})\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?")
-
-
 def iso_duration(value: Any) -> str | None:
     """A job's or task's duration as ISO 8601 (``PT20M23.08967S``, ``P1DT2H3M4S``, ``P0D``), from either form Azure
-    writes: a .NET TimeSpan (``00:20:23.0896697``, ``1.02:03:04``) or ISO 8601 (``PT1M30.5S``), normalised by
-    ``isodate`` to microseconds. ``None`` for none, a negative duration, or text that is neither."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    span = _TIMESPAN.fullmatch(text)
-    try:
-        if span:
-            days, hours, minutes, seconds, fraction = span.groups()
-            if int(hours) > 23 or int(minutes) > 59 or int(seconds) > 59:
-                return None
-            ticks = int((fraction or "").ljust(7, "0"))  # 100 ns each
-            duration: Any = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes),
-                                      seconds=int(seconds), microseconds=round(ticks / 10))
-        else:
-            duration = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError, OverflowError):
-        return None
-    if isinstance(duration, timedelta) and duration < timedelta(0):
-        return None
-    return str(isodate.duration_isoformat(duration))
+    writes (``jobs.domain.azure_time.parse_duration``), normalised by ``isodate`` to microseconds. ``None`` for none,
+    a negative duration, or text that is neither."""
+    duration = parse_duration(value)
+    return None if duration is None else str(isodate.duration_isoformat(duration))
 
 
 def _with_iso_duration(task: Any) -> Any:

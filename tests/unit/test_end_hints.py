@@ -177,7 +177,7 @@ def test_durations_in_either_of_azures_forms(text: str, seconds: float) -> None:
     assert duration_seconds(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "PT", "P", "00:61:00", "1.25:00:00", "soon", "P1Y", None, 12])
+@pytest.mark.parametrize("text", ["", "P", "00:61:00", "1.25:00:00", "soon", "P1Y", "-PT5S", None, 12])
 def test_what_is_not_a_duration_is_none(text: object) -> None:
     assert duration_seconds(text) is None
 
@@ -186,7 +186,7 @@ def test_what_is_not_a_duration_is_none(text: object) -> None:
 def test_a_timespan_reads_as_its_parts(days: int, hours: int, minutes: int, seconds: int, ticks: int) -> None:
     text = f"{days}.{hours:02d}:{minutes:02d}:{seconds:02d}.{ticks:07d}"
     expected = days * 86400 + hours * 3600 + minutes * 60 + seconds + ticks / 1e7
-    assert duration_seconds(text) == pytest.approx(expected)
+    assert duration_seconds(text) == pytest.approx(expected, abs=1e-6)  # to the microsecond
 
 
 def test_azures_seven_digit_times_read_as_aware_datetimes() -> None:
