@@ -4,7 +4,9 @@
 jobs when the poll policy says so (``PollPolicy.lists``; the list's cost follows the vault's running jobs, never its
 history), a GET for each job missing from it (ended, cancelling, not yet visible: a result needs its details
 anyway) or shown ended by the detector, and the status of each operation. Refusals (401, 403), throttling and
-outages back the vault's items off without ending any of them; the policy schedules each item's next poll.
+outages back the vault's items off without ending any of them, never past their deadline: at its deadline an item
+whose reads fail ends ``TimedOut`` with the last error (``_read_failed``). The policy schedules each item's next
+poll. In the timer's round (``poll_within``) no read starts past the round's time: what is left goes to the queue.
 """
 
 from __future__ import annotations
@@ -394,7 +396,9 @@ class Poller:
     def _credential_refused(self, vault: VaultRef, items: list[TrackedItem], error: ArmError,
                             report: PollReport) -> None:
         """A 401: the token was refused. No job ends over it: each keeps its place, with its last error on record,
-        and is asked about again after a backoff that doubles while the credential stays wrong."""
+        and is asked about again after a backoff that doubles while the credential stays wrong, never later than
+        its deadline; a job at its deadline ends ``TimedOut`` with the 401 as its last error, as any whose reads
+        fail."""
         now = self.clock()
         items = self._end_late(items, error, report)  # a job at its deadline ends TimedOut, with this error
         subscription = vault.subscription_id
