@@ -130,6 +130,29 @@ def test_point2_reads_that_fail_and_come_back_before_the_deadline_give_the_true_
     assert event["type"] == "BackupJob.Failed"
 
 
+def test_point2_a_refused_credential_does_not_hold_a_job_past_its_deadline(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    # Every read is refused (401: a wrong token). Nothing ends over it before the deadline; at the deadline the job
+    # ends TimedOut with the 401 as its last read's error, and is read no more.
+    settings = Settings.from_env({**env, "JOBS_POLL_SECONDS": "30"})
+    tracker = Tracker(settings, clock=clock, arm=ArmClient(settings.arm_endpoint, StaticToken("a-wrong-token")))
+    tracker.setup()
+    job_id = simulator.add_job(VAULT, JobScript(duration=3600))
+    tracking_id = _track(tracker, VAULT, job_id, timeoutMinutes=TIMEOUT_MINUTES)
+    clock.advance(1)
+    poll_once(tracker)
+    item = tracker._store.get(tracking_id)
+    assert item is not None and not item.ended and item.last_error and item.last_error["status"] == 401
+
+    [event] = _rounds_until_ended(tracker, clock, 31, rounds=8)
+    assert event["type"] == "BackupJob.TimedOut"
+    assert event["data"]["errors"][1]["message"].startswith("the last read failed: 401 ")
+    refused = simulator.stats()["unauthorized"]
+    clock.advance(600)
+    assert poll_once(tracker) == 0 and simulator.stats()["unauthorized"] == refused
+
+
 # -- point 7: inline polling within the function's time -----------------------------------------------------------
 
 class SteppedMonotonic:
