@@ -12,6 +12,11 @@ same ``LocalHost`` and ``Tracker`` as ``python -m jobs run``, except that the fi
 sends for a job is put on the poll queue invisible for SECONDS, as if the queue trigger picked it up that late
 (a cold or busy instance). With SECONDS longer than the poll round's lease, a later round hands the job out again
 while the held message still waits: the reads per job show what the late message costs.
+
+``failing_vault_jobs`` (``--failing-vault-jobs N``) adds a vault whose reads all fail (503 on every GET and list
+page, ``BackupSimulator.fail_vault_reads``) with N running jobs tracked for ``FAILING_TIMEOUT_MINUTES``: each must
+end ``BackupJob.TimedOut`` at that deadline, its last read's error in ``errors[1]``, while every other job ends with
+its true status.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ __all__ = ["DrillReport", "compare_events", "run_drill"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 _OUTCOMES = ("Completed", "Completed", "CompletedWithWarnings", "Failed", "Cancelled")
+FAILING_VAULT = ("/subscriptions/aaaaaaaa-0000-4000-8000-000000000001/resourceGroups/rg-failing/providers"
+                 "/Microsoft.RecoveryServices/vaults/vault-failing")
+FAILING_TIMEOUT_MINUTES = 0.25  # the failing vault's jobs' deadline (timeoutMinutes): 15 s
 
 
 @dataclass
@@ -72,6 +80,8 @@ class DrillReport:
     conflicting_ids: int = 0
     retry_after_violations: int = 0
     stuck: int = 0
+    failing_vault_jobs: int = 0  # jobs on the vault whose reads all fail
+    failing_timed_out: int = 0  # of those, events BackupJob.TimedOut carrying the last read's error
     # From the runners' phase records: kills that landed inside each phase, and time two runners worked at once.
     kills_inside: dict[str, int] = field(default_factory=dict)
     overlaps: int = 0
@@ -118,6 +128,9 @@ class DrillReport:
             ["conflicting ids (two ids, one job+subscriber)", self.conflicting_ids],
             ["Retry-After violations", self.retry_after_violations],
             ["jobs stuck (still tracked)", self.stuck],
+            *([["vault whose reads all fail", f"{self.failing_vault_jobs} jobs, {self.failing_timed_out} events "
+                                              f"TimedOut with the last read's error"]]
+              if self.failing_vault_jobs else []),
             ["seconds", f"{self.seconds:.0f}"],
         ]
         return tabulate(rows, tablefmt="simple_outline")
@@ -134,11 +147,12 @@ def run_drill(
     timeout: float = 600.0,
     quiet: bool = False,
     hold_poll_queue: float = 0.0,
+    failing_vault_jobs: int = 0,
 ) -> DrillReport:
     rng = random.Random(seed)
     started = time.monotonic()
     report = DrillReport(jobs=jobs, subscribers=subscribers, fault_rate=fault_rate, runners=runners,
-                         hold_poll_queue=hold_poll_queue)
+                         hold_poll_queue=hold_poll_queue, failing_vault_jobs=failing_vault_jobs)
     say = (lambda *_: None) if quiet else (lambda line: print(line, flush=True))
     with Azurite() as azurite, BackupSimulator(token="drill-token", seed=seed) as simulator, \
             WebhookReceiver() as receiver:
@@ -162,6 +176,8 @@ def run_drill(
         # Held back, a job must still run when its late message comes, or the late read would cost nothing.
         durations = (hold_poll_queue + 2, hold_poll_queue + 6) if hold_poll_queue else (1, 8)
         expected = _feed(tracker, simulator, rng, jobs, subscribers, durations)
+        failing = _feed_failing_vault(tracker, simulator, failing_vault_jobs, subscribers)
+        expected.update(failing)
         report.expected_events = len(expected)
         simulator.set_faults(_faults(fault_rate))
         say(f"drill: {jobs} jobs, {fault_rate:.0%} of ARM answers faulted, {kills} kills, {runners} runner(s)"
@@ -184,7 +200,7 @@ def run_drill(
         report.faults["429 (token bucket)"] = max(0, stats["throttled"] - stats["faults"].get("429", 0))
         report.retry_after_violations = stats["retry_after_violations"]
         report.stuck = len(tracker.list_items("running") or [])
-        _compare(tracker, receiver, simulator, expected, report)
+        _compare(tracker, receiver, simulator, expected, report, set(failing))
     report.seconds = time.monotonic() - started
     return report
 
@@ -221,6 +237,26 @@ def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs
                 message = {"jobId": job_id.upper(), "vaultId": upper_vault, "correlationId": correlation}
             intake.send_message(json.dumps(message))
             expected[(job_id, correlation)] = f"BackupJob.{outcome}"
+    return expected
+
+
+def _feed_failing_vault(tracker: Tracker, simulator: BackupSimulator, jobs: int,
+                        subscribers: int) -> dict[tuple[str, str], str]:
+    """Running jobs on a vault whose every read fails, tracked for ``FAILING_TIMEOUT_MINUTES``: each is expected
+    to end ``BackupJob.TimedOut``."""
+    if not jobs:
+        return {}
+    simulator.add_vault(FAILING_VAULT)
+    simulator.fail_vault_reads(FAILING_VAULT, "503")
+    intake = tracker.bindings().storage.queue(tracker.settings.intake_queue)
+    expected = {}
+    for index in range(jobs):
+        job_id = simulator.add_job(FAILING_VAULT, JobScript(duration=3600))
+        for number in range(subscribers):
+            correlation = f"drill-failing-{index}-{number}"
+            intake.send_message(json.dumps({"jobId": job_id, "vaultId": FAILING_VAULT, "correlationId": correlation,
+                                            "timeoutMinutes": FAILING_TIMEOUT_MINUTES}))
+            expected[(job_id, correlation)] = "BackupJob.TimedOut"
     return expected
 
 
@@ -382,7 +418,8 @@ class _PhaseRecord:
 
 
 def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimulator,
-             expected: dict[tuple[str, str], str], report: DrillReport) -> None:
+             expected: dict[tuple[str, str], str], report: DrillReport,
+             failing: set[tuple[str, str]] | None = None) -> None:
     assert tracker.settings.results_queue
     queue = tracker.bindings().storage.queue(tracker.settings.results_queue)
     events: list[dict[str, Any]] = []
@@ -395,6 +432,24 @@ def _compare(tracker: Tracker, receiver: WebhookReceiver, simulator: BackupSimul
             queue.delete_message(message)
     delivered = [request.headers.get("webhook-id") or "" for request in receiver.delivered()]
     compare_events(events, delivered, expected, report)
+    _check_failing(events, failing or set(), report)
+
+
+def _check_failing(events: list[dict[str, Any]], failing: set[tuple[str, str]], report: DrillReport) -> None:
+    """The failing vault's events: TimedOut, with the last read's error (503) beside the deadline's; any other is
+    counted wrong."""
+    for event in events:
+        key = (event["data"]["jobId"], event["data"].get("correlationId"))
+        if key not in failing:
+            continue
+        errors = event["data"].get("errors") or []
+        codes = [error.get("code") for error in errors]
+        if event["type"] == "BackupJob.TimedOut" and codes == ["TrackingTimedOut", "ServiceUnavailable"]:
+            report.failing_timed_out += 1
+        elif event["type"] == "BackupJob.TimedOut":  # a wrong type is already counted by compare_events
+            report.wrong += 1
+            report.problems.append(f"job {key[0]} of the failing vault timed out without its last read's error: "
+                                   f"{codes}")
 
 
 def compare_events(events: list[dict[str, Any]], delivered_ids: list[str],

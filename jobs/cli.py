@@ -231,6 +231,8 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("--hold-poll-queue", type=float, default=0.0, metavar="SECONDS",
                        help="hold each runner's first poll message for a job this long (longer than the lease: "
                             "the job is handed out again meanwhile); 0: off")
+    drill.add_argument("--failing-vault-jobs", type=int, default=0, metavar="N",
+                       help="N jobs on a vault whose reads all fail (503): each must end TimedOut at its deadline")
     drill.set_defaults(command=_drill)
 
     bench = verb("bench", "the benchmark: the tracker's polling beside the fixed 30 s loop, on a virtual clock")
@@ -497,6 +499,7 @@ def _drill(args: argparse.Namespace) -> int:
     report = _tooling("drill").run_drill(
         jobs=args.jobs, fault_rate=args.fault_rate, kills=args.kills, runners=args.runners,
         subscribers=args.subscribers, seed=args.seed, hold_poll_queue=args.hold_poll_queue,
+        failing_vault_jobs=args.failing_vault_jobs,
     )
     print(report.table())
     for problem in report.problems[:20]:

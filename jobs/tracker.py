@@ -221,8 +221,9 @@ class Tracker:
         backlog = queue.get_queue_properties().approximate_message_count or 0
         return run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
                          self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
-                         detector=self._detector, poll=self._poller.poll, inline_max=self.settings.inline_poll_max,
-                         batch_size=self._policy.batch_size, observer=self._observer)
+                         detector=self._detector, poll=self._poller.poll_within,
+                         inline_max=self.settings.inline_poll_max, batch_size=self._policy.batch_size,
+                         observer=self._observer, monotonic=self._poller.monotonic)
 
     def handle_poll_message(self, text: str) -> PollReport:
         """A poll-queue message: one vault's due items."""

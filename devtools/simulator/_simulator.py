@@ -374,6 +374,22 @@ class BackupSimulator:
         with self._lock:
             return FaultConfig(**asdict(self._faults.config))
 
+    def fail_vault_reads(self, vault_id: str, kind: str = "503") -> None:
+        """Every ARM request under ``vault_id`` (job GETs, list pages, operations) answers ``kind`` (a fault kind:
+        ``503``, ``500``, ``reset`` ...) until ``heal_vault_reads``; ``set_faults`` leaves it in place."""
+        with self._lock:
+            self._faults.fail_vault(vault_id, kind)
+
+    def heal_vault_reads(self, vault_id: str) -> None:
+        with self._lock:
+            self._faults.heal_vault(vault_id)
+
+    def set_list_lag(self, seconds: float) -> None:
+        """BackupJobs_List matches its ``$filter`` against each job as it was ``seconds`` ago, and shows it as it is:
+        a job that ended within the lag is listed under ``status eq 'InProgress'`` with its terminal status."""
+        with self._lock:
+            self._faults.list_lag_seconds = max(0.0, float(seconds))
+
     def stats(self) -> dict[str, Any]:
         """Counters since start or the last reset_stats() (a copy). ``by_status`` keys are ints."""
         with self._lock:
@@ -544,8 +560,8 @@ class BackupSimulator:
                     return self._throttle_response(subscription or "", sub_key, retry_after, now)
             else:
                 remaining = UNTHROTTLED_READS_REMAINING
-        # 4. injected transient faults
-        decision = self._faults.draw()
+        # 4. injected transient faults (and vaults whose every read fails)
+        decision = self._faults.draw(path)
         if decision.slow > 0:
             stats["faults"]["slow"] += 1
         fault = decision.kind
@@ -650,7 +666,7 @@ class BackupSimulator:
         size = max(1, int(self.page_size))
         jobs: list[Job] = []
         for job in itertools.islice(ordered, start, None):
-            if job.visible(now) and job_filter.matches(job, now):
+            if job.visible(now) and job_filter.matches(job, now - self._faults.list_lag_seconds):
                 jobs.append(job)
                 if len(jobs) > size:
                     break

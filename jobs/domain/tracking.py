@@ -24,6 +24,7 @@ __all__ = [
     "end_failed_job",
     "end_failed_operation",
     "end_tracking_failed",
+    "end_unread",
     "next_poll_at",
     "next_vault_poll_at",
     "observe_job",
@@ -136,6 +137,21 @@ def end_tracking_failed(item: TrackedItem, error: Exception, failing_for: float,
     }]
     item.resource = None
     _end(item, ResultStatus.TRACKING_FAILED.value, now)
+
+
+def end_unread(item: TrackedItem, error: ReadError, failing_since: datetime, now: datetime) -> bool:
+    """Ends an item whose read failed (5xx, a timeout, an unexpected 4xx, a refused credential) at or after its
+    deadline as ``TimedOut``, as a read would have; returns whether it ended. Beside the deadline's error,
+    ``errors[1]`` is the last read's: Azure's code, and its status and message with when the reads began failing."""
+    if not _check_deadline(item, now):
+        return False
+    item.errors[0]["message"] += f"; its reads have failed since {failing_since:%Y-%m-%dT%H:%M:%SZ}"
+    item.errors.append({
+        "code": error.code or f"HTTP{error.status}",
+        "message": f"the last read failed: {error.status} {error.code}: {error.message}"[:1000],
+        "recommendations": ["Check the job in the vault: the tracker could not read it before its deadline."],
+    })
+    return True
 
 
 def next_poll_at(item: TrackedItem, now: datetime, poll_seconds: float, max_interval: float) -> datetime:

@@ -4,11 +4,15 @@ The timer's round reads the running index only, picks the items that are due, sk
 Retry-After window, groups the rest by vault, leases them and hands each group to a worker through the poll queue:
 queue triggers are how Functions scales out. A small round (``JOBS_INLINE_POLL_MAX`` due items at most) is polled
 in the timer function itself, under the same leases: on Azure each queue hop may wait up to the host's
-``maxPollingInterval`` when the queue was idle, which is most of a result's latency once the reads are few.
+``maxPollingInterval`` when the queue was idle, which is most of a result's latency once the reads are few. Inline
+polling has a time budget (``inline_budget_seconds``): no read starts after it, and what is left goes through the
+poll queue under the same lease, so a slow or hanging ARM never holds the timer past host.json's
+``functionTimeout``.
 
 With Azure Resource Graph on (``JOBS_RESOURCE_GRAPH``), the round also asks it, in one query, which running jobs
-have ended: those are due at once, whatever their schedule. The detector only hastens: a job it does not show is
-still found on its own schedule (its vault's list, then its GET).
+have ended: those are due at once, whatever their schedule, unless a lease holds them: a worker has them already
+(maybe inside a slow read), and a second round must not read them again. The detector only hastens: a job it does
+not show is still found on its own schedule (its vault's list, then its GET).
 
 A lease is ``NextPollAt`` moved past the round plus a token (``Lease``) written on each index row and carried in
 the message. A worker polls only the items whose row still holds its message's token, and clears it when it writes
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,13 +39,18 @@ from jobs.flows.policy import BATCH_SIZE, VAULT_BATCH_SIZE
 from jobs.storage import JobStore, TableThrottleBoard
 from jobs.telemetry import Observer, RoundReport
 
-__all__ = ["BATCH_SIZE", "VAULT_BATCH_SIZE", "Detector", "PollWork", "RoundReport", "lease_seconds", "plan_round",
-           "run_round", "sweep"]
+__all__ = ["BATCH_SIZE", "INLINE_BUDGET_MAX_SECONDS", "VAULT_BATCH_SIZE", "Detector", "PollWork", "RoundReport",
+           "inline_budget_seconds", "lease_seconds", "plan_round", "run_round", "sweep"]
 
 log = logging.getLogger(__name__)
 
 STALE_LEASES = 10  # a lease this many lease periods old is handed out again even while the poll queue holds work
 DEFAULT_RETENTION_DAYS = 30.0  # JOBS_RETENTION_DAYS
+# The timer's inline polling starts no read after this many seconds. With the read in flight (the ARM client's
+# worst case: 3 attempts of a 5 s connect and a 30 s read, plus backoff, about 110 s; a list, its pages), the
+# round's table work and the sweep, the function ends well within host.json's functionTimeout (600 s).
+INLINE_BUDGET_MAX_SECONDS = 240.0
+INLINE_BUDGET_MIN_SECONDS = 10.0  # a short timer period still polls a small round inline
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,8 @@ def plan_round(
     schedule, and named in their batch's ``ended``."""
     by_vault: dict[str, list[IndexEntry]] = {}
     for entry in entries:
-        if entry.next_poll_at > now and entry.tracking_id not in ended:
-            continue
+        if entry.next_poll_at > now and (entry.tracking_id not in ended or entry.lease):
+            continue  # not due; or leased to a worker that may be reading it now: the lease decides, ended or not
         if entry.lease and backlog and (stale_after is None or now - entry.next_poll_at < stale_after):
             continue  # its message still waits to be read: handing it out again would only double the reads
         until = blocked.get(entry.subscription_id.lower())
@@ -112,20 +122,30 @@ def lease_seconds(poll_seconds: float) -> float:
     return min(max(3 * poll_seconds, 10), 300)
 
 
+def inline_budget_seconds(poll_seconds: float) -> float:
+    """How long the timer's round may poll inline: one timer period (the next round is due then), at least
+    ``INLINE_BUDGET_MIN_SECONDS`` and at most ``INLINE_BUDGET_MAX_SECONDS`` (host.json's functionTimeout)."""
+    return min(max(float(poll_seconds), INLINE_BUDGET_MIN_SECONDS), INLINE_BUDGET_MAX_SECONDS)
+
+
 def run_round(
     store: JobStore, board: TableThrottleBoard, send: Callable[[str], object], now: datetime, poll_seconds: float,
     retention_days: float = DEFAULT_RETENTION_DAYS, *, backlog: int = 0, detector: Detector | None = None,
-    poll: Callable[[PollWork], object] | None = None, inline_max: int = 0, batch_size: int = BATCH_SIZE,
-    observer: Observer | None = None,
+    poll: Callable[[PollWork, float], PollWork | None] | None = None, inline_max: int = 0,
+    batch_size: int = BATCH_SIZE, observer: Observer | None = None,
+    monotonic: Callable[[], float] = time.monotonic, inline_seconds: float | None = None,
 ) -> RoundReport:
     """One round: leases the due items and sends one poll message per vault batch through ``send``; then sweeps
     a bounded number of jobs that ended more than ``retention_days`` ago. ``backlog`` is how many messages the
     poll queue holds (approximately) as the round starts.
 
     With a ``detector``, the round reads every running item (not only the due ones) and asks it which have ended:
-    those are due now, whatever their schedule. A round of at most ``inline_max`` due items is polled here through
-    ``poll``, under the same leases, saving the poll queue's hop; a larger one fans out through the queue, which is
-    how Functions spreads work over instances."""
+    those are due now, whatever their schedule (unless leased). A round of at most ``inline_max`` due items is
+    polled here through ``poll(work, until)``, under the same leases, saving the poll queue's hop; a larger one fans
+    out through the queue, which is how Functions spreads work over instances. Inline polling starts no read once
+    ``monotonic()`` passed ``inline_seconds`` (``inline_budget_seconds(poll_seconds)`` unless given): what ``poll``
+    left unread, and the batches not started, go through the poll queue under the same lease."""
+    started = monotonic()
     ended: frozenset[str] = frozenset()
     if detector is not None:
         entries = store.list_index()
@@ -140,17 +160,19 @@ def run_round(
     due = sum(len(w.tracking_ids) for w in work)
     report = RoundReport(running=len(entries), due=due, messages=0, detected=len(ended))
     inline = poll is not None and 0 < due <= inline_max
-    for item in work:
-        if inline and poll is not None:
+    until = started + (inline_budget_seconds(poll_seconds) if inline_seconds is None else inline_seconds)
+    for batch in work:
+        queued: PollWork | None = batch
+        if inline and poll is not None and monotonic() < until:
             try:
-                poll(item)
+                queued = poll(batch, until)  # what the round's time did not cover, under the same lease
                 report.inline += 1
-                continue
             except Exception as exc:  # the batch's leases stand: it goes through the poll queue after all
-                log.warning("polling %s in the round failed (%s: %s); sending it to the poll queue", item.vault_id,
+                log.warning("polling %s in the round failed (%s: %s); sending it to the poll queue", batch.vault_id,
                             type(exc).__name__, str(exc)[:300])
-        send(item.to_message())
-        report.messages += 1
+        if queued is not None:
+            send(queued.to_message())
+            report.messages += 1
     report.swept = sweep(store, now, retention_days)
     if observer is not None:
         observer.round_finished(report)

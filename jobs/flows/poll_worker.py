@@ -4,7 +4,9 @@
 jobs when the poll policy says so (``PollPolicy.lists``; the list's cost follows the vault's running jobs, never its
 history), a GET for each job missing from it (ended, cancelling, not yet visible: a result needs its details
 anyway) or shown ended by the detector, and the status of each operation. Refusals (401, 403), throttling and
-outages back the vault's items off without ending any of them; the policy schedules each item's next poll.
+outages back the vault's items off without ending any of them, never past their deadline: at its deadline an item
+whose reads fail ends ``TimedOut`` with the last error (``_read_failed``). The policy schedules each item's next
+poll. In the timer's round (``poll_within``) no read starts past the round's time: what is left goes to the queue.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from jobs.domain.azure_time import parse_time
 from jobs.domain.references import VaultRef
 from jobs.domain.results import ResultStatus
 from jobs.domain.tracked_item import TrackedItem
-from jobs.domain.tracking import end_tracking_failed, observe_job, observe_missing, observe_operation
+from jobs.domain.tracking import end_tracking_failed, end_unread, observe_job, observe_missing, observe_operation
 from jobs.flows.detector_health import DetectorHealth
 from jobs.flows.end_hints import EndHints
 from jobs.flows.policy import PollPolicy, poll_policy
@@ -70,12 +72,29 @@ class Poller:
     def poll(self, work: PollWork) -> PollReport:
         """Reads the message's due items from Azure, records what changed, concludes what ended and writes each
         item's next poll."""
+        return self._poll(work, None)[0]
+
+    def poll_within(self, work: PollWork, until: float) -> PollWork | None:
+        """``poll`` for the timer's round, within its time: no read starts once ``monotonic()`` reaches ``until``.
+        Returns the items left unread as poll-queue work under the message's lease (their index rows still hold
+        it), or None when every item was read."""
+        _, left = self._poll(work, until)
+        if not left:
+            return None
+        log.info("%d of %d jobs of %s left to the poll queue: the round's inline time is spent", len(left),
+                 len(work.tracking_ids), VaultRef.from_locator(work.vault_id).name)
+        ended = set(work.ended)
+        return PollWork(work.vault_id, tuple(left), work.lease, tuple(t for t in left if t in ended))
+
+    def _poll(self, work: PollWork, until: float | None) -> tuple[PollReport, list[str]]:
         report = PollReport()
+        left: list[str] = []
         vault = VaultRef.from_locator(work.vault_id)
         items = self._load(work, vault, report)
         if items:
             try:
-                self._poll_items(self.providers.for_vault(vault), vault, items, set(work.ended), report)
+                left = self._poll_items(self.providers.for_vault(vault), vault, items, set(work.ended), report,
+                                        until)
             except ArmThrottled as exc:  # the list call itself
                 self._reschedule(items, self._wall(exc.retry_at), report)
                 report.throttled = True
@@ -83,7 +102,7 @@ class Poller:
                 self._credential_refused(vault, items, exc, report)
         self.store.set_next_poll(report.schedule.items())
         self.observer.vault_polled(vault.locator, report)
-        return report
+        return report, left
 
     def _load(self, work: PollWork, vault: VaultRef, report: PollReport) -> list[TrackedItem]:
         """The message's items that are still running and whose lease it still holds; an item found ended (a
@@ -111,12 +130,15 @@ class Poller:
         return items
 
     def _poll_items(self, provider: Provider, vault: VaultRef, items: list[TrackedItem], ended: set[str],
-                    report: PollReport) -> None:
+                    report: PollReport, until: float | None = None) -> list[str]:
         """One list for the vault's due jobs when the policy says so (jobs a detector saw end get their GET
-        straight away), then each item from the list or its own read."""
+        straight away), then each item from the list or its own read. With ``until`` (the timer's round), no read
+        starts after it: returns the tracking ids left unread, their leases untouched."""
         jobs = [item for item in items if item.kind == "job" and item.tracking_id not in ended]
         summaries: dict[str, dict[str, Any]] | None = None
         report.strategy = "get"
+        if until is not None and self.monotonic() >= until:
+            return [item.tracking_id for item in items]
         if jobs and self._policy.lists(len(jobs)) and not self._list_refused(vault):
             report.strategy = "list"
             try:
@@ -125,14 +147,24 @@ class Poller:
                 raise  # the whole message waits, or backs off (``poll``)
             except ArmUnavailable as exc:
                 # ARM is failing (5xx, timeouts, after the client's own retries): a GET per job would multiply
-                # the load during the incident. The whole message backs off instead, longer each time.
-                self._list_unavailable(vault, items, exc, report)
-                return
+                # the load during the incident. The whole message backs off instead, longer each time; only the
+                # items at their deadline get a read of their own, the last one (``_read_failed``).
+                now = self.clock()
+                late = [item for item in items if now >= item.deadline_at]
+                self._list_unavailable(vault, [item for item in items if now < item.deadline_at], exc, report)
+                if not late:
+                    return []
+                items, summaries, report.strategy = late, None, "get"
             except ArmError as exc:
                 self._list_failed(vault, exc)
                 report.strategy = "get"
+        left: list[str] = []
         for index, item in enumerate(items):
             detected = item.tracking_id in ended
+            if (until is not None and self.monotonic() >= until
+                    and not _listed(provider, item, None if detected else summaries)):
+                left.append(item.tracking_id)  # a read of its own would start past the round's time
+                continue
             source = "detector" if detected else "list" if summaries is not None else "get"
             try:
                 self._poll_item(provider, item, None if detected else summaries, report, source)
@@ -145,6 +177,7 @@ class Poller:
                 break
             except Exception as exc:  # a Table, queue or event failure of this item alone
                 self._item_failed(item.tracking_id, exc, report)
+        return left
 
     def _list(self, provider: Provider, vault: VaultRef, jobs: list[TrackedItem]) -> dict[str, dict[str, Any]]:
         since = min(item.created_at for item in jobs)
@@ -192,13 +225,11 @@ class Poller:
             raise
         except ArmUnavailable as exc:
             if not _not_yet_visible(item, exc, now, settings.not_found_grace_seconds):
-                log.warning("polling %s failed: %s; trying again next round", item.tracking_id, exc)
-                report.schedule[item.tracking_id] = now + timedelta(seconds=max(2 * settings.poll_seconds, 5))
+                self._read_failed(item, exc, now, report)
                 return
             changed = observe_missing(item, exc, now, settings.not_found_grace_seconds)
         except ArmError as exc:
-            log.warning("polling %s failed: %s; trying again next round", item.tracking_id, exc)
-            report.schedule[item.tracking_id] = now + timedelta(seconds=max(2 * settings.poll_seconds, 5))
+            self._read_failed(item, exc, now, report)
             return
         else:
             self.failures.clear(item.vault.subscription_id, item.vault.key)
@@ -223,19 +254,68 @@ class Poller:
         else:
             report.schedule[item.tracking_id] = self.next_poll(item, now)
 
+    def _read_failed(self, item: TrackedItem, error: ArmError, now: datetime, report: PollReport) -> None:
+        """A read that failed for a reason that may pass (5xx, a timeout, an unexpected 4xx): the item is asked
+        again after a backoff, never later than its deadline; at its deadline it ends ``TimedOut`` with this
+        error (``end_unread``) and its reads stop. The error, and since when reads fail, stay on its row (written
+        when they change)."""
+        before = item.last_error
+        since = _failing_since(before, now)
+        item.last_error = {"status": error.status, "code": error.code, "message": error.message[:1000],
+                           "since": since.isoformat()}
+        ended = end_unread(item, error, since, now)
+        if not ended:
+            log.warning("polling %s failed: %s; trying again next round", item.tracking_id, error)
+            retry = now + timedelta(seconds=max(2 * self.settings.poll_seconds, 5))
+            report.schedule[item.tracking_id] = min(retry, max(item.deadline_at, now))
+        if ended or item.last_error != before:
+            try:
+                self.store.save(item)
+            except ConcurrencyConflict:
+                fresh = self.store.get(item.tracking_id)
+                if fresh is not None and fresh.ended:
+                    report.published += self.conclude(fresh)
+                    report.schedule.pop(item.tracking_id, None)
+                else:  # someone else moved it on: ask again next round, with the lease given back
+                    report.schedule[item.tracking_id] = now + timedelta(seconds=self.settings.poll_seconds)
+                return
+        if ended:
+            log.warning("%s ended %s at its deadline while its reads failed: %s", item.tracking_id,
+                        item.result_status, error)
+            report.ended += 1
+            report.published += self.conclude(item)
+            report.schedule.pop(item.tracking_id, None)
+
+    def _end_late(self, items: list[TrackedItem], error: ArmError, report: PollReport) -> list[TrackedItem]:
+        """Of items none of whose reads got through (a refused credential), those at their deadline end
+        ``TimedOut`` with ``error``; returns the others."""
+        now = self.clock()
+        rest = []
+        for item in items:
+            if now < item.deadline_at:
+                rest.append(item)
+                continue
+            try:
+                self._read_failed(item, error, now, report)
+            except Exception as exc:  # a Table, queue or event failure of this item alone
+                self._item_failed(item.tracking_id, exc, report)
+        return rest
+
     def _read(self, provider: Provider, item: TrackedItem, summaries: dict[str, dict[str, Any]] | None,
               now: datetime, source: str = "get") -> bool:
         """What Azure says of ``item`` (from the vault's list when it is there, else its own read), observed into
-        it; whether it changed. A job that ended is measured: who told first (``source``), how long after Azure's
-        ``endTime``."""
+        it; whether it changed. A list row that shows the job ended is not a result: its GET fetches the details.
+        A job that ended is measured: who told first (``source``), how long after Azure's ``endTime``."""
         if item.kind == "job" and item.job_id and summaries is not None:
             summary = summaries.get(item.job_id.lower())
             if summary is not None:
-                first_sighting = item.resource is None
-                changed = observe_job(item, provider.job_state(summary, detailed=False), now)
-                changed = self._hint(provider, item, now, detailed=False) or changed
-                if not (first_sighting and self._probes(item)):
-                    return changed
+                state = provider.job_state(summary, detailed=False)
+                if not state.terminal:
+                    first_sighting = item.resource is None
+                    changed = observe_job(item, state, now)
+                    changed = self._hint(provider, item, now, detailed=False) or changed
+                    if not (first_sighting and self._probes(item)):
+                        return changed
         kind = "operation" if item.kind == "operation" else "get"
         try:
             if item.kind == "operation":
@@ -335,13 +415,18 @@ class Poller:
         delay = min(first * 2 ** (failures - 1), max(first, self.settings.max_poll_interval_seconds))
         log.warning("listing jobs of %s failed (%s); its %d jobs back off %.0f s rather than one read each",
                     vault.name, error, len(items), delay)
-        self._reschedule(items, self.clock() + timedelta(seconds=delay), report)
+        now = self.clock()
+        for item in items:  # never past an item's deadline: then it gets its last read (``_poll_items``)
+            report.schedule[item.tracking_id] = min(now + timedelta(seconds=delay), max(item.deadline_at, now))
 
     def _credential_refused(self, vault: VaultRef, items: list[TrackedItem], error: ArmError,
                             report: PollReport) -> None:
         """A 401: the token was refused. No job ends over it: each keeps its place, with its last error on record,
-        and is asked about again after a backoff that doubles while the credential stays wrong."""
+        and is asked about again after a backoff that doubles while the credential stays wrong, never later than
+        its deadline; a job at its deadline ends ``TimedOut`` with the 401 as its last error, as any whose reads
+        fail."""
         now = self.clock()
+        items = self._end_late(items, error, report)  # a job at its deadline ends TimedOut, with this error
         subscription = vault.subscription_id
         _, due = self.failures.record(subscription, error.status, error.code, error.message, now)
         self.observer.read_refused(ReadRefusal(subscription, "credential", error.status, error.code, error.message,
@@ -354,7 +439,7 @@ class Poller:
                 item.last_error = last_error
                 with contextlib.suppress(ConcurrencyConflict):  # then someone else's state stands
                     self.store.save(item)
-            report.schedule[item.tracking_id] = now + timedelta(seconds=delay)
+            report.schedule[item.tracking_id] = min(now + timedelta(seconds=delay), max(item.deadline_at, now))
 
     def _vault_refused(self, item: TrackedItem, error: ArmError, now: datetime) -> None:
         """A 403 on a vault: logged as a WARNING from its first occurrence (then every few minutes)."""
@@ -369,6 +454,20 @@ class Poller:
 
     def _wall(self, monotonic_at: float) -> datetime:
         return self.clock() + timedelta(seconds=max(0.0, monotonic_at - self.monotonic()))
+
+
+def _listed(provider: Provider, item: TrackedItem, summaries: dict[str, dict[str, Any]] | None) -> bool:
+    """Whether the vault's list answers for ``item`` (it is there, still running): no read of its own."""
+    if item.kind != "job" or not item.job_id or summaries is None:
+        return False
+    summary = summaries.get(item.job_id.lower())
+    return summary is not None and not provider.job_state(summary, detailed=False).terminal
+
+
+def _failing_since(last_error: dict[str, Any] | None, now: datetime) -> datetime:
+    """Since when the item's reads fail: what its last error says, else ``now`` (this is the first)."""
+    since = parse_time((last_error or {}).get("since"))
+    return since if since is not None and since <= now else now
 
 
 def _outcome(error: ArmError) -> str:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 
 from devtools.simulator import JobScript
+from jobs.arm import ArmClient
+from jobs.arm.transport import HandlerTransport, HttpRequest, HttpResponse
+from jobs.config import Settings
 from jobs.flows.poll_round import PollWork, lease_seconds
-from tests.conftest import VAULT, ManualClock, drain, tracker_with_clock
+from jobs.tracker import Tracker
+from tests.conftest import VAULT, ManualClock, drain, results, tracker_with_clock
 
 JOBS = 4
 
@@ -85,3 +89,43 @@ def test_a_lease_whose_message_is_lost_is_handed_out_again(simulator, env: dict[
     for message in drain(poll_queue):
         first.handle_poll_message(message)
     assert all(reads == 1 for reads in _reads_per_job(simulator, job_ids).values())
+
+
+def test_point6_a_job_resource_graph_shows_ended_is_not_handed_out_again_while_a_worker_holds_its_lease(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    """Two instances with Resource Graph on. The first instance's worker is inside its (slow) read of a job when
+    the second instance's round runs: Resource Graph shows the jobs ended, but their lease is the first worker's,
+    so the second round leaves them alone. Today's rule (an ended job is due whatever its lease) read each twice."""
+    overrides = {"JOBS_POLL_SECONDS": "5", "JOBS_LIST_THRESHOLD": "100", "JOBS_POLL_STRATEGY": "job",
+                 "JOBS_RESOURCE_GRAPH": "on"}
+    second = tracker_with_clock(env, clock, **overrides)
+    rounds_inside: list[object] = []
+
+    def slow_arm(request: HttpRequest) -> HttpResponse:
+        """The first instance's ARM: while its worker's first GET of a job is on its way, the second instance runs
+        a round and handles what it hands out (as another instance would, meanwhile)."""
+        if "/backupjobs/" in request.url.lower() and not rounds_inside:
+            rounds_inside.append(second.run_poll_round())
+            for message in drain(second._storage.queue(second.settings.poll_queue)):
+                second.handle_poll_message(message)
+        return simulator.respond(request)
+
+    settings = Settings.from_env({**env, **overrides})
+    first = Tracker(settings, clock=clock, arm=ArmClient.from_settings(settings, http=HandlerTransport(slow_arm)))
+    first.setup()
+    job_ids = [simulator.add_job(VAULT, JobScript(duration=0, final_status="Completed")) for _ in range(JOBS)]
+    for job_id in job_ids:
+        first.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))
+    simulator.reset_stats()
+
+    clock.advance(1)
+    round_report = first.run_poll_round()
+    assert round_report.detected == JOBS  # Resource Graph shows them ended: due, under the first round's lease
+    [message] = drain(first._storage.queue(first.settings.poll_queue))
+    first.handle_poll_message(message)
+
+    assert rounds_inside and rounds_inside[0].detected == JOBS  # the second round saw them ended too
+    assert rounds_inside[0].due == 0  # ... and left them to the worker holding their lease
+    assert _reads_per_job(simulator, job_ids) == dict.fromkeys(job_ids, 1)
+    assert [event["type"] for event in results(first)] == ["BackupJob.Completed"] * JOBS
