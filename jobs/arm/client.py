@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
@@ -29,6 +30,7 @@ from jobs.arm.transport import (
     Throttle,
     TokenProvider,
     TransientFailure,
+    describe_identity,
 )
 
 __all__ = ["ArmClient", "is_loopback_endpoint", "regional_endpoint"]
@@ -102,7 +104,8 @@ class ArmClient:
         else:
             from azure.identity import DefaultAzureCredential
 
-            token = CredentialToken(DefaultAzureCredential(), f"{settings.arm_endpoint}/.default")
+            identity = describe_identity(os.environ.get("AZURE_CLIENT_ID"))  # what DefaultAzureCredential reads
+            token = CredentialToken(DefaultAzureCredential(), f"{settings.arm_endpoint}/.default", identity)
         reserve = getattr(settings, "arm_read_reserve", DEFAULT_READ_RESERVE)
         return cls(settings.arm_endpoint, token, pacer=ReadPacer(reserve=reserve), http=http)
 

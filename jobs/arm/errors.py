@@ -32,8 +32,9 @@ class ArmForbidden(ArmError):
 
 
 class ArmUnauthorized(ArmError):
-    """401: the token itself was refused (a wrong token, ``AZURE_CLIENT_ID`` or managed identity): nothing about a
-    job, and nothing any read of this subscription will get past until the credential is fixed."""
+    """401: the token itself was refused (a wrong token, ``AZURE_CLIENT_ID`` or managed identity), or none could be
+    had (code ``TokenUnavailable``: the identity endpoint refused or is down): nothing about a job, and nothing any
+    read of this subscription will get past until the credential is fixed."""
 
 
 @dataclass
