@@ -134,7 +134,7 @@ def _handler(endpoint: IdentityEndpoint) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
             status, body = endpoint._respond(parts.path, query, self.headers.get("X-IDENTITY-HEADER"),

@@ -10,6 +10,7 @@ every connection a test opens is recorded and must be a loopback one. The rounds
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import logging
 import sys
@@ -159,7 +160,7 @@ def test_point1_token_unavailable_with_resource_graph_off_an_operation_and_a_per
         logged_at += [(clock.now - start).total_seconds()] * (len(_errors(caplog)) - seen)
     assert all("could not get a token" in m and SUBSCRIPTION in m for m in _errors(caplog))
     assert len(logged_at) >= 3  # repeated while it lasts, never silenced
-    assert all(b - a >= 300 for a, b in zip(logged_at, logged_at[1:], strict=False)), logged_at
+    assert all(b - a >= 300 for a, b in itertools.pairwise(logged_at)), logged_at
 
     events = _outage_then_recovery(tracker, identity, clock, (job, operation), poll_once)
     assert {e["data"]["correlationId"]: e["type"] for e in events} == {
