@@ -231,6 +231,8 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("--hold-poll-queue", type=float, default=0.0, metavar="SECONDS",
                        help="hold each runner's first poll message for a job this long (longer than the lease: "
                             "the job is handed out again meanwhile); 0: off")
+    drill.add_argument("--credential-outage", type=float, default=0.0, metavar="SECONDS",
+                       help="no JOBS_ARM_TOKEN: the managed identity endpoint refuses every token this long; 0: off")
     drill.set_defaults(command=_drill)
 
     bench = verb("bench", "the benchmark: the tracker's polling beside the fixed 30 s loop, on a virtual clock")
@@ -496,6 +498,7 @@ def _drill(args: argparse.Namespace) -> int:
     report = _tooling("drill").run_drill(
         jobs=args.jobs, fault_rate=args.fault_rate, kills=args.kills, runners=args.runners,
         subscribers=args.subscribers, seed=args.seed, hold_poll_queue=args.hold_poll_queue,
+        credential_outage=args.credential_outage,
     )
     print(report.table())
     for problem in report.problems[:20]:
