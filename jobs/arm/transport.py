@@ -258,6 +258,15 @@ class ArmTransport:
     def send(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any] | Throttle:
         return _classify(self._request(method, url, body))
 
+    def token_problem(self) -> str | None:
+        """``None`` when a token can be had now (a cached one counts), else the ``TokenUnavailable`` line saying
+        which identity was asked and what to check. Sends nothing to ARM."""
+        try:
+            self._token.get_token()
+        except ArmUnauthorized as exc:
+            return f"{exc.status} {exc.code}: {exc.message}"
+        return None
+
     def post_query(self, url: str, body: Mapping[str, Any]) -> tuple[dict[str, Any] | Throttle, Mapping[str, str]]:
         """One POST of a JSON body (Resource Graph's query): the answer as ``get`` classifies it, and the answer's
         headers (Resource Graph reports its quota in them)."""
