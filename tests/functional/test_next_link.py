@@ -2,7 +2,8 @@
 nextLink points elsewhere fails for a reason that will not change, and is remembered as a 400 is.
 
 The simulator is served in this process through the ARM transport's seam, as if at ``https://management.azure.com``
-(nothing listens there: each request goes to the simulator's handler), writing its nextLinks with ``:443``.
+(or ``http://127.0.0.1``; nothing listens there: each request goes to the simulator's handler), writing its
+nextLinks with the scheme's default port (``:443``, ``:80``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def azure_like() -> Iterator[BackupSimulator]:
     yield simulator
 
 
-def _tracker(env: dict[str, str], clock: ManualClock, simulator: BackupSimulator, endpoint: str) -> Tracker:
+def _tracker(env: dict[str, str], clock: ManualClock, simulator: BackupSimulator, endpoint: str,
+             served_at: str = AZURE) -> Tracker:
+    """The tracker on ``endpoint``, its requests served by ``simulator``, which says it is at ``served_at``."""
     settings = Settings.from_env({**env, "ARM_ENDPOINT": endpoint})
-    arm = ArmClient(endpoint, StaticToken("sim-token"), http=simulator.in_process(AZURE))
+    arm = ArmClient(endpoint, StaticToken("sim-token"), http=simulator.in_process(served_at))
     tracker = Tracker(settings, arm=arm, clock=clock)
     tracker.setup()
     return tracker
@@ -44,8 +47,9 @@ def _track_five(tracker: Tracker, simulator: BackupSimulator) -> None:
         tracker.accept_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))
 
 
-def test_point9_next_link_default_port(azurite, env, clock, azure_like):
-    tracker = _tracker(env, clock, azure_like, AZURE)
+@pytest.mark.parametrize("endpoint", [AZURE, "http://127.0.0.1"])  # :443 and :80 written out
+def test_point9_next_link_default_port(azurite, env, clock, azure_like, endpoint):
+    tracker = _tracker(env, clock, azure_like, endpoint, served_at=endpoint)
     _track_five(tracker, azure_like)
     for _ in range(3):
         azure_like.reset_stats()
