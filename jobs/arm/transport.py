@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
+from azure.core.exceptions import ClientAuthenticationError
 
 from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmUnauthorized, ArmUnavailable
 
@@ -78,13 +79,11 @@ class CredentialToken:
         self._lock = threading.Lock()
 
     def get_token(self) -> str:
-        from azure.core.exceptions import ClientAuthenticationError  # CredentialUnavailableError is one
-
         with self._lock:
             if self._token is None or self._token.expires_on - 300 < time.time():
                 try:
                     self._token = self._credential.get_token(self._scope)
-                except ClientAuthenticationError as exc:
+                except ClientAuthenticationError as exc:  # CredentialUnavailableError is one
                     if self._token is not None and self._token.expires_on - 30 > time.time():
                         return str(self._token.token)  # it still opens ARM: the refresh is tried again next read
                     raise token_unavailable(self._identity, self._scope, exc) from None
