@@ -17,11 +17,18 @@ while the held message still waits: the reads per job show what the late message
 page, ``BackupSimulator.fail_vault_reads``) with N running jobs tracked for ``FAILING_TIMEOUT_MINUTES``: each must
 end ``BackupJob.TimedOut`` at that deadline, its last read's error in ``errors[1]``, while every other job ends with
 its true status.
+
+``credential_outage`` (``--credential-outage SECONDS``) runs the tracker as deployed, with no ``JOBS_ARM_TOKEN``:
+its token comes from ``DefaultAzureCredential`` and App Service's managed identity endpoint, here
+``devtools.identity_endpoint`` on loopback, which refuses every token request for SECONDS (four times the grace
+period the drill then sets) and answers after, each job read on its own (the job strategy, Resource Graph off).
+Every job must still end with its true status; none ``TrackingFailed``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -30,14 +37,17 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from devtools.azurite import Azurite
+from devtools.identity_endpoint import IdentityEndpoint
 from devtools.simulator import BackupSimulator, FaultConfig, JobScript
 from devtools.webhook_receiver import WebhookReceiver
 from jobs.config import Settings, StorageSettings
@@ -87,6 +97,8 @@ class DrillReport:
     overlaps: int = 0
     overlap_seconds: float = 0.0
     seconds: float = 0.0
+    credential_outage: float = 0.0  # seconds the identity endpoint refused every token request
+    tokens_refused: int = 0  # token requests it refused meanwhile
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -113,6 +125,8 @@ class DrillReport:
             ["ARM requests served", self.arm_requests],
             ["ARM reads per job", f"{self.arm_reads_per_job:.2f} (at most {self.most_gets_of_one_job} GETs of one)"],
             ["faults injected", f"{sum(self.faults.values())} ({faults})"],
+            *([["credential outage", f"{self.credential_outage:g} s, {self.tokens_refused} token requests refused"]]
+              if self.credential_outage else []),
             ["runner kills (SIGKILL)", self.kills],
             *([["kills that landed inside", ", ".join(f"{phase} {self.kills_inside.get(phase, 0)}"
                                                      for phase in PHASES)]] if self.kills else []),
@@ -148,6 +162,7 @@ def run_drill(
     quiet: bool = False,
     hold_poll_queue: float = 0.0,
     failing_vault_jobs: int = 0,
+    credential_outage: float = 0.0,
 ) -> DrillReport:
     rng = random.Random(seed)
     started = time.monotonic()
@@ -155,7 +170,7 @@ def run_drill(
                          hold_poll_queue=hold_poll_queue, failing_vault_jobs=failing_vault_jobs)
     say = (lambda *_: None) if quiet else (lambda line: print(line, flush=True))
     with Azurite() as azurite, BackupSimulator(token="drill-token", seed=seed) as simulator, \
-            WebhookReceiver() as receiver:
+            WebhookReceiver() as receiver, contextlib.ExitStack() as outage:
         env = {
             "AzureWebJobsStorage": azurite.connection_string,
             "JOBS_WEBHOOK_URLS": receiver.url,
@@ -169,6 +184,7 @@ def run_drill(
             # handler (Resource Graph stays on, under the same faults).
             "JOBS_INLINE_POLL_MAX": "0",
         }
+        identity = outage.enter_context(_credential_outage(env, credential_outage)) if credential_outage else None
         settings = Settings.from_env(env)
         report.lease_seconds = lease_seconds(settings.poll_seconds)
         tracker = Tracker(settings)
@@ -183,6 +199,9 @@ def run_drill(
         say(f"drill: {jobs} jobs, {fault_rate:.0%} of ARM answers faulted, {kills} kills, {runners} runner(s)"
             + (f", poll messages held back {hold_poll_queue:g} s (lease {report.lease_seconds:g} s)"
                if hold_poll_queue else ""))
+        if identity is not None:
+            identity.begin(credential_outage)
+            say(f"drill: the managed identity endpoint refuses every token for {credential_outage:g} s")
         if kills or runners > 1 or hold_poll_queue:
             with tempfile.TemporaryDirectory(prefix="drill-") as folder:
                 held_log = Path(folder) / "held.log"  # one line per held message, appended by the runners
@@ -201,8 +220,62 @@ def run_drill(
         report.retry_after_violations = stats["retry_after_violations"]
         report.stuck = len(tracker.list_items("running") or [])
         _compare(tracker, receiver, simulator, expected, report, set(failing))
+        if identity is not None:
+            report.credential_outage, report.tokens_refused = credential_outage, identity.refused
     report.seconds = time.monotonic() - started
     return report
+
+
+class _Outage:
+    """The identity endpoint of a credential outage: refusing from the start, answering ``seconds`` after
+    ``begin``."""
+
+    def __init__(self, endpoint: IdentityEndpoint) -> None:
+        self.endpoint = endpoint
+        self._timer: threading.Timer | None = None
+
+    def begin(self, seconds: float) -> None:
+        self._timer = threading.Timer(seconds, self.endpoint.answer)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for request in self.endpoint.requests if request.answered != 200)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+@contextlib.contextmanager
+def _credential_outage(env: dict[str, str], seconds: float) -> Iterator[_Outage]:
+    """The tracker as deployed (``env`` loses ``JOBS_ARM_TOKEN``): ``DefaultAzureCredential`` asks App Service's
+    identity endpoint, here on loopback and refusing (400) until ``begin(seconds)`` has run its course. This
+    process's environment points at it (``IDENTITY_ENDPOINT``, ``IDENTITY_HEADER``; the runners inherit it), so
+    the credential never asks the instance metadata address; it is restored after. The grace period is a quarter of
+    the outage: a job that ended over a token failure would show."""
+    with IdentityEndpoint(token=env.pop("JOBS_ARM_TOKEN")) as endpoint:
+        endpoint.refuse(400)  # as for an identity not (yet) assigned: at once, without retries
+        env["JOBS_NOT_FOUND_GRACE_SECONDS"] = f"{max(2.0, seconds / 4):g}"
+        # Each job read on its own: the reads where a token failure used to end jobs TrackingFailed. (Resource Graph
+        # and vault lists under an outage: tests/functional/test_token_failures.py.)
+        env.update(JOBS_POLL_STRATEGY="job", JOBS_LIST_THRESHOLD="1000", JOBS_RESOURCE_GRAPH="off")
+        names = (*endpoint.env(), "AZURE_CLIENT_ID", "MSI_ENDPOINT", "MSI_SECRET", "AZURE_TOKEN_CREDENTIALS")
+        saved = {name: os.environ.get(name) for name in names}
+        for name in names:
+            os.environ.pop(name, None)
+        os.environ.update(endpoint.env())
+        outage = _Outage(endpoint)
+        try:
+            yield outage
+        finally:
+            outage.cancel()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs: int,

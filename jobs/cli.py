@@ -233,6 +233,8 @@ def _parser() -> argparse.ArgumentParser:
                             "the job is handed out again meanwhile); 0: off")
     drill.add_argument("--failing-vault-jobs", type=int, default=0, metavar="N",
                        help="N jobs on a vault whose reads all fail (503): each must end TimedOut at its deadline")
+    drill.add_argument("--credential-outage", type=float, default=0.0, metavar="SECONDS",
+                       help="no JOBS_ARM_TOKEN: the managed identity endpoint refuses every token this long; 0: off")
     drill.set_defaults(command=_drill)
 
     bench = verb("bench", "the benchmark: the tracker's polling beside the fixed 30 s loop, on a virtual clock")
@@ -500,6 +502,7 @@ def _drill(args: argparse.Namespace) -> int:
         jobs=args.jobs, fault_rate=args.fault_rate, kills=args.kills, runners=args.runners,
         subscribers=args.subscribers, seed=args.seed, hold_poll_queue=args.hold_poll_queue,
         failing_vault_jobs=args.failing_vault_jobs,
+        credential_outage=args.credential_outage,
     )
     print(report.table())
     for problem in report.problems[:20]:

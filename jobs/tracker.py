@@ -240,7 +240,8 @@ class Tracker:
         return self._poller.failures.snapshot()
 
     def check_health(self) -> Health:
-        """Configuration, storage (a quick probe of its own) and Azure's refusals, each "ok" or what is wrong."""
+        """Configuration, storage (a quick probe of its own), an ARM token (asked now) and Azure's refusals, each "ok"
+        or what is wrong."""
         checks: dict[str, str] = {}
         problems: list[str] = []
         secret = self.settings.webhook_secret_problem
@@ -254,9 +255,12 @@ class Tracker:
         if storage:
             problems.append(f"storage: {storage}")
         failing = self.failing_subscriptions()
-        checks["arm"] = "; ".join(f"{key}: {why}" for key, why in sorted(failing.items())) or "ok"
+        token = self._arm.transport.token_problem()  # asked now: this instance may not have polled yet
+        arm = [f"token: {token}"] if token else []
+        checks["arm"] = "; ".join(arm + [f"{key}: {why}" for key, why in sorted(failing.items())]) or "ok"
         # How far Resource Graph is trusted: a measure, not a fault (a late detector costs reads, not results).
         checks["detector"] = self._detector_state()
+        problems += [f"no ARM token: {token}"] if token else []
         problems += [f"ARM reads refused for {key}: {why}" for key, why in sorted(failing.items())]
         return Health(checks, problems)
 

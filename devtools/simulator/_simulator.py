@@ -102,6 +102,9 @@ class BackupSimulator:
         self.sleep = sleep
         self.seed = seed
         self.page_size: int = 20
+        #: nextLinks spell out the scheme's default port (``https://management.azure.com:443/...``) when the base
+        #: URL has none, as some Azure services write them
+        self.next_link_default_port: bool = False
         #: Retry-After (seconds) on trigger 202s and running operationResults; 60 like the real service.
         self.operation_retry_after: int = TRIGGER_RETRY_AFTER
         #: How a job triggered over HTTP (POST .../backup or .../restore) behaves; None = derived from the container.
@@ -673,9 +676,18 @@ class BackupSimulator:
         page, more = jobs[:size], len(jobs) > size
         payload: dict[str, Any] = {"value": [j.resource(now, extended=False) for j in page]}
         if more:
-            payload["nextLink"] = next_link(self.base_url, vault, filter_text, make_skip_token(vault, page[-1]))
+            payload["nextLink"] = next_link(self._next_link_base(), vault, filter_text,
+                                            make_skip_token(vault, page[-1]))
         self._stats["list_pages"] += 1
         return arm.json_response(200, payload)
+
+    def _next_link_base(self) -> str:
+        """Where nextLinks point: ``base_url``, with the scheme's default port spelled out when asked."""
+        base = self.base_url
+        parts = urlsplit(base)
+        if self.next_link_default_port and parts.port is None:
+            return f"{parts.scheme}://{parts.hostname}:{443 if parts.scheme == 'https' else 80}{parts.path}"
+        return base
 
     def _operation_result(self, op: Operation, path: str, raw_query: str, now: float) -> arm.Response:
         status = op.status(now)

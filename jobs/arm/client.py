@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
@@ -18,7 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from jobs.arm.errors import ArmError, ArmThrottled, ArmUnavailable
+from jobs.arm.errors import ArmNextLinkRefused, ArmThrottled, ArmUnavailable
 from jobs.arm.pacing import DEFAULT_READ_RESERVE, ReadPacer
 from jobs.arm.read_budget import ReadBudget, SubscriptionGate, ThrottleBoard
 from jobs.arm.transport import (
@@ -29,6 +30,7 @@ from jobs.arm.transport import (
     Throttle,
     TokenProvider,
     TransientFailure,
+    describe_identity,
 )
 
 __all__ = ["ArmClient", "is_loopback_endpoint", "regional_endpoint"]
@@ -57,6 +59,16 @@ def regional_endpoint(endpoint: str, region: str) -> str:
     if is_loopback_endpoint(endpoint):
         return f"{parts.scheme}://{parts.netloc}"
     return f"{parts.scheme}://{region.lower()}.{parts.netloc}"
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host (lower case) and port of ``url``, the scheme's default port when none is written."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 class ArmClient:
@@ -102,7 +114,8 @@ class ArmClient:
         else:
             from azure.identity import DefaultAzureCredential
 
-            token = CredentialToken(DefaultAzureCredential(), f"{settings.arm_endpoint}/.default")
+            identity = describe_identity(os.environ.get("AZURE_CLIENT_ID"))  # what DefaultAzureCredential reads
+            token = CredentialToken(DefaultAzureCredential(), f"{settings.arm_endpoint}/.default", identity)
         reserve = getattr(settings, "arm_read_reserve", DEFAULT_READ_RESERVE)
         return cls(settings.arm_endpoint, token, pacer=ReadPacer(reserve=reserve), http=http)
 
@@ -178,13 +191,17 @@ class ArmClient:
             self.gate.observe(match[1], headers)
 
     def _check_next_link(self, url: str, region: str | None = None) -> None:
-        theirs = urlsplit(url)
+        """A nextLink is followed on ``ARM_ENDPOINT`` (or the region's host of it) only: the same scheme, host and
+        port, the scheme's default port written or not (``https://management.azure.com:443`` is
+        ``https://management.azure.com``). Anywhere else: ``ArmNextLinkRefused``, which does not change."""
         allowed = {self.endpoint} | ({regional_endpoint(self.endpoint, region)} if region else set())
-        for endpoint in allowed:
-            ours = urlsplit(endpoint)
-            if (ours.scheme, ours.netloc.lower()) == (theirs.scheme, theirs.netloc.lower()):
+        try:
+            theirs = _origin(url)
+            if any(_origin(endpoint) == theirs for endpoint in allowed):
                 return
-        raise ArmError(502, "UnexpectedNextLink", "nextLink points outside ARM_ENDPOINT; not followed")
+        except ValueError:  # a port that is not a number: nowhere of ours
+            pass
+        raise ArmNextLinkRefused(502, "UnexpectedNextLink", "nextLink points outside ARM_ENDPOINT; not followed")
 
     def _get_json(self, url: str, subscription_id: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # One request in flight per subscription (by default): a 429 then closes the gate before any other

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ArmError", "ArmForbidden", "ArmNotFound", "ArmThrottled", "ArmUnauthorized", "ArmUnavailable"]
+__all__ = ["ArmError", "ArmForbidden", "ArmNextLinkRefused", "ArmNotFound", "ArmThrottled", "ArmUnauthorized",
+           "ArmUnavailable"]
 
 
 @dataclass
@@ -22,6 +23,21 @@ class ArmError(Exception):
     def as_error(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "recommendations": []}
 
+    @property
+    def lasting(self) -> bool:
+        """Whether asking again will fail the same way: Azure refused the call itself (400), or the answer is one
+        the tracker will not follow (``ArmNextLinkRefused``). A caller remembers it rather than asking every round."""
+        return self.status == 400
+
+
+class ArmNextLinkRefused(ArmError):
+    """A list's ``nextLink`` points outside ``ARM_ENDPOINT`` (and the region's host of it): not followed, since the
+    token would go there. The same list gets the same link next time: ``lasting``."""
+
+    @property
+    def lasting(self) -> bool:
+        return True
+
 
 class ArmNotFound(ArmError):
     """404: the job or operation is not (yet) known to Azure."""
@@ -32,8 +48,9 @@ class ArmForbidden(ArmError):
 
 
 class ArmUnauthorized(ArmError):
-    """401: the token itself was refused (a wrong token, ``AZURE_CLIENT_ID`` or managed identity): nothing about a
-    job, and nothing any read of this subscription will get past until the credential is fixed."""
+    """401: the token itself was refused (a wrong token, ``AZURE_CLIENT_ID`` or managed identity), or none could be
+    had (code ``TokenUnavailable``: the identity endpoint refused or is down): nothing about a job, and nothing any
+    read of this subscription will get past until the credential is fixed."""
 
 
 @dataclass

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
+from azure.core.exceptions import ClientAuthenticationError
 
 from jobs.arm.errors import ArmError, ArmForbidden, ArmNotFound, ArmUnauthorized, ArmUnavailable
 
@@ -39,7 +40,9 @@ __all__ = [
     "StaticToken",
     "TokenProvider",
     "TransportError",
+    "describe_identity",
     "parse_retry_after",
+    "token_unavailable",
 ]
 
 
@@ -61,19 +64,50 @@ class StaticToken:
 
 
 class CredentialToken:
-    """A token from an ``azure-identity`` credential, refreshed five minutes before it expires."""
+    """A token from an ``azure-identity`` credential, refreshed five minutes before it expires.
 
-    def __init__(self, credential: Any, scope: str) -> None:
+    A token that cannot be had (``CredentialUnavailableError``, ``ClientAuthenticationError``: the managed identity
+    endpoint refusing or down, a wrong ``AZURE_CLIENT_ID``) is a credential failure like a 401: ``ArmUnauthorized``
+    with code ``TokenUnavailable``, its message naming ``identity`` and what to check. A token still valid is used
+    while the credential fails to refresh it."""
+
+    def __init__(self, credential: Any, scope: str, identity: str = "the app's identity") -> None:
         self._credential = credential
         self._scope = scope
+        self._identity = identity
         self._token: Any = None
         self._lock = threading.Lock()
 
     def get_token(self) -> str:
         with self._lock:
             if self._token is None or self._token.expires_on - 300 < time.time():
-                self._token = self._credential.get_token(self._scope)
+                try:
+                    self._token = self._credential.get_token(self._scope)
+                except ClientAuthenticationError as exc:  # CredentialUnavailableError is one
+                    if self._token is not None and self._token.expires_on - 30 > time.time():
+                        return str(self._token.token)  # it still opens ARM: the refresh is tried again next read
+                    raise token_unavailable(self._identity, self._scope, exc) from None
             return str(self._token.token)
+
+
+def describe_identity(client_id: str | None) -> str:
+    """Which identity ``DefaultAzureCredential`` asks for a token, as the log and the health check name it."""
+    if client_id:
+        return f"the managed identity AZURE_CLIENT_ID={client_id}"
+    return "the system-assigned managed identity (AZURE_CLIENT_ID is not set)"
+
+
+def token_unavailable(identity: str, scope: str, error: Exception) -> ArmUnauthorized:
+    """A token ``azure-identity`` could not get, as the 401 it amounts to: what was asked, of whom, what it said
+    (the managed identity's own line of ``DefaultAzureCredential``'s report, else its first), and what to check."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = next((line for line in lines if line.startswith("ManagedIdentityCredential")), lines[0] if lines else "")
+    return ArmUnauthorized(
+        401, "TokenUnavailable",
+        f"no token for {scope} from {identity}: {said[:300] or type(error).__name__}. Check that AZURE_CLIENT_ID "
+        "names a user-assigned identity assigned to this app (unset: the system-assigned one), or set "
+        "JOBS_ARM_TOKEN for a simulator",
+    )
 
 
 @dataclass(frozen=True)
@@ -222,6 +256,15 @@ class ArmTransport:
 
     def send(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any] | Throttle:
         return _classify(self._request(method, url, body))
+
+    def token_problem(self) -> str | None:
+        """``None`` when a token can be had now (a cached one counts), else the ``TokenUnavailable`` line saying
+        which identity was asked and what to check. Sends nothing to ARM."""
+        try:
+            self._token.get_token()
+        except ArmUnauthorized as exc:
+            return f"{exc.status} {exc.code}: {exc.message}"
+        return None
 
     def post_query(self, url: str, body: Mapping[str, Any]) -> tuple[dict[str, Any] | Throttle, Mapping[str, str]]:
         """One POST of a JSON body (Resource Graph's query): the answer as ``get`` classifies it, and the answer's

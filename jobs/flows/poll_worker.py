@@ -201,7 +201,7 @@ class Poller:
     def _list_failed(self, vault: VaultRef, exc: ArmError) -> None:
         """A list Azure answered with an error (not throttling, a credential or an outage): the jobs are asked
         about one by one this time, and for ``LIST_REFUSED_FOR`` when Azure refuses the call itself (400)."""
-        if exc.status == 400:  # Azure refuses this list call: no use asking every round
+        if exc.lasting:  # Azure refuses this list call (400), or its nextLink is not followed: no use every round
             self.list_refused[vault.key] = self.clock() + LIST_REFUSED_FOR
             log.warning("Azure refused listing the jobs of %s (%s); asking per job for %s", vault.name,
                         exc, LIST_REFUSED_FOR)

@@ -25,7 +25,8 @@ class ReadFailure:
     logged_at: datetime | None = None
 
     def describe(self) -> str:
-        return f"{self.status} {self.code} since {self.since:%Y-%m-%d %H:%M:%S %Z}, {self.count} reads refused"
+        said = f": {self.message[:400]}" if self.status == 401 and self.message else ""  # what to check
+        return f"{self.status} {self.code} since {self.since:%Y-%m-%d %H:%M:%S %Z}, {self.count} reads refused{said}"
 
 
 class ReadFailures:

@@ -49,11 +49,13 @@ class LogObserver(Observer):
         if not refusal.first:
             return
         if refusal.kind == "credential":
+            what = ("the tracker could not get a token" if refusal.code == "TokenUnavailable"
+                    else "Azure refused the tracker's credential")
             log.error(
-                "Azure refused the tracker's credential for subscription %s (%s %s: %s). No job ends over this; "
-                "they are retried with backoff. Check the token: AZURE_CLIENT_ID names the managed identity the "
-                "app runs as (and JOBS_ARM_TOKEN, if set, must be valid for ARM_ENDPOINT)",
-                refusal.scope, refusal.status, refusal.code, refusal.message or "no message",
+                "%s for subscription %s (%s %s: %s). No job ends over this; they are retried with backoff. Check the "
+                "token: AZURE_CLIENT_ID names the managed identity the app runs as (and JOBS_ARM_TOKEN, if set, must "
+                "be valid for ARM_ENDPOINT)",
+                what, refusal.scope, refusal.status, refusal.code, refusal.message or "no message",
             )
         else:
             log.warning(

@@ -67,3 +67,18 @@ def test_poll_messages_held_back_longer_than_the_lease_lose_nothing_and_reads_pe
     assert report.arm_reads_per_job >= 1
     assert "ARM reads per job" in report.table()
 
+
+def test_point1_credential_outage_every_job_ends_with_its_true_status():
+    """The tracker as deployed (its token from DefaultAzureCredential and App Service's identity endpoint, on
+    loopback): the endpoint refuses every token for 16 s, four times the grace period, while jobs end; then it answers.
+    Each job is read on its own (a GET each). Every job ends with its true status, none TrackingFailed, none lost or
+    stuck."""
+    report = run_drill(jobs=16, fault_rate=0.1, credential_outage=16, seed=17, timeout=120, quiet=True)
+    print(report.table())
+    assert report.credential_outage == 16 and report.tokens_refused > 0  # the outage really happened
+    assert "credential outage" in report.table()
+    assert report.lost == 0, report.problems[:10]
+    assert report.wrong == 0, report.problems[:10]  # a TrackingFailed would be wrong: no job ended that way
+    assert report.unexpected == 0, report.problems[:10]
+    assert report.conflicting_ids == 0
+    assert report.stuck == 0
