@@ -315,7 +315,7 @@ class Intake:
         except IntakeRejected as exc:
             self.reject(body, str(exc))
             return Acceptance(rejected=str(exc))
-        return self.track(request)
+        return self.track(request, by_message=True)
 
     def parse(self, body: bytes | str) -> TrackRequest:
         """``parse_message`` with this app's settings: the one validation of the queue and of ``POST /api/jobs``
@@ -337,7 +337,9 @@ class Intake:
         send_output(self.storage.queue(self.settings.rejected_queue), text)
         self.observer.intake_rejected(reason)
 
-    def track(self, request: TrackRequest) -> Acceptance:
+    def track(self, request: TrackRequest, *, by_message: bool = False) -> Acceptance:
+        """Puts the request's items on record with its subscriber. ``by_message``: a queue message, which holds
+        its subscription for good; otherwise (``POST /api/jobs``) the status URLs issued next hold it."""
         now = self.clock()
         minutes = request.timeout_minutes
         deadline = now + (
@@ -357,13 +359,13 @@ class Intake:
         if request.operation is not None:
             items.append(TrackedItem.for_operation(request.operation, now, deadline))
         for new in items:
-            acceptance.published += self._add(new, request.subscriber, now)
+            acceptance.published += self._add(new, request.subscriber, now, by_message)
             acceptance.tracking_ids.append(new.tracking_id)
         self.observer.intake_accepted(acceptance.tracking_ids)
         return acceptance
 
-    def _add(self, new: TrackedItem, subscriber: Subscriber, now: datetime) -> int:
-        item = self.subscriptions.add(new, subscriber, now)
+    def _add(self, new: TrackedItem, subscriber: Subscriber, now: datetime, by_message: bool) -> int:
+        item = self.subscriptions.add(new, subscriber, now, by_message=by_message)
         if not item.ended:
             return 0
         if named_its_jobs(item):  # its subscribers (this one among them) follow the jobs it named

@@ -190,6 +190,20 @@ class JobStore:
             return None
         return str(entity.get("TokenHash", "")), str(entity.get("SubscriberKey", ""))
 
+    def remove_capability(self, tracking_id: str, token_hash: str) -> None:
+        """Forgets a status URL (its row), whatever became of its subscriber."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity(tracking_id, CAPABILITY_PREFIX + token_hash)
+
+    def capability_holders(self, tracking_id: str) -> list[str]:
+        """The subscriber key of every capability row of the item's partition (one partition query)."""
+        entities = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": tracking_id, "lo": CAPABILITY_PREFIX, "hi": CAPABILITY_PREFIX[:-1] + "."},
+            select=["SubscriberKey"],
+        )
+        return [str(entity.get("SubscriberKey", "")) for entity in entities]
+
     def get_index_entry(self, tracking_id: str) -> IndexEntry | None:
         """The item's running-index row (a point read), or None when it is not running."""
         try:

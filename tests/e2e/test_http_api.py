@@ -336,3 +336,22 @@ def test_an_operation_url_is_followed_to_its_job_and_the_status_url_answers_with
     assert event["type"] == "BackupJob.Completed" and event["data"]["jobId"] == operation.job_id
     assert "delivered" in api.deliver_all()
     assert [r.json()["id"] for r in https_receiver.delivered() if r.path.startswith("/hooks/run")] == [event["id"]]
+
+
+def test_point3_one_callers_delete_does_not_cost_a_queue_producer_or_another_caller_its_result(
+    simulator, make_api, clock
+):
+    """Three subscribers without correlationId, context or callbackUrl share the "default" row: a queue producer
+    and two HTTP callers. Each caller's DELETE lets go of its own status URL; the result still goes out."""
+    api = make_api()
+    body = _job(simulator, duration=0.3)
+    api.tracker.accept_message(json.dumps(body))  # the queue producer
+    first, second = api.post(body), api.post(body)
+    assert requests.delete(first.headers["Location"], timeout=10).status_code == 204
+    assert requests.get(first.headers["Location"], timeout=10).status_code == 404  # that URL let go
+    assert requests.get(second.headers["Location"], timeout=10).status_code == 202  # the other still holds
+    assert requests.delete(second.headers["Location"], timeout=10).status_code == 204
+    tracking_id = first.json()["trackingId"]
+    assert api.tracker._store.get(tracking_id) is not None  # the queue producer still follows the job
+    _wait_past_end(simulator, api, clock, body["jobId"])
+    assert [e["data"]["jobId"] for e in results(api.tracker)] == [body["jobId"]]
