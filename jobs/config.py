@@ -97,6 +97,18 @@ class _Storage(Parser):
         return StorageSettings.from_env(env, setting.name)
 
 
+# The bounds of every numeric setting, each maximum with its reason (the README table shows the range).
+_POLL_SECONDS = Number(1, whole=True, maximum=86400, why="the timer fires at least once a day")
+_TRACKING_HOURS = Number(0.0001, maximum=2160, why="90 days, the longest timeoutMinutes")
+_GRACE_SECONDS = Number(0, maximum=604800, why="7 days")
+_INLINE_MAX = Number(0, whole=True, maximum=1000, why="the timer function must poll them in its time")
+_POLL_INTERVAL = Number(1, maximum=86400, why="a day")
+_LIST_THRESHOLD = Number(1, whole=True, maximum=1000, why="above 50, a poll message's due jobs, never lists")
+_RETRY_HOURS = Number(0.0001, maximum=168, why="7 days, the longest a queue message stays hidden")
+_FIRST_RETRY = Number(0.05, maximum=3600, why="an hour")
+_WEBHOOK_TIMEOUT = Number(0.1, maximum=300, why="half the deliver function's 10-minute functionTimeout")
+_RETENTION_DAYS = Number(0.0001, maximum=3650, why="ten years")
+
 # Every setting, in the README's order. Room in queue names: "<intake>-deliver-poison", "<results>-deadletter".
 SETTINGS: tuple[Setting, ...] = (
     Setting(STORAGE, "storage", _Storage(), None, (
@@ -127,10 +139,10 @@ SETTINGS: tuple[Setting, ...] = (
                 "hosts a per-job `callbackUrl` may name: exact names or IPs, `*.domain` wildcards (a wildcard-matched "
                 "name must resolve to public addresses); for Logic Apps callbacks see [the samples](samples/"
                 "logic-apps/README.md#letting-the-tracker-call-your-logic-apps-back)")),
-    Setting("JOBS_POLL_SECONDS", "poll_seconds", Number(1, whole=True), "30", (
+    Setting("JOBS_POLL_SECONDS", "poll_seconds", _POLL_SECONDS, "30", (
         "how often the poll round runs (the timer fires at the largest cron step not longer than this: "
         "`*/30 * * * * *`)")),
-    Setting("JOBS_MAX_TRACKING_HOURS", "max_tracking_hours", Number(0.0001), "72",
+    Setting("JOBS_MAX_TRACKING_HOURS", "max_tracking_hours", _TRACKING_HOURS, "72",
             "a job still running after this is reported as `BackupJob.TimedOut`"),
     Setting("ARM_ENDPOINT", "arm_endpoint", Custom(_arm_endpoint, "https URL without a path"),
             DEFAULT_ARM_ENDPOINT, (
@@ -140,7 +152,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOBS_ARM_TOKEN", "arm_token", Text(), None, (
         "a fixed bearer token for simulators and tests only; otherwise `DefaultAzureCredential` (honours "
         "`AZURE_CLIENT_ID`)")),
-    Setting("JOBS_NOT_FOUND_GRACE_SECONDS", "not_found_grace_seconds", Number(0), "900", (
+    Setting("JOBS_NOT_FOUND_GRACE_SECONDS", "not_found_grace_seconds", _GRACE_SECONDS, "900", (
         "how long a job may answer 404 (not yet visible) or 403 (no Backup Reader) before it ends as "
         "`BackupJob.NotFound` with Azure's error")),
     Setting("JOBS_POLL_STRATEGY", "poll_strategy", Choice(POLL_STRATEGIES), "vault", (
@@ -155,15 +167,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Needs no role beyond Backup Reader")),
     Setting("JOBS_RESOURCE_GRAPH_API_VERSION", "resource_graph_api_version", ApiVersion(), "2024-04-01",
             "api-version of the Resource Graph query (`Microsoft.ResourceGraph/resources`)"),
-    Setting("JOBS_INLINE_POLL_MAX", "inline_poll_max", Number(0, whole=True), "100", (
+    Setting("JOBS_INLINE_POLL_MAX", "inline_poll_max", _INLINE_MAX, "100", (
         "a round with at most this many due jobs is polled in the timer function itself (no poll-queue hop); a "
         "larger one fans out through the poll queue so that Functions spreads it over instances; `0`: always fan "
         "out")),
-    Setting("JOBS_MAX_POLL_INTERVAL_SECONDS", "max_poll_interval_seconds", Number(1), "300", (
+    Setting("JOBS_MAX_POLL_INTERVAL_SECONDS", "max_poll_interval_seconds", _POLL_INTERVAL, "300", (
         "with Resource Graph on and measured fresh: how long a vault may rest between lists (the fallback that finds "
         "a job Resource Graph does not show); under `JOBS_POLL_STRATEGY=job`: the longest gap between two polls of "
         "one job")),
-    Setting("JOBS_LIST_THRESHOLD", "list_threshold", Number(1, whole=True), "3", (
+    Setting("JOBS_LIST_THRESHOLD", "list_threshold", _LIST_THRESHOLD, "3", (
         "under `JOBS_POLL_STRATEGY=job`: from this many due jobs in one vault, one `BackupJobs_List` call replaces "
         "a GET per job")),
     Setting("JOBS_ARM_READ_RESERVE", "arm_read_reserve",
@@ -171,13 +183,13 @@ SETTINGS: tuple[Setting, ...] = (
                 "reads of a subscription's ARM bucket (250 per identity, refilled at 25/s) the tracker leaves to "
                 "other callers: every instance slows its reads as ARM's `x-ms-ratelimit-remaining-subscription-reads` "
                 "falls towards it (see Architecture)")),
-    Setting("JOBS_DELIVERY_RETRY_HOURS", "delivery_retry_hours", Number(0.0001), "24",
+    Setting("JOBS_DELIVERY_RETRY_HOURS", "delivery_retry_hours", _RETRY_HOURS, "24",
             "how long a webhook delivery is retried before it is dead-lettered"),
-    Setting("JOBS_DELIVERY_FIRST_RETRY_SECONDS", "delivery_first_retry_seconds", Number(0.05), "10",
+    Setting("JOBS_DELIVERY_FIRST_RETRY_SECONDS", "delivery_first_retry_seconds", _FIRST_RETRY, "10",
             "first retry delay; later ones follow Event Grid's schedule (x3, x6, x30 ... up to 12 h)"),
-    Setting("JOBS_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", Number(0.1), "15",
+    Setting("JOBS_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _WEBHOOK_TIMEOUT, "15",
             "how long one webhook request may take"),
-    Setting("JOBS_RETENTION_DAYS", "retention_days", Number(0.0001), "30", (
+    Setting("JOBS_RETENTION_DAYS", "retention_days", _RETENTION_DAYS, "30", (
         "how long an ended job (its state, subscribers and event) stays in the table before the poll round removes "
         "it (at least `JOBS_DELIVERY_RETRY_HOURS`); `status` of a removed job says so")),
     Setting("JOBS_LOG_LEVEL", None, Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), None,
