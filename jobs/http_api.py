@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from azure.core.exceptions import HttpResponseError
+
 from jobs.config import ConfigError
 from jobs.flows.intake import IntakeRejected
 from jobs.flows.subscriptions import token_hash
+from jobs.storage.account import is_unreachable
 from jobs.tracker import CapabilityRefused, Tracker
+from jobs.webhooks.callback_urls import CallbackUrlUnverified
 
 __all__ = [
     "PROBLEM_JSON",
@@ -44,6 +48,9 @@ ROUTE_PREFIX = "/api"  # host.json's routePrefix (the default, "api"), and the l
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json; charset=utf-8"
 PROBLEM_BASE = "urn:backup-job-tracker:problem:"
+# Seconds a caller is asked to wait after a 503 for a failure that passes (storage out of reach, a DNS server that
+# could not answer): Logic Apps retries 408, 429 and 5xx, and a client that reads Retry-After waits this long.
+UNAVAILABLE_RETRY_AFTER = 30
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,9 @@ class _Refused(Exception):
 
 
 def _answering_refusals(handler: Callable[..., ApiResponse]) -> Callable[..., ApiResponse]:
-    """A handler whose ``_Refused`` (no tracker, a bad capability) is its answer."""
+    """A handler whose ``_Refused`` (no tracker, a bad capability) is its answer; a failure that passes (storage
+    out of reach or busy, a DNS server that could not answer) is a 503 with ``Retry-After``, anything else a 500:
+    problem+json either way, never the host's bare error page."""
 
     @functools.wraps(handler)
     def answer(*args: Any, **kwargs: Any) -> ApiResponse:
@@ -119,8 +128,29 @@ def _answering_refusals(handler: Callable[..., ApiResponse]) -> Callable[..., Ap
             return handler(*args, **kwargs)
         except _Refused as refused:
             return refused.response
+        except Exception as exc:
+            transient = _transient(exc)
+            if transient is None:
+                log.exception("%s failed", handler.__name__)
+                return _problem(500, "internal", "Internal error",
+                                "the tracker failed on this request; the log has the details")
+            log.warning("%s answered 503: %s", handler.__name__, transient)
+            response = _problem(503, "unavailable", "Service unavailable, try again", transient)
+            response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+            return response
 
     return answer
+
+
+def _transient(exc: Exception) -> str | None:
+    """What a failure that passes says to the caller (no endpoint, no secret), or None for any other failure."""
+    if isinstance(exc, CallbackUrlUnverified):
+        return f"{exc}; nothing was tracked, send the request again"
+    if is_unreachable(exc):
+        return "the tracker's storage cannot be reached just now"
+    if isinstance(exc, HttpResponseError) and (exc.status_code in (408, 429) or (exc.status_code or 0) >= 500):
+        return f"the tracker's storage answered {exc.status_code} just now"
+    return None
 
 
 class HttpApi:

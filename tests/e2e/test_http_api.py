@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -25,7 +26,9 @@ from devtools.webhook_receiver import WebhookReceiver
 from jobs.config import Settings
 from jobs.http_api import HttpApi
 from jobs.local_http import LocalHttpServer
+from jobs.storage.account import LOCAL_HOST, StorageAccount
 from jobs.tracker import Tracker
+from jobs.webhooks import callback_urls
 from tests.conftest import (
     SECRET,
     VAULT,
@@ -355,3 +358,46 @@ def test_point3_one_callers_delete_does_not_cost_a_queue_producer_or_another_cal
     assert api.tracker._store.get(tracking_id) is not None  # the queue producer still follows the job
     _wait_past_end(simulator, api, clock, body["jobId"])
     assert [e["data"]["jobId"] for e in results(api.tracker)] == [body["jobId"]]
+
+
+def test_point12_a_dns_server_that_cannot_answer_now_is_a_503_with_retry_after(make_api, monkeypatch):
+    """A wildcard-allowed callback host whose lookup fails for now (EAI_AGAIN): no verdict on the URL, so the caller
+    is told to come back (Logic Apps retries 5xx), and nothing is tracked."""
+    api = make_api(JOBS_CALLBACK_ALLOWED_HOSTS="*.example.test")
+
+    def eai_again(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(callback_urls, "default_resolve", eai_again)
+    answer = api.post({"jobId": str(uuid.uuid4()), "vaultId": VAULT, "callbackUrl": "https://la.example.test/run"})
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert int(answer.headers["Retry-After"]) >= 1
+    problem = answer.json()
+    assert problem["status"] == 503 and problem["type"].endswith(":unavailable")
+    assert "could not be resolved just now" in problem["detail"]
+    assert list(api.tracker._store.list_items()) == []
+
+
+def test_point12_storage_out_of_reach_is_a_503_with_retry_after_on_every_route(env, clock):
+    ports = dict(zip(("blob", "queue", "table"), free_ports(3), strict=True))
+    down = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+            + "".join(f"{name.capitalize()}Endpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+                      for name, port in ports.items()))
+    settings = Settings.from_env({**env, "AzureWebJobsStorage": down})
+    tracker = Tracker(settings, storage=StorageAccount(settings.storage, LOCAL_HOST), clock=clock)
+    token = "A" * 43
+    with LocalHttpServer(HttpApi(lambda: tracker)) as server:
+        base = server.url + "/api"
+        answers = [
+            requests.post(base + "/jobs", json={"jobId": str(uuid.uuid4()), "vaultId": VAULT}, timeout=30),
+            requests.get(f"{base}/jobs/some-job?sig={token}", timeout=30),
+            requests.delete(f"{base}/jobs/some-job?sig={token}", timeout=30),
+            requests.delete(base + "/jobs", params={"callbackUrl": "https://la.example.test/run"}, timeout=30),
+        ]
+    for answer in answers:
+        assert answer.status_code == 503, (answer.request.method, answer.request.url, answer.text)
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert int(answer.headers["Retry-After"]) >= 1
+        assert answer.json()["detail"] == "the tracker's storage cannot be reached just now"
