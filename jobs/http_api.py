@@ -40,6 +40,7 @@ __all__ = [
     "HttpApi",
     "public_base_url",
     "token_hash",
+    "webhook_action",
 ]
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ class HttpApi:
     def post_job(self, request: ApiRequest) -> ApiResponse:
         tracker = self._tracker()
         try:
-            tracked = tracker.track(request.body)
+            tracked = tracker.track(request.body, webhook_action(request.headers))
         except IntakeRejected as exc:
             log.info("POST /api/jobs refused (400): %s", exc)
             return _problem(400, "invalid-intake", "The body is not a job the tracker can track", str(exc),
@@ -243,16 +244,20 @@ class HttpApi:
             return self._refused(refused)
         return ApiResponse(204)
 
-    # -- DELETE /api/jobs?callbackUrl= -------------------------------------------------------------------------
+    # -- DELETE /api/jobs (a Logic Apps unsubscribe) -----------------------------------------------------------
     @_answering_refusals
     def unsubscribe(self, request: ApiRequest) -> ApiResponse:
+        """By ``?callbackUrl=``, or by the Logic Apps headers the subscribe call carried (``?correlationId=``
+        narrows it to the subscribers that gave it); 204, or 404 when nothing matched."""
         tracker = self._tracker()
-        callback_url = request.query.get("callbackUrl")
+        callback_url = request.query.get("callbackUrl") or webhook_action(request.headers)
         if not callback_url:
             return _problem(400, "invalid-request", "callbackUrl is missing",
-                            "callbackUrl is missing: DELETE /api/jobs?callbackUrl=<the URL given when subscribing>",
-                            field="callbackUrl")
-        tracker.unsubscribe_callback(callback_url)
+                            "callbackUrl is missing: DELETE /api/jobs?callbackUrl=<the URL given when subscribing>, "
+                            f"or send the {CLIENT_TRACKING_ID} and {OPERATION_NAME} headers of the Logic Apps "
+                            "HTTP Webhook action that subscribed", field="callbackUrl")
+        if not tracker.unsubscribe_callback(callback_url, request.query.get("correlationId")):
+            return _problem(404, "not-found", "Not found", "no subscription matches this unsubscribe call")
         return ApiResponse(204)
 
     # -- GET /api/health ---------------------------------------------------------------------------------------
@@ -263,6 +268,21 @@ class HttpApi:
             return _problem(503, "unhealthy", "Backup Job Tracker is not healthy", "; ".join(health.problems),
                             checks=health.checks)
         return _json(200, {"status": "healthy", "checks": health.checks})
+
+
+# What a Logic Apps HTTP Webhook action sends on its subscribe and its unsubscribe call alike (its unsubscribe cannot
+# use listCallbackUrl()): the run's client tracking id and the action's name.
+CLIENT_TRACKING_ID = "x-ms-client-tracking-id"
+OPERATION_NAME = "x-ms-workflow-operation-name"
+
+
+def webhook_action(headers: Mapping[str, str]) -> str | None:
+    """The identity of the Logic Apps webhook action that sent these headers, or None without both. It is a key in
+    the callback index beside the callback URLs, which it cannot be mistaken for (those are https URLs)."""
+    tracking_id, operation = headers.get(CLIENT_TRACKING_ID, "").strip(), headers.get(OPERATION_NAME, "").strip()
+    if not tracking_id or not operation:
+        return None
+    return f"logic-apps-webhook-action:{json.dumps([tracking_id, operation])}"
 
 
 def _status_url(base: str, tracking_id: str, token: str) -> str:

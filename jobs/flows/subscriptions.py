@@ -218,14 +218,27 @@ class Subscriptions:
         if callback_url and not dropped:
             raise CapabilityRefused(404, "no subscriber of this job has that callbackUrl")
 
-    def unsubscribe_callback(self, callback_url: str) -> int:
-        """Drops every subscriber with ``callback_url``, whatever its item (the Logic Apps unsubscribe); returns
-        how many subscriptions it dropped."""
+    def add_alias(self, tracking_id: str, subscriber_key: str, alias: str) -> None:
+        """Lets ``unsubscribe_callback(alias)`` find this subscription: a Logic Apps webhook action's identity (its
+        unsubscribe call cannot name the callback URL)."""
+        self.store.add_callback_alias(alias, tracking_id, subscriber_key)
+
+    def unsubscribe_callback(self, callback_url: str, correlation_id: str | None = None) -> int:
+        """Drops every subscriber with ``callback_url`` (or the alias ``add_alias`` recorded), whatever its item
+        (the Logic Apps unsubscribe), and from the jobs an item named; with ``correlation_id``, only subscribers
+        that gave it. Returns how many subscriptions it dropped (0: nothing matched)."""
         dropped = 0
         for tracking_id, key in self.store.list_callback_subscriptions(callback_url):
-            dropped += self._drop(tracking_id, key, callback_url)
-            self._stop_if_unsubscribed(tracking_id)
-        log.info("unsubscribed a callback URL from %d job(s)", dropped)
+            if correlation_id is not None:
+                record = self.store.get_subscriber(tracking_id, key)
+                if record is None or record.subscriber.correlation_id != correlation_id:
+                    continue
+            item = self.store.get(tracking_id)
+            named = [t.tracking_id for t in self.targets(item) if t is not item] if item is not None else []
+            for target in [tracking_id, *named]:
+                dropped += self._drop(target, key, callback_url)
+                self._stop_if_unsubscribed(target)
+        log.info("unsubscribed a callback from %d subscription(s)", dropped)
         return dropped
 
     def _drop(self, tracking_id: str, key: str, callback_url: str | None) -> bool:

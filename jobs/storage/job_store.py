@@ -159,6 +159,14 @@ class JobStore:
                 self._table.delete_entity(callback_partition(callback_url), _callback_row(tracking_id, key))
         return removed
 
+    def add_callback_alias(self, alias: str, tracking_id: str, subscriber_key: str) -> None:
+        """One more name in the callback index for a subscriber (a Logic Apps webhook action's identity), found by
+        ``list_callback_subscriptions(alias)`` and removed by ``remove_subscriber(..., callback_url=alias)``."""
+        self._table.upsert_entity({
+            "PartitionKey": callback_partition(alias), "RowKey": _callback_row(tracking_id, subscriber_key),
+            "TrackingId": tracking_id, "SubscriberKey": subscriber_key,
+        }, mode=UpdateMode.REPLACE)
+
     def list_callback_subscriptions(self, callback_url: str) -> list[tuple[str, str]]:
         """``(tracking id, subscriber key)`` of every subscriber whose ``callbackUrl`` is exactly this URL: one
         partition query (the callback index), whatever the jobs."""

@@ -401,3 +401,65 @@ def test_point12_storage_out_of_reach_is_a_503_with_retry_after_on_every_route(e
         assert answer.headers["Content-Type"] == "application/problem+json"
         assert int(answer.headers["Retry-After"]) >= 1
         assert answer.json()["detail"] == "the tracker's storage cannot be reached just now"
+
+
+LOGIC_APPS_HEADERS = {"x-ms-client-tracking-id": "08584712345678901234567890CU12",
+                      "x-ms-workflow-operation-name": "Wait_for_backup_job"}
+
+
+def test_point13_a_webhook_actions_unsubscribe_by_what_logic_apps_sends_means_no_callback(
+    simulator, callback_api, https_receiver, clock
+):
+    """Logic Apps' unsubscribe cannot use listCallbackUrl(); it sends the same x-ms-client-tracking-id and
+    x-ms-workflow-operation-name headers as the subscribe call. The operation's job, handed on later, goes too."""
+    api = callback_api
+    operation = simulator.trigger_backup(VAULT, JobScript(duration=0.3), operation_delay=0)
+    callback = https_receiver.url + "/workflows/abc/runs/1/actions/Wait/run?sig=x"
+    posted = requests.post(f"{api.url}/jobs", json={"operationUrl": operation.azure_async_operation,
+                                                    "callbackUrl": callback}, headers=LOGIC_APPS_HEADERS, timeout=10)
+    assert posted.status_code == 202
+    other = api.post(_job(simulator, duration=0.3) | {"callbackUrl": https_receiver.url + "/other?sig=y"})
+    clock.advance(1)
+    poll_once(api.tracker)  # the operation named its job: tracked for the operation's subscriber
+    [job] = [i for i in api.tracker._store.list_items() if i.job_id == operation.job_id]
+    assert api.tracker._store.list_subscribers(job.tracking_id)
+    gone = requests.delete(f"{api.url}/jobs", headers=LOGIC_APPS_HEADERS, timeout=10)
+    assert gone.status_code == 204, gone.text
+    assert api.tracker._store.get(job.tracking_id) is None  # nobody follows it any more: not tracked
+    assert requests.get(posted.headers["Location"], timeout=10).status_code == 404
+    again = requests.delete(f"{api.url}/jobs", headers=LOGIC_APPS_HEADERS, timeout=10)
+    assert again.status_code == 404 and again.headers["Content-Type"] == "application/problem+json"
+    _wait_past_end(simulator, api, clock, _job_id_of(api, other))
+    api.deliver_all()
+    assert [r.path for r in https_receiver.delivered() if "/workflows/" in r.path] == []
+    assert [r.path.split("?")[0] for r in https_receiver.delivered()] == ["/hooks/other"]
+
+
+def _job_id_of(api: Api, posted: requests.Response) -> str:
+    item = api.tracker._store.get(posted.json()["trackingId"])
+    assert item is not None and item.job_id
+    return item.job_id
+
+
+def test_point13_an_unsubscribe_that_matches_nothing_is_404_and_the_callback_still_goes(
+    simulator, callback_api, https_receiver, clock
+):
+    api = callback_api
+    body = _job(simulator, duration=0.3)
+    callback = https_receiver.url + "/run?sig=kept"
+    posted = requests.post(f"{api.url}/jobs", json={**body, "callbackUrl": callback}, headers=LOGIC_APPS_HEADERS,
+                           timeout=10)
+    unknown = https_receiver.url + "/run?sig=unknown"
+    for answer in (
+        requests.delete(f"{api.url}/jobs", params={"callbackUrl": unknown}, timeout=10),
+        requests.delete(f"{api.url}/jobs", headers={**LOGIC_APPS_HEADERS, "x-ms-client-tracking-id": "other-run"},
+                        timeout=10),
+        requests.delete(f"{api.url}/jobs", params={"correlationId": "not-given"}, headers=LOGIC_APPS_HEADERS,
+                        timeout=10),
+        requests.delete(posted.headers["Location"], params={"callbackUrl": unknown}, timeout=10),
+    ):
+        assert answer.status_code == 404, answer.text
+        assert answer.headers["Content-Type"] == "application/problem+json"
+    _wait_past_end(simulator, api, clock, body["jobId"])
+    assert "delivered" in api.deliver_all()
+    assert [r.path.split("?")[0] for r in https_receiver.delivered()] == ["/hooks/run"]
