@@ -31,6 +31,7 @@ from jobs.setting import (
     TableName,
     Text,
     bare_url,
+    is_loopback,
 )
 from jobs.storage.connection import AZURITE_ACCOUNT_KEY, StorageSettings
 from jobs.webhooks.callback_urls import AllowedHosts
@@ -79,6 +80,24 @@ def _webhook_secret(name: str, text: str) -> str:
 
 def _arm_endpoint(name: str, text: str) -> str:
     return bare_url(name, text, DEFAULT_ARM_ENDPOINT)
+
+
+def _public_base_url(name: str, text: str) -> str:
+    """A status URL's base: an https URL (http for a loopback host) with no query, fragment or user; a path is kept
+    (a front end that serves the app under one)."""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} has an invalid port") from None
+    if (parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment or "#" in text
+            or "?" in text or parts.username is not None or parts.password is not None
+            or any(c in text for c in " \t\r\n\\")):
+        raise ConfigError(f"{name} {text!r} must be the https URL callers reach the app at, such as "
+                          "https://tracker.example.com (no query, fragment or user)")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{name} {text!r} may use http only for a loopback host")
+    return text.rstrip("/")
 
 
 def _allowed_hosts(name: str, text: str) -> AllowedHosts:
@@ -192,6 +211,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOBS_RETENTION_DAYS", "retention_days", _RETENTION_DAYS, "30", (
         "how long an ended job (its state, subscribers and event) stays in the table before the poll round removes "
         "it (at least `JOBS_DELIVERY_RETRY_HOURS`); `status` of a removed job says so")),
+    Setting("JOBS_PUBLIC_BASE_URL", "public_base_url", Custom(_public_base_url, "https URL, a path allowed"), None, (
+        "the URL callers reach the app at (a custom domain, API Management, Front Door), up to `/api`: every status "
+        "URL (`Location`) starts with it. Unset: the request's own host (`Host`, or `X-Forwarded-Host` behind a front "
+        "end), which must be a well-formed host name or IP address with an optional port")),
     Setting("JOBS_LOG_LEVEL", None, Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), None,
             "level of the `jobs` loggers (the tooling verbs log only errors by default)",
             shown="`INFO` (`run`, `track`, `list`, `status`)"),
@@ -233,6 +256,7 @@ class Settings:
     delivery_first_retry_seconds: float
     webhook_timeout_seconds: float
     retention_days: float
+    public_base_url: str | None  # scheme://host[:port][/path] before /api in a status URL; None: the request's
 
     # Queues derived from the intake queue.
     @property

@@ -16,8 +16,10 @@ trackable, what a status URL's ``sig`` grants, who unsubscribes what) are the tr
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,13 +79,20 @@ class ApiResponse:
 
 
 def public_base_url(url: str, headers: Mapping[str, str]) -> str:
-    """``scheme://host`` as the caller reached the app. Behind Azure's front ends (App Service, API Management,
-    Front Door) the host sees an internal hop: ``X-Forwarded-Host`` and ``X-Forwarded-Proto`` (or App Service's
-    ``X-ARR-SSL``) say what the caller used; otherwise the ``Host`` header and the request's own scheme."""
+    """``scheme://host`` as the caller reached the app, when ``JOBS_PUBLIC_BASE_URL`` does not say it. Behind
+    Azure's front ends (App Service, API Management, Front Door) the host sees an internal hop: ``X-Forwarded-Host``
+    and ``X-Forwarded-Proto`` (or App Service's ``X-ARR-SSL``) say what the caller used; otherwise the ``Host``
+    header and the request's own scheme. The host must be a host name or an IP address with an optional port,
+    else ``ValueError``: nothing else of a header reaches a ``Location``."""
     parts = urlsplit(url)
     forwarded_host = _first(headers.get("x-forwarded-host"))
     forwarded_proto = _first(headers.get("x-forwarded-proto"))
-    host = forwarded_host or headers.get("host") or parts.netloc
+    raw = forwarded_host or (headers.get("host") or "").strip() or parts.netloc
+    host = _authority(raw)
+    if host is None:
+        header = "X-Forwarded-Host" if forwarded_host else "Host"
+        raise ValueError(f"the {header} header {raw[:100]!r} is not a host name or IP address with an optional port; "
+                         "the app's operator can set JOBS_PUBLIC_BASE_URL")
     if forwarded_proto in ("http", "https"):
         scheme = forwarded_proto
     elif headers.get("x-arr-ssl") or forwarded_host:
@@ -91,6 +100,35 @@ def public_base_url(url: str, headers: Mapping[str, str]) -> str:
     else:
         scheme = parts.scheme or "http"
     return f"{scheme}://{host}"
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def _authority(text: str) -> str | None:
+    """``host[:port]`` lower-cased when it is a DNS name, an IPv4 or a bracketed IPv6 address with a port from 1
+    to 65535; else None."""
+    text = text.strip().lower()
+    if text.startswith("["):
+        address, bracket, port = text[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            return None
+        if not bracket or (port and not port.startswith(":")):
+            return None
+        port = port[1:]
+        host_ok = True
+    else:
+        host, colon, port = text.partition(":")
+        host_ok = len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+        if colon and not port:
+            return None
+    if not host_ok or (port and (not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535)):
+        return None
+    return text
 
 
 def _first(value: str | None) -> str:
@@ -197,6 +235,17 @@ class HttpApi:
             raise _Refused(503, "unhealthy", "Backup Job Tracker is not healthy", str(exc),
                            checks={"configuration": str(exc)}) from None
 
+    @staticmethod
+    def _base(tracker: Tracker, request: ApiRequest) -> str:
+        """What a status URL starts with: ``JOBS_PUBLIC_BASE_URL``, else the caller's validated host."""
+        configured = tracker.public_base_url()
+        if configured:
+            return configured
+        try:
+            return public_base_url(request.url, request.headers)
+        except ValueError as exc:
+            raise _Refused(400, "invalid-request", "The request's host is not valid", str(exc), field="Host") from None
+
     def _refused(self, refused: CapabilityRefused) -> ApiResponse:
         if refused.status == 401:
             return _problem(401, "unauthorized", "Unauthorized", refused.detail)
@@ -206,13 +255,13 @@ class HttpApi:
     @_answering_refusals
     def post_job(self, request: ApiRequest) -> ApiResponse:
         tracker = self._tracker()
+        base = self._base(tracker, request)  # first: a request with a bad Host header tracks nothing
         try:
             tracked = tracker.track(request.body, webhook_action(request.headers))
         except IntakeRejected as exc:
             log.info("POST /api/jobs refused (400): %s", exc)
             return _problem(400, "invalid-intake", "The body is not a job the tracker can track", str(exc),
                             field=exc.field)
-        base = public_base_url(request.url, request.headers)
         jobs = [{"trackingId": grant.tracking_id, "statusUrl": _status_url(base, grant.tracking_id, grant.token)}
                 for grant in tracked.grants]
         first = jobs[0]
@@ -228,8 +277,7 @@ class HttpApi:
         except CapabilityRefused as refused:
             return self._refused(refused)
         if view.running:
-            location = _status_url(public_base_url(request.url, request.headers), tracking_id,
-                                   request.query.get("sig", ""))
+            location = _status_url(self._base(tracker, request), tracking_id, request.query.get("sig", ""))
             return _json(202, {"trackingId": tracking_id, "status": view.status},
                          {"Location": location, "Retry-After": str(view.retry_after)})
         return _json(200, view.events[0] if len(view.events) == 1 else view.events)

@@ -211,6 +211,10 @@ class Tracker:
         """Drops the subscription a capability stands for (or the item's subscribers with ``callback_url``)."""
         self._subscriptions.unsubscribe(tracking_id, token, callback_url)
 
+    def public_base_url(self) -> str | None:
+        """Where callers reach the HTTP API, up to ``/api`` (``JOBS_PUBLIC_BASE_URL``); None: as each request says."""
+        return self.settings.public_base_url
+
     def unsubscribe_callback(self, callback_url: str, correlation_id: str | None = None) -> int:
         """Drops every subscription with ``callback_url`` (or a webhook action's identity given to ``track``),
         whatever its item, only those that gave ``correlation_id`` when it is given; returns how many."""

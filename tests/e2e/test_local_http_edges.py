@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from jobs.http_api import HttpApi
 from jobs.local_http import LocalHttpServer
@@ -86,3 +87,39 @@ def test_point14_a_body_that_cannot_be_framed_is_refused_and_the_connection_clos
     [(answered, headers, body)] = responses(exchange(server, raw))  # one answer: the rest is never a request
     assert answered == status and headers["connection"] == "close", body
     assert headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("X-Forwarded-Host", "evil.example/phish?x="),
+    ("X-Forwarded-Host", "user@evil.example"),
+    ("Host", "evil.example:99999"),
+    ("Host", "evil.example/x#"),
+])
+def test_point15_a_host_header_that_is_not_a_host_never_reaches_location(server, header, value):
+    api = server.url + "/api/jobs"
+    answer = requests.post(api, data=_job_body(), headers={header: value}, timeout=10)
+    assert answer.status_code == 400 and "Location" not in answer.headers, answer.text
+    problem = answer.json()
+    assert problem["field"] == "Host" and header in problem["detail"]
+    assert "JOBS_PUBLIC_BASE_URL" in problem["detail"]
+
+
+def test_point15_a_valid_forwarded_host_is_used_lower_cased(server):
+    answer = requests.post(server.url + "/api/jobs", data=_job_body(),
+                           headers={"X-Forwarded-Host": "Tracker.Example.com:8443"}, timeout=10)
+    assert answer.status_code == 202
+    assert answer.headers["Location"].startswith("https://tracker.example.com:8443/api/jobs/")
+
+
+def test_point15_the_configured_public_base_url_makes_every_location_whatever_the_headers(env, clock):
+    tracker = tracker_with_clock(env, clock, JOBS_PUBLIC_BASE_URL="https://tracker.example.com/backup/")
+    with LocalHttpServer(HttpApi(lambda: tracker)) as running:
+        spoofed = {"X-Forwarded-Host": "evil.example", "Host": "evil.example", "X-Forwarded-Proto": "http"}
+        posted = requests.post(running.url + "/api/jobs", data=_job_body(), headers=spoofed, timeout=10)
+        assert posted.status_code == 202, posted.text
+        location = posted.headers["Location"]
+        assert location.startswith("https://tracker.example.com/backup/api/jobs/")
+        assert posted.json()["statusUrl"] == location
+        local = location.replace("https://tracker.example.com/backup", running.url)
+        status = requests.get(local, headers=spoofed, timeout=10)
+        assert status.status_code == 202 and status.headers["Location"] == location

@@ -674,3 +674,17 @@ def test_point11_every_numeric_setting_has_a_maximum_with_its_reason_and_the_rea
     now = datetime.now(UTC)
     assert now + timedelta(hours=largest.max_tracking_hours) > now
     assert now - timedelta(days=largest.retention_days) < now
+
+
+@pytest.mark.parametrize("value", ["tracker.example.com", "https://tracker.example.com/?a=1", "https://u@tracker.example.com",
+                                   "http://tracker.example.com", "https://tracker.example.com#x", "ftp://x.example"])
+def test_point15_a_public_base_url_that_is_not_an_https_base_is_refused(value: str) -> None:
+    message = config_error({**STORAGE, "JOBS_PUBLIC_BASE_URL": value})
+    assert message.startswith(f"JOBS_PUBLIC_BASE_URL {value!r} ")
+
+
+def test_point15_the_public_base_url_is_kept_without_its_trailing_slash_and_is_off_by_default() -> None:
+    assert load().public_base_url is None
+    assert load(JOBS_PUBLIC_BASE_URL="https://api.example.com/backup/").public_base_url == \
+        "https://api.example.com/backup"
+    assert load(JOBS_PUBLIC_BASE_URL="http://127.0.0.1:7071").public_base_url == "http://127.0.0.1:7071"
