@@ -463,3 +463,14 @@ def test_point13_an_unsubscribe_that_matches_nothing_is_404_and_the_callback_sti
     _wait_past_end(simulator, api, clock, body["jobId"])
     assert "delivered" in api.deliver_all()
     assert [r.path.split("?")[0] for r in https_receiver.delivered()] == ["/hooks/run"]
+
+
+def test_point16_a_200_kib_context_is_refused_for_its_documented_16_kb_limit(make_api):
+    api = make_api()
+    body = {"jobId": str(uuid.uuid4()), "vaultId": VAULT, "context": {"blob": "x" * (200 * 1024)}}
+    answer = api.post(body)
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert problem["field"] == "context", problem
+    assert problem["detail"].startswith("context is 204811 bytes, more than the 16 KB (16384 bytes)")
+    assert "queue message" not in problem["detail"]
