@@ -9,8 +9,13 @@ trackable, what a status URL's ``sig`` grants, who unsubscribes what) are the tr
   capability ``sig``); 400 ``application/problem+json`` naming the field. A rejected body is answered, not queued.
 - ``GET /api/jobs/{trackingId}?sig=...``: 202 with ``Retry-After`` while the job runs, 200 with the result event
   once it ended; 401 without a ``sig``, 404 for a wrong one or an unknown job alike. ``DELETE`` on the same URL
-  unsubscribes. ``DELETE /api/jobs?callbackUrl=...``: the Logic Apps unsubscribe, by callback URL.
+  lets go of its subscription. ``DELETE /api/jobs``: the Logic Apps unsubscribe, by the headers its subscribe call
+  carried (``webhook_action``) or by ``?callbackUrl=``; 404 when nothing matched.
 - ``GET /api/health``: 200, or 503 naming what does not work.
+
+Every route answers problem+json when it fails: 503 with ``Retry-After`` for a failure that passes (storage out of
+reach or busy, a DNS server that could not answer for a callback host), 500 for anything else. A status URL starts
+with ``JOBS_PUBLIC_BASE_URL`` when it is set, else with the caller's validated host.
 """
 
 from __future__ import annotations
