@@ -173,6 +173,11 @@ def _answering_refusals(handler: Callable[..., ApiResponse]) -> Callable[..., Ap
         except _Refused as refused:
             return refused.response
         except Exception as exc:
+            refused = _storage_refused(exc)
+            if refused is not None:  # a wrong key or a missing role: lasts until the operator acts, no Retry-After
+                log.error("%s answered 503: %s", handler.__name__, refused)
+                return _problem(503, "unhealthy", "Backup Job Tracker is not healthy", refused,
+                                checks={"storage": refused})
             transient = _transient(exc)
             if transient is None:
                 log.exception("%s failed", handler.__name__)
@@ -184,6 +189,14 @@ def _answering_refusals(handler: Callable[..., ApiResponse]) -> Callable[..., Ap
             return response
 
     return answer
+
+
+def _storage_refused(exc: Exception) -> str | None:
+    """What a storage refusal (401, 403) says, as the health check would name it; None for anything else."""
+    if isinstance(exc, HttpResponseError) and exc.status_code in (401, 403):
+        return (f"the tracker's storage refused its request ({exc.status_code}): check AzureWebJobsStorage and the "
+                "identity's roles on the account")
+    return None
 
 
 def _transient(exc: Exception) -> str | None:

@@ -7,9 +7,11 @@ driven by ``poll_once`` instead of waited for.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -474,3 +476,19 @@ def test_point16_a_200_kib_context_is_refused_for_its_documented_16_kb_limit(mak
     assert problem["field"] == "context", problem
     assert problem["detail"].startswith("context is 204811 bytes, more than the 16 KB (16384 bytes)")
     assert "queue message" not in problem["detail"]
+
+
+def test_point12_storage_that_refuses_the_key_is_a_503_naming_storage_without_retry_after(env, clock):
+    """A wrong account key is not a failure that passes: 503 naming storage, as the health check does, and no
+    Retry-After (it lasts until the operator fixes it)."""
+    wrong_key = re.sub(r"AccountKey=[^;]+", "AccountKey=" + base64.b64encode(b"not the key" * 6).decode(),
+                       env["AzureWebJobsStorage"])
+    settings = Settings.from_env({**env, "AzureWebJobsStorage": wrong_key})
+    tracker = Tracker(settings, storage=StorageAccount(settings.storage, LOCAL_HOST), clock=clock)
+    with LocalHttpServer(HttpApi(lambda: tracker)) as server:
+        answer = requests.post(server.url + "/api/jobs", json={"jobId": str(uuid.uuid4()), "vaultId": VAULT},
+                               timeout=30)
+    assert answer.status_code == 503 and "Retry-After" not in answer.headers, answer.text
+    problem = answer.json()
+    assert problem["checks"]["storage"].startswith("the tracker's storage refused its request (403)")
+    assert "not the key" not in answer.text and "AccountKey" not in answer.text
