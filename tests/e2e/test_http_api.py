@@ -492,3 +492,21 @@ def test_point12_storage_that_refuses_the_key_is_a_503_naming_storage_without_re
     problem = answer.json()
     assert problem["checks"]["storage"].startswith("the tracker's storage refused its request (403)")
     assert "not the key" not in answer.text and "AccountKey" not in answer.text
+
+
+def test_point3_a_delete_on_an_operations_status_url_leaves_the_queue_producers_job_tracked(
+    simulator, make_api, clock
+):
+    """The same rule once the operation named its job: the job keeps the subscriber the queue message holds."""
+    api = make_api()
+    operation = simulator.trigger_backup(VAULT, JobScript(duration=0.3), operation_delay=0)
+    body = {"operationUrl": operation.azure_async_operation}
+    api.tracker.accept_message(json.dumps(body))  # the queue producer
+    posted = api.post(body)
+    clock.advance(1)
+    poll_once(api.tracker)  # the operation names its job, tracked for the operation's subscribers
+    assert requests.delete(posted.headers["Location"], timeout=10).status_code == 204
+    [job] = [i for i in api.tracker._store.list_items() if i.job_id == operation.job_id]
+    assert [r.key for r in api.tracker._store.list_subscribers(job.tracking_id)] == ["default"]
+    _wait_past_end(simulator, api, clock, operation.job_id)
+    assert [e["data"]["jobId"] for e in results(api.tracker)] == [operation.job_id]
