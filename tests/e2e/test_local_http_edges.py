@@ -68,11 +68,13 @@ def test_point14_a_malformed_request_line_is_a_400_problem_and_no_traceback(serv
 def test_point14_a_chunked_post_is_read_as_its_body_and_nothing_of_it_as_a_new_request(server):
     body = _job_body()
     chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
-    raw = (b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-           + chunks + b"0\r\nX-Trailer: ignored\r\n\r\n")
-    [(status, headers, answer)] = responses(exchange(server, raw))
+    raw = (b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+           + chunks + b"0\r\nX-Trailer: ignored\r\n\r\n"
+           + b"GET /api/nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")  # the next request
+    [(status, headers, answer), (then, _, _)] = responses(exchange(server, raw))
     assert status == 202, answer
     assert json.loads(answer)["trackingId"] and headers["location"].startswith("http://127.0.0.1")
+    assert then == 404  # the connection went on at the request after the body, as HTTP/1.1 keeps it
 
 
 @pytest.mark.parametrize(("framing", "status"), [
