@@ -31,6 +31,7 @@ from jobs.setting import (
     TableName,
     Text,
     bare_url,
+    is_loopback,
 )
 from jobs.storage.connection import AZURITE_ACCOUNT_KEY, StorageSettings
 from jobs.webhooks.callback_urls import AllowedHosts
@@ -82,6 +83,24 @@ def _arm_endpoint(name: str, text: str) -> str:
     return bare_url(name, text, DEFAULT_ARM_ENDPOINT)
 
 
+def _public_base_url(name: str, text: str) -> str:
+    """A status URL's base: an https URL (http for a loopback host) with no query, fragment or user; a path is kept
+    (a front end that serves the app under one)."""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} has an invalid port") from None
+    if (parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment or "#" in text
+            or "?" in text or parts.username is not None or parts.password is not None
+            or any(c in text for c in " \t\r\n\\")):
+        raise ConfigError(f"{name} {text!r} must be the https URL callers reach the app at, such as "
+                          "https://tracker.example.com (no query, fragment or user)")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{name} {text!r} may use http only for a loopback host")
+    return text.rstrip("/")
+
+
 def _allowed_hosts(name: str, text: str) -> AllowedHosts:
     try:
         return AllowedHosts.from_setting(text)
@@ -97,6 +116,18 @@ class _Storage(Parser):
     def read(self, setting: Setting, env: Mapping[str, str]) -> StorageSettings:
         return StorageSettings.from_env(env, setting.name)
 
+
+# The bounds of every numeric setting, each maximum with its reason (the README table shows the range).
+_POLL_SECONDS = Number(1, whole=True, maximum=86400, why="the timer fires at least once a day")
+_TRACKING_HOURS = Number(0.0001, maximum=2160, why="90 days, the longest timeoutMinutes")
+_GRACE_SECONDS = Number(0, maximum=604800, why="7 days")
+_INLINE_MAX = Number(0, whole=True, maximum=1000, why="the timer function must poll them in its time")
+_POLL_INTERVAL = Number(1, maximum=86400, why="a day")
+_LIST_THRESHOLD = Number(1, whole=True, maximum=1000, why="above 50, a poll message's due jobs, never lists")
+_RETRY_HOURS = Number(0.0001, maximum=168, why="7 days, the longest a queue message stays hidden")
+_FIRST_RETRY = Number(0.05, maximum=3600, why="an hour")
+_WEBHOOK_TIMEOUT = Number(0.1, maximum=300, why="half the deliver function's 10-minute functionTimeout")
+_RETENTION_DAYS = Number(0.0001, maximum=3650, why="ten years")
 
 # Every setting, in the README's order. Room in queue names: "<intake>-deliver-poison", "<results>-deadletter".
 SETTINGS: tuple[Setting, ...] = (
@@ -128,10 +159,10 @@ SETTINGS: tuple[Setting, ...] = (
                 "hosts a per-job `callbackUrl` may name: exact names or IPs, `*.domain` wildcards (a wildcard-matched "
                 "name must resolve to public addresses); for Logic Apps callbacks see [the samples](samples/"
                 "logic-apps/README.md#letting-the-tracker-call-your-logic-apps-back)")),
-    Setting("JOBS_POLL_SECONDS", "poll_seconds", Number(1, whole=True), "30", (
+    Setting("JOBS_POLL_SECONDS", "poll_seconds", _POLL_SECONDS, "30", (
         "how often the poll round runs (the timer fires at the largest cron step not longer than this: "
         "`*/30 * * * * *`)")),
-    Setting("JOBS_MAX_TRACKING_HOURS", "max_tracking_hours", Number(0.0001), "72",
+    Setting("JOBS_MAX_TRACKING_HOURS", "max_tracking_hours", _TRACKING_HOURS, "72",
             "a job still running after this is reported as `BackupJob.TimedOut`"),
     Setting("ARM_ENDPOINT", "arm_endpoint", Custom(_arm_endpoint, "https URL without a path"),
             DEFAULT_ARM_ENDPOINT, (
@@ -141,7 +172,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOBS_ARM_TOKEN", "arm_token", Text(), None, (
         "a fixed bearer token for simulators and tests only; otherwise `DefaultAzureCredential` (honours "
         "`AZURE_CLIENT_ID`)")),
-    Setting("JOBS_NOT_FOUND_GRACE_SECONDS", "not_found_grace_seconds", Number(0), "900", (
+    Setting("JOBS_NOT_FOUND_GRACE_SECONDS", "not_found_grace_seconds", _GRACE_SECONDS, "900", (
         "how long a job may answer 404 (not yet visible) or 403 (no Backup Reader) before it ends as "
         "`BackupJob.NotFound` with Azure's error")),
     Setting("JOBS_POLL_STRATEGY", "poll_strategy", Choice(POLL_STRATEGIES), "vault", (
@@ -162,15 +193,15 @@ SETTINGS: tuple[Setting, ...] = (
         "for Azure's estimate; `off`: every round")),
     Setting("JOBS_RESOURCE_GRAPH_API_VERSION", "resource_graph_api_version", ApiVersion(), "2024-04-01",
             "api-version of the Resource Graph query (`Microsoft.ResourceGraph/resources`)"),
-    Setting("JOBS_INLINE_POLL_MAX", "inline_poll_max", Number(0, whole=True), "100", (
+    Setting("JOBS_INLINE_POLL_MAX", "inline_poll_max", _INLINE_MAX, "100", (
         "a round with at most this many due jobs is polled in the timer function itself (no poll-queue hop); a "
         "larger one fans out through the poll queue so that Functions spreads it over instances; `0`: always fan "
         "out")),
-    Setting("JOBS_MAX_POLL_INTERVAL_SECONDS", "max_poll_interval_seconds", Number(1), "300", (
+    Setting("JOBS_MAX_POLL_INTERVAL_SECONDS", "max_poll_interval_seconds", _POLL_INTERVAL, "300", (
         "with Resource Graph on and measured fresh: how long a vault may rest between lists (the fallback that finds "
         "a job Resource Graph does not show); under `JOBS_POLL_STRATEGY=job`: the longest gap between two polls of "
         "one job")),
-    Setting("JOBS_LIST_THRESHOLD", "list_threshold", Number(1, whole=True), "3", (
+    Setting("JOBS_LIST_THRESHOLD", "list_threshold", _LIST_THRESHOLD, "3", (
         "under `JOBS_POLL_STRATEGY=job`: from this many due jobs in one vault, one `BackupJobs_List` call replaces "
         "a GET per job")),
     Setting("JOBS_ARM_READ_RESERVE", "arm_read_reserve",
@@ -178,15 +209,19 @@ SETTINGS: tuple[Setting, ...] = (
                 "reads of a subscription's ARM bucket (250 per identity, refilled at 25/s) the tracker leaves to "
                 "other callers: every instance slows its reads as ARM's `x-ms-ratelimit-remaining-subscription-reads` "
                 "falls towards it (see Architecture)")),
-    Setting("JOBS_DELIVERY_RETRY_HOURS", "delivery_retry_hours", Number(0.0001), "24",
+    Setting("JOBS_DELIVERY_RETRY_HOURS", "delivery_retry_hours", _RETRY_HOURS, "24",
             "how long a webhook delivery is retried before it is dead-lettered"),
-    Setting("JOBS_DELIVERY_FIRST_RETRY_SECONDS", "delivery_first_retry_seconds", Number(0.05), "10",
+    Setting("JOBS_DELIVERY_FIRST_RETRY_SECONDS", "delivery_first_retry_seconds", _FIRST_RETRY, "10",
             "first retry delay; later ones follow Event Grid's schedule (x3, x6, x30 ... up to 12 h)"),
-    Setting("JOBS_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", Number(0.1), "15",
+    Setting("JOBS_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _WEBHOOK_TIMEOUT, "15",
             "how long one webhook request may take"),
-    Setting("JOBS_RETENTION_DAYS", "retention_days", Number(0.0001), "30", (
+    Setting("JOBS_RETENTION_DAYS", "retention_days", _RETENTION_DAYS, "30", (
         "how long an ended job (its state, subscribers and event) stays in the table before the poll round removes "
         "it (at least `JOBS_DELIVERY_RETRY_HOURS`); `status` of a removed job says so")),
+    Setting("JOBS_PUBLIC_BASE_URL", "public_base_url", Custom(_public_base_url, "https URL, a path allowed"), None, (
+        "the URL callers reach the app at (a custom domain, API Management, Front Door), up to `/api`: every status "
+        "URL (`Location`) starts with it. Unset: the request's own host (`Host`, or `X-Forwarded-Host` behind a front "
+        "end), which must be a well-formed host name or IP address with an optional port")),
     Setting("JOBS_LOG_LEVEL", None, Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), None,
             "level of the `jobs` loggers (the tooling verbs log only errors by default)",
             shown="`INFO` (`run`, `track`, `list`, `status`)"),
@@ -229,6 +264,7 @@ class Settings:
     delivery_first_retry_seconds: float
     webhook_timeout_seconds: float
     retention_days: float
+    public_base_url: str | None  # scheme://host[:port][/path] before /api in a status URL; None: the request's
 
     # Queues derived from the intake queue.
     @property

@@ -6,7 +6,7 @@ Routes (under ``host.json``'s route prefix, ``api``) and auth levels, set on pur
 | function | route | methods | auth |
 |---|---|---|---|
 | ``http_track`` | ``jobs`` | POST | function key: starts tracking, subscribes a callback |
-| ``http_unsubscribe`` | ``jobs`` | DELETE (``?callbackUrl=``) | function key: the Logic Apps unsubscribe |
+| ``http_unsubscribe`` | ``jobs`` | DELETE (``?callbackUrl=`` or headers) | function key: the Logic Apps unsubscribe |
 | ``http_job_status`` | ``jobs/{trackingId}`` | GET, DELETE | anonymous to the host: the URL's ``sig`` is checked |
 | ``http_health`` | ``health`` | GET | function key: it names failing subscriptions |
 
@@ -61,7 +61,7 @@ def http_track(req: func.HttpRequest) -> func.HttpResponse:
 @blueprint.function_name("http_unsubscribe")
 @blueprint.route(route="jobs", methods=[func.HttpMethod.DELETE], auth_level=func.AuthLevel.FUNCTION)
 def http_unsubscribe(req: func.HttpRequest) -> func.HttpResponse:
-    """DELETE /api/jobs?callbackUrl=...: drops the subscriber with that callback, whatever its job; 204."""
+    """DELETE /api/jobs (?callbackUrl=..., or the webhook action's headers): drops that subscription; 204 or 404."""
     return _response(api.unsubscribe(_request(req)))
 
 

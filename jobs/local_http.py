@@ -7,23 +7,48 @@ function keys on this machine (as with ``func start``): it only listens on loopb
 
 Access log lines show the method, the path without its query (a status URL's ``sig`` and a ``callbackUrl`` are
 secrets) and the status.
+
+What the standard library leaves to us, answered as the Functions host (Kestrel) would: a request line it cannot
+parse is a ``400`` problem+json and the connection is closed; a body sent ``Transfer-Encoding: chunked`` is read
+(a client that works against the Function App, such as an HttpClient streaming its content, works here too), within
+the same 256 KiB as a ``Content-Length`` body; a malformed chunk, or ``Content-Length`` beside
+``Transfer-Encoding`` (the request-smuggling pair), is a ``400``, any other transfer coding a ``501``. Each of these
+closes the connection, so nothing left of the body is read as a request.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
-from jobs.http_api import ApiRequest, ApiResponse, HttpApi
+from jobs.http_api import PROBLEM_BASE, ApiRequest, ApiResponse, HttpApi
 
 __all__ = ["MAX_BODY_BYTES", "LocalHttpServer"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+
+
+class _BadBody(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+_REFUSALS = {413: ("too-large", "Content too large"), 500: ("internal", "Internal error"),
+             501: ("not-implemented", "Not implemented")}
+
+
+def _problem(status: int, detail: str) -> ApiResponse:
+    kind, title = _REFUSALS.get(status, ("bad-request", "Bad request"))
+    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail}
+    return ApiResponse(status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode("utf-8"))
 
 
 class _Server(ThreadingHTTPServer):
@@ -41,16 +66,11 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30
 
     def _serve(self) -> None:
-        length = self.headers.get("Content-Length")
         try:
-            size = int(length) if length else 0
-        except ValueError:
-            size = -1
-        if size < 0 or size > MAX_BODY_BYTES:
-            self._write(ApiResponse(413 if size > 0 else 400, {"Content-Type": "text/plain"},
-                                    b"the body must have a Content-Length of at most 262144 bytes\n"), close=True)
+            body = self._body()
+        except _BadBody as bad:
+            self._write(_problem(bad.status, bad.detail), close=True)
             return
-        body = self.rfile.read(size) if size else b""
         parts = urlsplit(self.path)
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         request = ApiRequest(
@@ -65,9 +85,57 @@ class _Handler(BaseHTTPRequestHandler):
             response = self.server.api.handle(request)
         except Exception:
             log.exception("%s %s failed", self.command, parts.path)
-            response = ApiResponse(500, {"Content-Type": "application/problem+json"},
-                                   b'{"type":"about:blank","title":"Internal Server Error","status":500}')
+            response = _problem(500, "the tracker failed on this request; the log has the details")
         self._write(response)
+
+    def _body(self) -> bytes:
+        """The request's body: ``Content-Length`` bytes, or its chunks; ``_BadBody`` for one that cannot be read."""
+        coding = self.headers.get("Transfer-Encoding")
+        length = self.headers.get("Content-Length")
+        if coding is not None:
+            if length is not None:
+                raise _BadBody(400, "a request may not carry both Content-Length and Transfer-Encoding")
+            if coding.strip().lower() != "chunked":
+                raise _BadBody(501, f"Transfer-Encoding {coding.strip()!r} is not supported: send chunked, or a "
+                                    "Content-Length")
+            return self._chunks()
+        size = 0 if length is None else int(length) if length.strip().isdigit() else -1
+        if size < 0:
+            raise _BadBody(400, f"Content-Length {length!r} is not a number of bytes")
+        if size > MAX_BODY_BYTES:
+            raise _BadBody(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
+        return self.rfile.read(size) if size else b""
+
+    def _chunks(self) -> bytes:
+        """A chunked body (RFC 9112, section 7.1), extensions and trailers read and ignored."""
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+                raise _BadBody(400, "the chunked body is malformed (a chunk size line)")
+            size = int(size_text, 16)
+            if len(body) + size > MAX_BODY_BYTES:
+                raise _BadBody(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
+            if size == 0:
+                break
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadBody(400, "the chunked body is malformed (a chunk's data)")
+            body += chunk
+        for _ in range(100):  # trailer fields, up to the empty line
+            trailer = self.rfile.readline(8192)
+            if trailer in (b"\r\n", b"\n"):
+                return bytes(body)
+            if not trailer.endswith(b"\n"):
+                break
+        raise _BadBody(400, "the chunked body is malformed (its trailer)")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The server's own refusals (a request line or headers it cannot parse): problem+json, then close."""
+        if self.request_version == "HTTP/0.9":  # a line it could not parse: answer as HTTP/1.1 all the same
+            self.request_version = self.protocol_version
+        self._write(_problem(code, message or "the request cannot be parsed"), close=True)
 
     def _write(self, response: ApiResponse, close: bool = False) -> None:
         self.send_response(response.status)
@@ -78,13 +146,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        if self.command != "HEAD":
+        if getattr(self, "command", None) != "HEAD":
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.info("%s %s %s", self.command, urlsplit(self.path).path, code)
+        command, path = getattr(self, "command", None), getattr(self, "path", None)
+        if command is None or path is None:  # a request line that could not be parsed: nothing of it is logged
+            log.info("(a request that could not be parsed) %s", code)
+            return
+        log.info("%s %s %s", command, urlsplit(path).path, code)
 
     def log_message(self, format: str, *args: object) -> None:  # errors of the server itself, without the URL
         log.debug("http server: %s", format % args if "%" in format else format)

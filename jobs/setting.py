@@ -59,6 +59,10 @@ class Setting:
 
 @dataclass(frozen=True)
 class Number(Parser):
+    """A number within ``minimum`` and ``maximum``; ``why`` says what sets the maximum. Every numeric setting has
+    both (tests/unit/test_config.py checks it): a value the code cannot use (hours that overflow a date, a delay
+    longer than a queue can hide a message) is refused at start-up, naming the setting, the value and the range."""
+
     minimum: float
     whole: bool = False
     maximum: float | None = None
@@ -70,16 +74,23 @@ class Number(Parser):
         return f"{kind}, {self.minimum:g} to {self.maximum:g}" if self.maximum is not None else \
             f"{kind} from {self.minimum:g}"
 
+    @property
+    def _range(self) -> str:
+        if self.maximum is None:
+            return f"at least {self.minimum:g}"
+        return f"at least {self.minimum:g} and at most {self.maximum:g}" + (f" ({self.why})" if self.why else "")
+
     def __call__(self, name: str, text: str) -> int | float:
         try:
             value = int(text) if self.whole else float(text)
         except ValueError:
             kind = "a whole number" if self.whole else "a number"
-            raise ConfigError(f"{name} must be {kind} from {self.minimum:g}, got {text!r}") from None
-        if value < self.minimum or value != value or value == float("inf"):
-            raise ConfigError(f"{name} must be at least {self.minimum:g}, got {text!r}")
-        if self.maximum is not None and value > self.maximum:
-            raise ConfigError(f"{name} must be at most {self.maximum:g} ({self.why}), got {text!r}")
+            upto = f" to {self.maximum:g}" if self.maximum is not None else ""
+            raise ConfigError(f"{name} must be {kind} from {self.minimum:g}{upto}, got {text!r}") from None
+        if value != value or value < self.minimum or value == float("inf") or (
+            self.maximum is not None and value > self.maximum
+        ):
+            raise ConfigError(f"{name} must be {self._range}, got {text!r}")
         return value
 
 

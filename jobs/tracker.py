@@ -184,13 +184,18 @@ class Tracker:
         """An intake-queue message: tracked, or sent to the rejected queue with its reason."""
         return self._intake.accept_message(body)
 
-    def track(self, body: bytes | str) -> Tracked:
+    def track(self, body: bytes | str, webhook_action: str | None = None) -> Tracked:
         """A request body (any intake shape): tracked, with a new capability per item for the caller's subscriber.
-        Raises ``IntakeRejected`` (naming the field) when the body cannot be tracked; nothing is queued then."""
+        Raises ``IntakeRejected`` (naming the field) when the body cannot be tracked; nothing is queued then.
+        ``webhook_action``: the Logic Apps webhook action that subscribed a ``callbackUrl``, by which its unsubscribe
+        (``unsubscribe_callback``) finds it."""
         request = self._intake.parse(body)
         acceptance = self._intake.track(request)
         grants = [Grant(tracking_id, self._subscriptions.issue_capability(tracking_id, request.subscriber.key))
                   for tracking_id in acceptance.tracking_ids]
+        if webhook_action and request.subscriber.callback_url:
+            for tracking_id in acceptance.tracking_ids:
+                self._subscriptions.add_alias(tracking_id, request.subscriber.key, webhook_action)
         return Tracked(grants, self._subscriptions.retry_after_for(grants[0].tracking_id))
 
     def submit(self, body: str) -> TrackRequest:
@@ -210,9 +215,14 @@ class Tracker:
         """Drops the subscription a capability stands for (or the item's subscribers with ``callback_url``)."""
         self._subscriptions.unsubscribe(tracking_id, token, callback_url)
 
-    def unsubscribe_callback(self, callback_url: str) -> int:
-        """Drops every subscription with ``callback_url``, whatever its item; returns how many."""
-        return self._subscriptions.unsubscribe_callback(callback_url)
+    def public_base_url(self) -> str | None:
+        """Where callers reach the HTTP API, up to ``/api`` (``JOBS_PUBLIC_BASE_URL``); None: as each request says."""
+        return self.settings.public_base_url
+
+    def unsubscribe_callback(self, callback_url: str, correlation_id: str | None = None) -> int:
+        """Drops every subscription with ``callback_url`` (or a webhook action's identity given to ``track``),
+        whatever its item, only those that gave ``correlation_id`` when it is given; returns how many."""
+        return self._subscriptions.unsubscribe_callback(callback_url, correlation_id)
 
     # -- work ----------------------------------------------------------------------------------------------------
     def run_poll_round(self) -> RoundReport:

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 MAX_CONTEXT_BYTES = 16 * 1024
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_PEEK_BYTES = 1024 * 1024  # a larger message is refused for its size without being parsed
 MAX_CORRELATION_ID = 1024
 MAX_TIMEOUT_MINUTES = 90 * 24 * 60
 # Deeper JSON is refused: Python's json recurses per level, so a message nested ~1000 deep would crash the parser
@@ -102,6 +103,7 @@ def decode_message_text(body: bytes | str) -> str:
     """The message as text: UTF-8 JSON or a bare id, as plain text or base64-encoded."""
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     if len(raw) > MAX_MESSAGE_BYTES * 2:
+        _check_context_of_large(raw)  # what the caller can fix, when that is what makes it too large
         raise IntakeRejected(f"message is {len(raw)} bytes, more than a queue message can hold")
     try:
         text = raw.decode("utf-8").strip()
@@ -116,6 +118,27 @@ def decode_message_text(body: bytes | str) -> str:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return text  # not base64: judged as plain text below
     return decoded or text
+
+
+def _check_context_of_large(raw: bytes) -> None:
+    """A message too large because of its ``context`` (a ``POST /api/jobs`` body may be larger than a queue message)
+    is refused for its context, the documented limit the caller can act on. Only a plain JSON object up to
+    ``MAX_PEEK_BYTES`` is looked into."""
+    if len(raw) > MAX_PEEK_BYTES or not raw.lstrip().startswith(b"{"):
+        return
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(value, dict) and isinstance(value.get("context"), dict):
+        _check_context(value["context"])
+
+
+def _check_context(context: dict[str, Any]) -> None:
+    size = len(json.dumps(context, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_CONTEXT_BYTES:
+        raise IntakeRejected(f"context is {size} bytes, more than the {MAX_CONTEXT_BYTES // 1024} KB "
+                             f"({MAX_CONTEXT_BYTES} bytes) a context may have")
 
 
 def parse_message(
@@ -264,9 +287,7 @@ def _subscriber(
     if context is not None:
         if not isinstance(context, dict):
             raise IntakeRejected("context must be a JSON object")
-        size = len(json.dumps(context, separators=(",", ":")).encode("utf-8"))
-        if size > MAX_CONTEXT_BYTES:
-            raise IntakeRejected(f"context is {size} bytes, more than the {MAX_CONTEXT_BYTES} allowed")
+        _check_context(context)
     callback_url = value.get("callbackUrl")
     if callback_url is not None:
         if not isinstance(callback_url, str):
@@ -315,7 +336,7 @@ class Intake:
         except IntakeRejected as exc:
             self.reject(body, str(exc))
             return Acceptance(rejected=str(exc))
-        return self.track(request)
+        return self.track(request, by_message=True)
 
     def parse(self, body: bytes | str) -> TrackRequest:
         """``parse_message`` with this app's settings: the one validation of the queue and of ``POST /api/jobs``
@@ -337,7 +358,9 @@ class Intake:
         send_output(self.storage.queue(self.settings.rejected_queue), text)
         self.observer.intake_rejected(reason)
 
-    def track(self, request: TrackRequest) -> Acceptance:
+    def track(self, request: TrackRequest, *, by_message: bool = False) -> Acceptance:
+        """Puts the request's items on record with its subscriber. ``by_message``: a queue message, which holds
+        its subscription for good; otherwise (``POST /api/jobs``) the status URLs issued next hold it."""
         now = self.clock()
         minutes = request.timeout_minutes
         deadline = now + (
@@ -357,13 +380,13 @@ class Intake:
         if request.operation is not None:
             items.append(TrackedItem.for_operation(request.operation, now, deadline))
         for new in items:
-            acceptance.published += self._add(new, request.subscriber, now)
+            acceptance.published += self._add(new, request.subscriber, now, by_message)
             acceptance.tracking_ids.append(new.tracking_id)
         self.observer.intake_accepted(acceptance.tracking_ids)
         return acceptance
 
-    def _add(self, new: TrackedItem, subscriber: Subscriber, now: datetime) -> int:
-        item = self.subscriptions.add(new, subscriber, now)
+    def _add(self, new: TrackedItem, subscriber: Subscriber, now: datetime, by_message: bool) -> int:
+        item = self.subscriptions.add(new, subscriber, now, by_message=by_message)
         if not item.ended:
             return 0
         if named_its_jobs(item):  # its subscribers (this one among them) follow the jobs it named

@@ -8,6 +8,12 @@ tracked any longer (an ended one keeps its history until the sweep).
 A capability is 32 random bytes (``secrets.token_urlsafe``) of which only the SHA-256 is stored, on a row of the
 item's partition with the subscriber it was issued for; a request's token is hashed, looked up by that hash and
 compared in constant time. docs/reference.md ("HTTP API") says why random tokens rather than an HMAC.
+
+Subscribers that give the same fields (none at all, say) share one row and one event, but each who subscribed
+holds it: every status URL is a holder (its capability row), and a queue message is one too (a row of the same
+kind, ``cap-message-<key>``, which no token can hash to). A ``DELETE`` on a status URL drops that URL; the
+subscriber goes only when nobody holds it any more, so one HTTP caller's ``DELETE`` never costs a queue producer
+(or another caller) its result. Rows written before holders were recorded have none but their status URLs' own.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 _TRACKING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,250}")
+# The holder row a queue message leaves (``cap-message-<subscriber key>``): never a SHA-256 hex, so no token finds it.
+_MESSAGE_HOLDER = "message-"
 
 
 def token_hash(token: str) -> str:
@@ -77,10 +85,13 @@ class Subscriptions:
     watched: Callable[[str], bool] = lambda locator: False
 
     # -- on record -----------------------------------------------------------------------------------------------
-    def add(self, new: TrackedItem, subscriber: Subscriber, now: datetime) -> TrackedItem:
+    def add(self, new: TrackedItem, subscriber: Subscriber, now: datetime, *, by_message: bool = False) -> TrackedItem:
         """Puts ``new`` on record (or finds it there), schedules its first poll and adds ``subscriber``; returns the
-        item as stored now (it may have ended meanwhile)."""
+        item as stored now (it may have ended meanwhile). ``by_message``: a queue message subscribed, which holds
+        the subscription for good (a status URL, the other holder, is issued by ``issue_capability``)."""
         item = self._create(new, now)
+        if by_message:  # the holder first: a crash in between leaves a holder of nothing, never a lone subscriber
+            self.store.add_capability(item.tracking_id, _MESSAGE_HOLDER + subscriber.key, subscriber.key)
         self.store.add_subscriber(item.tracking_id, subscriber)
         return self.store.get(item.tracking_id) or item
 
@@ -186,27 +197,56 @@ class Subscriptions:
         nothing."""
         granted = self.resolve(tracking_id, token)
         item = self.store.get(tracking_id)
-        if item is None:
+        if item is None or self.store.get_subscriber(tracking_id, granted) is None:
             raise CapabilityRefused(404, "gone")
+        if not callback_url:  # this URL lets go; others who hold the same subscription keep it
+            self.store.remove_capability(tracking_id, token_hash(str(token)))
+            if granted in self.store.capability_holders(tracking_id):
+                log.info("a status URL of %s let go; its subscriber has other holders", tracking_id)
+                return
+        dropped = 0
         for target in [item.tracking_id, *(t.tracking_id for t in self.targets(item) if t is not item)]:
             if callback_url:
                 keys = [r.key for r in self.store.list_subscribers(target)
                         if r.subscriber.callback_url == callback_url]
+            elif target != item.tracking_id and granted in self.store.capability_holders(target):
+                keys = []  # the job itself was subscribed to as well (its own status URL, or a message)
             else:
                 keys = [granted]
             for key in keys:
-                self.store.remove_subscriber(target, key, callback_url=callback_url)
+                dropped += self._drop(target, key, callback_url)
             self._stop_if_unsubscribed(target)
+        if callback_url and not dropped:
+            raise CapabilityRefused(404, "no subscriber of this job has that callbackUrl")
 
-    def unsubscribe_callback(self, callback_url: str) -> int:
-        """Drops every subscriber with ``callback_url``, whatever its item (the Logic Apps unsubscribe); returns
-        how many subscriptions it dropped."""
-        found = self.store.list_callback_subscriptions(callback_url)
-        for tracking_id, key in found:
-            self.store.remove_subscriber(tracking_id, key, callback_url=callback_url)
-            self._stop_if_unsubscribed(tracking_id)
-        log.info("unsubscribed a callback URL from %d job(s)", len(found))
-        return len(found)
+    def add_alias(self, tracking_id: str, subscriber_key: str, alias: str) -> None:
+        """Lets ``unsubscribe_callback(alias)`` find this subscription: a Logic Apps webhook action's identity (its
+        unsubscribe call cannot name the callback URL)."""
+        self.store.add_callback_alias(alias, tracking_id, subscriber_key)
+
+    def unsubscribe_callback(self, callback_url: str, correlation_id: str | None = None) -> int:
+        """Drops every subscriber with ``callback_url`` (or the alias ``add_alias`` recorded), whatever its item
+        (the Logic Apps unsubscribe), and from the jobs an item named; with ``correlation_id``, only subscribers
+        that gave it. Returns how many subscriptions it dropped (0: nothing matched)."""
+        dropped = 0
+        for tracking_id, key in self.store.list_callback_subscriptions(callback_url):
+            if correlation_id is not None:
+                record = self.store.get_subscriber(tracking_id, key)
+                if record is None or record.subscriber.correlation_id != correlation_id:
+                    continue
+            item = self.store.get(tracking_id)
+            named = [t.tracking_id for t in self.targets(item) if t is not item] if item is not None else []
+            for target in [tracking_id, *named]:
+                dropped += self._drop(target, key, callback_url)
+                self._stop_if_unsubscribed(target)
+        log.info("unsubscribed a callback from %d subscription(s)", dropped)
+        return dropped
+
+    def _drop(self, tracking_id: str, key: str, callback_url: str | None) -> bool:
+        """Removes a subscriber and the holder a message left for it (a later message starts afresh)."""
+        removed = self.store.remove_subscriber(tracking_id, key, callback_url=callback_url)
+        self.store.remove_capability(tracking_id, _MESSAGE_HOLDER + key)
+        return removed
 
     def _stop_if_unsubscribed(self, tracking_id: str) -> None:
         """A running item nobody subscribes to any more is not tracked any longer; an ended one keeps its history."""

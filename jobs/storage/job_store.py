@@ -171,6 +171,14 @@ class JobStore:
                 self._table.delete_entity(callback_partition(callback_url), _callback_row(tracking_id, key))
         return removed
 
+    def add_callback_alias(self, alias: str, tracking_id: str, subscriber_key: str) -> None:
+        """One more name in the callback index for a subscriber (a Logic Apps webhook action's identity), found by
+        ``list_callback_subscriptions(alias)`` and removed by ``remove_subscriber(..., callback_url=alias)``."""
+        self._table.upsert_entity({
+            "PartitionKey": callback_partition(alias), "RowKey": _callback_row(tracking_id, subscriber_key),
+            "TrackingId": tracking_id, "SubscriberKey": subscriber_key,
+        }, mode=UpdateMode.REPLACE)
+
     def list_callback_subscriptions(self, callback_url: str) -> list[tuple[str, str]]:
         """``(tracking id, subscriber key)`` of every subscriber whose ``callbackUrl`` is exactly this URL: one
         partition query (the callback index), whatever the jobs."""
@@ -201,6 +209,20 @@ class JobStore:
         except ResourceNotFoundError:
             return None
         return str(entity.get("TokenHash", "")), str(entity.get("SubscriberKey", ""))
+
+    def remove_capability(self, tracking_id: str, token_hash: str) -> None:
+        """Forgets a status URL (its row), whatever became of its subscriber."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity(tracking_id, CAPABILITY_PREFIX + token_hash)
+
+    def capability_holders(self, tracking_id: str) -> list[str]:
+        """The subscriber key of every capability row of the item's partition (one partition query)."""
+        entities = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": tracking_id, "lo": CAPABILITY_PREFIX, "hi": CAPABILITY_PREFIX[:-1] + "."},
+            select=["SubscriberKey"],
+        )
+        return [str(entity.get("SubscriberKey", "")) for entity in entities]
 
     def get_index_entry(self, tracking_id: str) -> IndexEntry | None:
         """The item's running-index row (a point read), or None when it is not running."""

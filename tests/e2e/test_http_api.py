@@ -7,9 +7,12 @@ driven by ``poll_once`` instead of waited for.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
+import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -25,7 +28,9 @@ from devtools.webhook_receiver import WebhookReceiver
 from jobs.config import Settings
 from jobs.http_api import HttpApi
 from jobs.local_http import LocalHttpServer
+from jobs.storage.account import LOCAL_HOST, StorageAccount
 from jobs.tracker import Tracker
+from jobs.webhooks import callback_urls
 from tests.conftest import (
     SECRET,
     VAULT,
@@ -336,3 +341,172 @@ def test_an_operation_url_is_followed_to_its_job_and_the_status_url_answers_with
     assert event["type"] == "BackupJob.Completed" and event["data"]["jobId"] == operation.job_id
     assert "delivered" in api.deliver_all()
     assert [r.json()["id"] for r in https_receiver.delivered() if r.path.startswith("/hooks/run")] == [event["id"]]
+
+
+def test_point3_one_callers_delete_does_not_cost_a_queue_producer_or_another_caller_its_result(
+    simulator, make_api, clock
+):
+    """Three subscribers without correlationId, context or callbackUrl share the "default" row: a queue producer
+    and two HTTP callers. Each caller's DELETE lets go of its own status URL; the result still goes out."""
+    api = make_api()
+    body = _job(simulator, duration=0.3)
+    api.tracker.accept_message(json.dumps(body))  # the queue producer
+    first, second = api.post(body), api.post(body)
+    assert requests.delete(first.headers["Location"], timeout=10).status_code == 204
+    assert requests.get(first.headers["Location"], timeout=10).status_code == 404  # that URL let go
+    assert requests.get(second.headers["Location"], timeout=10).status_code == 202  # the other still holds
+    assert requests.delete(second.headers["Location"], timeout=10).status_code == 204
+    tracking_id = first.json()["trackingId"]
+    assert api.tracker._store.get(tracking_id) is not None  # the queue producer still follows the job
+    _wait_past_end(simulator, api, clock, body["jobId"])
+    assert [e["data"]["jobId"] for e in results(api.tracker)] == [body["jobId"]]
+
+
+def test_point12_a_dns_server_that_cannot_answer_now_is_a_503_with_retry_after(make_api, monkeypatch):
+    """A wildcard-allowed callback host whose lookup fails for now (EAI_AGAIN): no verdict on the URL, so the caller
+    is told to come back (Logic Apps retries 5xx), and nothing is tracked."""
+    api = make_api(JOBS_CALLBACK_ALLOWED_HOSTS="*.example.test")
+
+    def eai_again(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(callback_urls, "default_resolve", eai_again)
+    answer = api.post({"jobId": str(uuid.uuid4()), "vaultId": VAULT, "callbackUrl": "https://la.example.test/run"})
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert int(answer.headers["Retry-After"]) >= 1
+    problem = answer.json()
+    assert problem["status"] == 503 and problem["type"].endswith(":unavailable")
+    assert "could not be resolved just now" in problem["detail"]
+    assert list(api.tracker._store.list_items()) == []
+
+
+def test_point12_storage_out_of_reach_is_a_503_with_retry_after_on_every_route(env, clock):
+    ports = dict(zip(("blob", "queue", "table"), free_ports(3), strict=True))
+    down = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+            + "".join(f"{name.capitalize()}Endpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+                      for name, port in ports.items()))
+    settings = Settings.from_env({**env, "AzureWebJobsStorage": down})
+    tracker = Tracker(settings, storage=StorageAccount(settings.storage, LOCAL_HOST), clock=clock)
+    token = "A" * 43
+    with LocalHttpServer(HttpApi(lambda: tracker)) as server:
+        base = server.url + "/api"
+        answers = [
+            requests.post(base + "/jobs", json={"jobId": str(uuid.uuid4()), "vaultId": VAULT}, timeout=30),
+            requests.get(f"{base}/jobs/some-job?sig={token}", timeout=30),
+            requests.delete(f"{base}/jobs/some-job?sig={token}", timeout=30),
+            requests.delete(base + "/jobs", params={"callbackUrl": "https://la.example.test/run"}, timeout=30),
+        ]
+    for answer in answers:
+        assert answer.status_code == 503, (answer.request.method, answer.request.url, answer.text)
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert int(answer.headers["Retry-After"]) >= 1
+        assert answer.json()["detail"] == "the tracker's storage cannot be reached just now"
+
+
+LOGIC_APPS_HEADERS = {"x-ms-client-tracking-id": "08584712345678901234567890CU12",
+                      "x-ms-workflow-operation-name": "Wait_for_backup_job"}
+
+
+def test_point13_a_webhook_actions_unsubscribe_by_what_logic_apps_sends_means_no_callback(
+    simulator, callback_api, https_receiver, clock
+):
+    """Logic Apps' unsubscribe cannot use listCallbackUrl(); it sends the same x-ms-client-tracking-id and
+    x-ms-workflow-operation-name headers as the subscribe call. The operation's job, handed on later, goes too."""
+    api = callback_api
+    operation = simulator.trigger_backup(VAULT, JobScript(duration=0.3), operation_delay=0)
+    callback = https_receiver.url + "/workflows/abc/runs/1/actions/Wait/run?sig=x"
+    posted = requests.post(f"{api.url}/jobs", json={"operationUrl": operation.azure_async_operation,
+                                                    "callbackUrl": callback}, headers=LOGIC_APPS_HEADERS, timeout=10)
+    assert posted.status_code == 202
+    other = api.post(_job(simulator, duration=0.3) | {"callbackUrl": https_receiver.url + "/other?sig=y"})
+    clock.advance(1)
+    poll_once(api.tracker)  # the operation named its job: tracked for the operation's subscriber
+    [job] = [i for i in api.tracker._store.list_items() if i.job_id == operation.job_id]
+    assert api.tracker._store.list_subscribers(job.tracking_id)
+    gone = requests.delete(f"{api.url}/jobs", headers=LOGIC_APPS_HEADERS, timeout=10)
+    assert gone.status_code == 204, gone.text
+    assert api.tracker._store.get(job.tracking_id) is None  # nobody follows it any more: not tracked
+    assert requests.get(posted.headers["Location"], timeout=10).status_code == 404
+    again = requests.delete(f"{api.url}/jobs", headers=LOGIC_APPS_HEADERS, timeout=10)
+    assert again.status_code == 404 and again.headers["Content-Type"] == "application/problem+json"
+    _wait_past_end(simulator, api, clock, _job_id_of(api, other))
+    api.deliver_all()
+    assert [r.path for r in https_receiver.delivered() if "/workflows/" in r.path] == []
+    assert [r.path.split("?")[0] for r in https_receiver.delivered()] == ["/hooks/other"]
+
+
+def _job_id_of(api: Api, posted: requests.Response) -> str:
+    item = api.tracker._store.get(posted.json()["trackingId"])
+    assert item is not None and item.job_id
+    return item.job_id
+
+
+def test_point13_an_unsubscribe_that_matches_nothing_is_404_and_the_callback_still_goes(
+    simulator, callback_api, https_receiver, clock
+):
+    api = callback_api
+    body = _job(simulator, duration=0.3)
+    callback = https_receiver.url + "/run?sig=kept"
+    posted = requests.post(f"{api.url}/jobs", json={**body, "callbackUrl": callback}, headers=LOGIC_APPS_HEADERS,
+                           timeout=10)
+    unknown = https_receiver.url + "/run?sig=unknown"
+    for answer in (
+        requests.delete(f"{api.url}/jobs", params={"callbackUrl": unknown}, timeout=10),
+        requests.delete(f"{api.url}/jobs", headers={**LOGIC_APPS_HEADERS, "x-ms-client-tracking-id": "other-run"},
+                        timeout=10),
+        requests.delete(f"{api.url}/jobs", params={"correlationId": "not-given"}, headers=LOGIC_APPS_HEADERS,
+                        timeout=10),
+        requests.delete(posted.headers["Location"], params={"callbackUrl": unknown}, timeout=10),
+    ):
+        assert answer.status_code == 404, answer.text
+        assert answer.headers["Content-Type"] == "application/problem+json"
+    _wait_past_end(simulator, api, clock, body["jobId"])
+    assert "delivered" in api.deliver_all()
+    assert [r.path.split("?")[0] for r in https_receiver.delivered()] == ["/hooks/run"]
+
+
+def test_point16_a_200_kib_context_is_refused_for_its_documented_16_kb_limit(make_api):
+    api = make_api()
+    body = {"jobId": str(uuid.uuid4()), "vaultId": VAULT, "context": {"blob": "x" * (200 * 1024)}}
+    answer = api.post(body)
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert problem["field"] == "context", problem
+    assert problem["detail"].startswith("context is 204811 bytes, more than the 16 KB (16384 bytes)")
+    assert "queue message" not in problem["detail"]
+
+
+def test_point12_storage_that_refuses_the_key_is_a_503_naming_storage_without_retry_after(env, clock):
+    """A wrong account key is not a failure that passes: 503 naming storage, as the health check does, and no
+    Retry-After (it lasts until the operator fixes it)."""
+    wrong_key = re.sub(r"AccountKey=[^;]+", "AccountKey=" + base64.b64encode(b"not the key" * 6).decode(),
+                       env["AzureWebJobsStorage"])
+    settings = Settings.from_env({**env, "AzureWebJobsStorage": wrong_key})
+    tracker = Tracker(settings, storage=StorageAccount(settings.storage, LOCAL_HOST), clock=clock)
+    with LocalHttpServer(HttpApi(lambda: tracker)) as server:
+        answer = requests.post(server.url + "/api/jobs", json={"jobId": str(uuid.uuid4()), "vaultId": VAULT},
+                               timeout=30)
+    assert answer.status_code == 503 and "Retry-After" not in answer.headers, answer.text
+    problem = answer.json()
+    assert problem["checks"]["storage"].startswith("the tracker's storage refused its request (403)")
+    assert "not the key" not in answer.text and "AccountKey" not in answer.text
+
+
+def test_point3_a_delete_on_an_operations_status_url_leaves_the_queue_producers_job_tracked(
+    simulator, make_api, clock
+):
+    """The same rule once the operation named its job: the job keeps the subscriber the queue message holds."""
+    api = make_api()
+    operation = simulator.trigger_backup(VAULT, JobScript(duration=0.3), operation_delay=0)
+    body = {"operationUrl": operation.azure_async_operation}
+    api.tracker.accept_message(json.dumps(body))  # the queue producer
+    posted = api.post(body)
+    clock.advance(1)
+    poll_once(api.tracker)  # the operation names its job, tracked for the operation's subscribers
+    assert requests.delete(posted.headers["Location"], timeout=10).status_code == 204
+    [job] = [i for i in api.tracker._store.list_items() if i.job_id == operation.job_id]
+    assert [r.key for r in api.tracker._store.list_subscribers(job.tracking_id)] == ["default"]
+    _wait_past_end(simulator, api, clock, operation.job_id)
+    assert [e["data"]["jobId"] for e in results(api.tracker)] == [operation.job_id]

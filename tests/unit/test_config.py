@@ -5,6 +5,7 @@ AzureWebJobsStorage has its own tests: test_storage_connection.py."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -477,37 +478,57 @@ MESSAGES = [
     ({S: ACCOUNT, "JOBS_WEBHOOK_SECRET": "nope"},
      "JOBS_WEBHOOK_SECRET must be a Standard Webhooks secret: 'whsec_' followed by base64"),
     ({S: ACCOUNT, "JOBS_WEBHOOK_SECRET": "whsec_!!!"}, "JOBS_WEBHOOK_SECRET is not valid base64 after 'whsec_'"),
-    ({S: ACCOUNT, "JOBS_POLL_SECONDS": "1.5"}, "JOBS_POLL_SECONDS must be a whole number from 1, got '1.5'"),
+    ({S: ACCOUNT, "JOBS_POLL_SECONDS": "1.5"},
+     "JOBS_POLL_SECONDS must be a whole number from 1 to 86400, got '1.5'"),
     ({S: ACCOUNT, "JOBS_MAX_TRACKING_HOURS": "soon"},
-     "JOBS_MAX_TRACKING_HOURS must be a number from 0.0001, got 'soon'"),
-    ({S: ACCOUNT, "JOBS_MAX_TRACKING_HOURS": "inf"}, "JOBS_MAX_TRACKING_HOURS must be at least 0.0001, got 'inf'"),
-    ({S: ACCOUNT, "JOBS_NOT_FOUND_GRACE_SECONDS": "-1"}, "JOBS_NOT_FOUND_GRACE_SECONDS must be at least 0, got '-1'"),
-    ({S: ACCOUNT, "JOBS_RETENTION_DAYS": "0"}, "JOBS_RETENTION_DAYS must be at least 0.0001, got '0'"),
+     "JOBS_MAX_TRACKING_HOURS must be a number from 0.0001 to 2160, got 'soon'"),
+    ({S: ACCOUNT, "JOBS_MAX_TRACKING_HOURS": "inf"},
+     "JOBS_MAX_TRACKING_HOURS must be at least 0.0001 and at most 2160 (90 days, the "
+     "longest timeoutMinutes), got 'inf'"),
+    ({S: ACCOUNT, "JOBS_NOT_FOUND_GRACE_SECONDS": "-1"},
+     "JOBS_NOT_FOUND_GRACE_SECONDS must be at least 0 and at most 604800 (7 days), "
+     "got '-1'"),
+    ({S: ACCOUNT, "JOBS_RETENTION_DAYS": "0"},
+     "JOBS_RETENTION_DAYS must be at least 0.0001 and at most 3650 (ten years), got "
+     "'0'"),
     ({S: ACCOUNT, "JOBS_RETENTION_DAYS": "0.5", "JOBS_DELIVERY_RETRY_HOURS": "36"},
      "JOBS_RETENTION_DAYS must be at least JOBS_DELIVERY_RETRY_HOURS (36 h = 1.5 days), or an ended job may be "
      "removed while its webhook delivery is still retried; got '0.5'"),
-    ({S: ACCOUNT, "JOBS_DELIVERY_RETRY_HOURS": "0"}, "JOBS_DELIVERY_RETRY_HOURS must be at least 0.0001, got '0'"),
+    ({S: ACCOUNT, "JOBS_DELIVERY_RETRY_HOURS": "0"},
+     "JOBS_DELIVERY_RETRY_HOURS must be at least 0.0001 and at most 168 (7 days, the "
+     "longest a queue message stays hidden), got '0'"),
     ({S: ACCOUNT, "ARM_ENDPOINT": "https://user@management.azure.com"},
      "ARM_ENDPOINT 'https://user@management.azure.com' must be a bare https URL such as https://management.azure.com"),
     ({S: ACCOUNT, "ARM_ENDPOINT": "https://:pw@management.azure.com"},
      "ARM_ENDPOINT 'https://:pw@management.azure.com' must be a bare https URL such as https://management.azure.com"),
     ({S: ACCOUNT, "ARM_ENDPOINT": "https://management.azure.com/#"},
      "ARM_ENDPOINT 'https://management.azure.com/#' must be a bare https URL such as https://management.azure.com"),
-    ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "2.5"}, "JOBS_LIST_THRESHOLD must be a whole number from 1, got '2.5'"),
+    ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "2.5"},
+     "JOBS_LIST_THRESHOLD must be a whole number from 1 to 1000, got '2.5'"),
     ({S: ACCOUNT, "JOBS_RESOURCE_GRAPH": "maybe"}, "JOBS_RESOURCE_GRAPH must be one of on, off, got 'maybe'"),
-    ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "0"}, "JOBS_LIST_THRESHOLD must be at least 1, got '0'"),
-    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "-1"}, "JOBS_ARM_READ_RESERVE must be at least 0, got '-1'"),
-    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "12.5"}, "JOBS_ARM_READ_RESERVE must be a whole number from 0, got '12.5'"),
+    ({S: ACCOUNT, "JOBS_LIST_THRESHOLD": "0"},
+     "JOBS_LIST_THRESHOLD must be at least 1 and at most 1000 (above 50, a poll message's due jobs, never "
+     "lists), got '0'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "-1"},
+     "JOBS_ARM_READ_RESERVE must be at least 0 and at most 200 (ARM's bucket holds "
+     "250 reads), got '-1'"),
+    ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "12.5"},
+     "JOBS_ARM_READ_RESERVE must be a whole number from 0 to 200, got '12.5'"),
     ({S: ACCOUNT, "JOBS_ARM_READ_RESERVE": "201"},
-     "JOBS_ARM_READ_RESERVE must be at most 200 (ARM's bucket holds 250 reads), got '201'"),
+     "JOBS_ARM_READ_RESERVE must be at least 0 and at most 200 (ARM's bucket holds "
+     "250 reads), got '201'"),
     ({S: ACCOUNT, "JOBS_DELIVERY_FIRST_RETRY_SECONDS": "0.01"},
-     "JOBS_DELIVERY_FIRST_RETRY_SECONDS must be at least 0.05, got '0.01'"),
+     "JOBS_DELIVERY_FIRST_RETRY_SECONDS must be at least 0.05 and at most 3600 (an "
+     "hour), got '0.01'"),
     ({S: ACCOUNT, "JOBS_WEBHOOK_TIMEOUT_SECONDS": "0.01"},
-     "JOBS_WEBHOOK_TIMEOUT_SECONDS must be at least 0.1, got '0.01'"),
+     "JOBS_WEBHOOK_TIMEOUT_SECONDS must be at least 0.1 and at most 300 (half the "
+     "deliver function's 10-minute functionTimeout), got '0.01'"),
     ({S: ACCOUNT, "JOBS_MAX_POLL_INTERVAL_SECONDS": "0.5"},
-     "JOBS_MAX_POLL_INTERVAL_SECONDS must be at least 1, got '0.5'"),
+     "JOBS_MAX_POLL_INTERVAL_SECONDS must be at least 1 and at most 86400 (a day), "
+     "got '0.5'"),
     ({S: ACCOUNT, "JOBS_MAX_TRACKING_HOURS": "0.00001"},
-     "JOBS_MAX_TRACKING_HOURS must be at least 0.0001, got '0.00001'"),
+     "JOBS_MAX_TRACKING_HOURS must be at least 0.0001 and at most 2160 (90 days, the "
+     "longest timeoutMinutes), got '0.00001'"),
     ({S: ACCOUNT, "JOBS_INTAKE_QUEUE": "a" * 49},
      f"JOBS_INTAKE_QUEUE '{'a' * 49}' is not a queue name (3-48 lower-case letters, digits and single hyphens)"),
     ({S: ACCOUNT, "JOBS_RESULTS_QUEUE": "Bad_Name"},
@@ -613,3 +634,57 @@ def test_a_default_is_parsed_like_a_value_and_a_wrong_one_names_its_setting() ->
         setting.read({})
     assert str(info.value) == "JOBS_EXAMPLE must be at least 1, got '0'"
     assert Setting("JOBS_EXAMPLE", "example", Number(1, whole=True), "7", "doc").read({"JOBS_EXAMPLE": " "}) == 7
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Point 11 (issue 20): every numeric setting has bounds, says them, and its largest value works
+
+
+def test_point11_a_tracking_window_that_would_overflow_a_date_is_refused_naming_setting_value_and_range() -> None:
+    message = config_error({**STORAGE, "JOBS_MAX_TRACKING_HOURS": "1e8"})
+    assert message == ("JOBS_MAX_TRACKING_HOURS must be at least 0.0001 and at most 2160 (90 days, the longest "
+                       "timeoutMinutes), got '1e8'")
+
+
+def test_point11_the_delivery_window_is_bounded_by_how_long_a_queue_message_can_stay_hidden() -> None:
+    message = config_error({**STORAGE, "JOBS_DELIVERY_RETRY_HOURS": "169"})
+    assert message.startswith("JOBS_DELIVERY_RETRY_HOURS must be at least 0.0001 and at most 168 (7 days")
+    assert load(JOBS_DELIVERY_RETRY_HOURS="168", JOBS_RETENTION_DAYS="7").delivery_retry_hours == 168
+
+
+def test_point11_every_numeric_setting_has_a_maximum_with_its_reason_and_the_readme_shows_the_range() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from jobs.config import SETTINGS
+
+    numbers = [s for s in SETTINGS if isinstance(s.parse, Number)]
+    assert len(numbers) >= 11
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for setting in numbers:
+        parser = setting.parse
+        assert isinstance(parser, Number) and parser.maximum is not None and parser.why, setting.name
+        assert f"| `{setting.name}` | {setting.default_text} | {parser.accepts} |" in readme
+        assert parser.accepts.endswith(f" to {parser.maximum:g}")
+        too_big = str(int(parser.maximum) * 10 + 1)
+        with pytest.raises(ConfigError, match=rf"^{setting.name} must be .* at most {parser.maximum:g} .*, got "
+                                              rf"'{too_big}'$"):
+            parser(setting.name, too_big)
+    # the largest values the settings take still make dates (what intake and the sweep compute)
+    largest = load(JOBS_MAX_TRACKING_HOURS="2160", JOBS_RETENTION_DAYS="3650")
+    now = datetime.now(UTC)
+    assert now + timedelta(hours=largest.max_tracking_hours) > now
+    assert now - timedelta(days=largest.retention_days) < now
+
+
+@pytest.mark.parametrize("value", ["tracker.example.com", "https://tracker.example.com/?a=1", "https://u@tracker.example.com",
+                                   "http://tracker.example.com", "https://tracker.example.com#x", "ftp://x.example"])
+def test_point15_a_public_base_url_that_is_not_an_https_base_is_refused(value: str) -> None:
+    message = config_error({**STORAGE, "JOBS_PUBLIC_BASE_URL": value})
+    assert message.startswith(f"JOBS_PUBLIC_BASE_URL {value!r} ")
+
+
+def test_point15_the_public_base_url_is_kept_without_its_trailing_slash_and_is_off_by_default() -> None:
+    assert load().public_base_url is None
+    assert load(JOBS_PUBLIC_BASE_URL="https://api.example.com/backup/").public_base_url == \
+        "https://api.example.com/backup"
+    assert load(JOBS_PUBLIC_BASE_URL="http://127.0.0.1:7071").public_base_url == "http://127.0.0.1:7071"

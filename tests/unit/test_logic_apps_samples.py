@@ -143,12 +143,22 @@ def test_the_samples_that_call_the_tracker_send_its_key_and_follow_the_contract(
     assert wait["subscribe"]["headers"] == wait["unsubscribe"]["headers"] == {
         "x-functions-key": "@parameters('trackerKey')"}
     assert wait["unsubscribe"]["method"] == "DELETE"
-    assert wait["unsubscribe"]["uri"].endswith("/api/jobs?callbackUrl=@{encodeUriComponent(listCallbackUrl())}")
+    assert wait["unsubscribe"]["uri"] == "@{parameters('trackerUrl')}/api/jobs"  # by Logic Apps' own headers
     poll = json.loads((SAMPLES / "backup-and-poll-async.workflow.json").read_text())["definition"]
     track = poll["actions"]["Track_backup_job"]
     assert "operationOptions" not in track  # the asynchronous pattern stays on
     assert poll["actions"]["Trigger_backup"]["operationOptions"] == "DisableAsyncPattern"
     assert webhook["parameters"]["trackerKey"]["type"] == "SecureString"
+
+
+def test_point13_no_unsubscribe_of_a_sample_uses_list_callback_url(workflow):
+    """Logic Apps does not support listCallbackUrl() in an HTTP Webhook action's unsubscribe: the samples unsubscribe
+    by the x-ms-client-tracking-id and x-ms-workflow-operation-name headers Logic Apps sends on both calls."""
+    webhooks = [a for _, a in _actions(workflow["definition"]["actions"]) if a.get("type") == "HttpWebhook"]
+    for action in webhooks:
+        unsubscribe = action["inputs"]["unsubscribe"]
+        assert not any("listcallbackurl" in text.lower() for text in _strings(unsubscribe)), unsubscribe
+        assert unsubscribe["method"] == "DELETE" and unsubscribe["uri"].endswith("/api/jobs")
 
 
 def test_the_consumer_parses_events_with_the_repositorys_schema():
