@@ -139,6 +139,7 @@ def run_round(
     store.set_next_poll(((tracking_id, now + lease) for w in work for tracking_id in w.tracking_ids), lease=token)
     due = sum(len(w.tracking_ids) for w in work)
     report = RoundReport(running=len(entries), due=due, messages=0, detected=len(ended))
+    report.whole_index = detector is not None  # the detector read every running row
     inline = poll is not None and 0 < due <= inline_max
     for item in work:
         if inline and poll is not None:
