@@ -46,7 +46,7 @@ var rules = [
   {
     name: 'failing-credentials'
     title: 'Azure refuses the tracker\'s credential'
-    text: 'Reads refused with 401: the app's identity is not accepted; no job ends over this (backupjobs.arm.refused, kind credential).'
+    text: 'Reads refused with 401: the identity of the app is not accepted; no job ends over this (backupjobs.arm.refused, kind credential).'
     severity: 1
     query: 'customMetrics | where name == "backupjobs.arm.refused" | where tostring(customDimensions["kind"]) == "credential" | summarize Value = sum(valueSum)'
   }
