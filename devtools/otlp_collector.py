@@ -1,7 +1,9 @@
 """A real OTLP/HTTP collector on loopback: what ``OTEL_EXPORTER_OTLP_ENDPOINT`` points at in tests and benchmarks.
 
 It listens on 127.0.0.1, accepts ``POST /v1/metrics`` and ``POST /v1/traces`` in binary protobuf (gzip or not),
-decodes them with ``opentelemetry-proto`` and keeps them; everything else is answered 404. The helpers read the
+decodes them with ``opentelemetry-proto`` and keeps them. It also stands in for Application Insights' ingestion
+(``IngestionEndpoint=`` of a connection string, ``ingestion_endpoint``): ``POST /v2.1/track`` with the Azure Monitor
+exporter's JSON envelopes, kept in ``envelopes``. Everything else is answered 404. The helpers read the
 newest data point of each metric and series (cumulative sums, gauges, histograms) and every span, with their
 attributes as plain Python values.
 """
@@ -9,6 +11,7 @@ attributes as plain Python values.
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 __all__ = ["OtlpCollector", "Point", "ReceivedSpan"]
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+TRACK = "/v2.1/track"
 Attrs = tuple[tuple[str, Any], ...]
 
 
@@ -78,10 +82,17 @@ class OtlpCollector:
     def __init__(self) -> None:
         self.metric_requests: list[ExportMetricsServiceRequest] = []
         self.trace_requests: list[ExportTraceServiceRequest] = []
+        self.envelopes: list[dict[str, Any]] = []  # Application Insights telemetry items (/v2.1/track)
         self.refused: list[str] = []  # paths or bodies it could not use
         self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def connection_string(self) -> str:
+        """An Application Insights connection string whose ingestion (and live metrics) endpoint is this server."""
+        return (f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={self.endpoint}/;"
+                f"LiveEndpoint={self.endpoint}/")
 
     @property
     def endpoint(self) -> str:
@@ -100,10 +111,11 @@ class OtlpCollector:
                     body = gzip.decompress(body)
                 answer = collector._take(self.path, self.headers.get("Content-Type") or "", body)
                 if answer is None:
-                    self.send_error(404 if self.path not in ("/v1/metrics", "/v1/traces") else 400)
+                    self.send_error(404 if self.path not in ("/v1/metrics", "/v1/traces", TRACK) else 400)
                     return
                 self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
+                json_answer = self.path.split("?", 1)[0] == TRACK
+                self.send_header("Content-Type", "application/json" if json_answer else "application/x-protobuf")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
@@ -124,6 +136,8 @@ class OtlpCollector:
             self._server.server_close()
 
     def _take(self, path: str, content_type: str, body: bytes) -> bytes | None:
+        if path.split("?", 1)[0] == TRACK:
+            return self._track(body)
         if "protobuf" not in content_type:
             with self._lock:
                 self.refused.append(f"{path}: {content_type}")
@@ -148,6 +162,30 @@ class OtlpCollector:
         with self._lock:
             self.refused.append(path)
         return None
+
+    def _track(self, body: bytes) -> bytes | None:
+        try:
+            items = json.loads(body)
+        except ValueError as exc:
+            with self._lock:
+                self.refused.append(f"{TRACK}: {exc}")
+            return None
+        items = items if isinstance(items, list) else [items]
+        with self._lock:
+            self.envelopes.extend(item for item in items if isinstance(item, dict))
+            self._lock.notify_all()
+        return json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
+
+    def tracked_metrics(self) -> dict[str, list[dict[str, Any]]]:
+        """The Application Insights metric items received, by metric name: each its ``value`` and ``properties``
+        (the attributes)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for envelope in list(self.envelopes):
+            base = (envelope.get("data") or {}).get("baseData") or {}
+            for metric in base.get("metrics") or ():
+                found.setdefault(metric.get("name"), []).append(
+                    {"value": metric.get("value"), "properties": base.get("properties") or {}})
+        return found
 
     def wait_for(self, predicate: Callable[[OtlpCollector], bool], timeout: float) -> bool:
         """Waits until ``predicate(self)`` holds (checked on each request received), at most ``timeout`` seconds."""

@@ -27,12 +27,33 @@ ROOT = Path(__file__).resolve().parents[2]
 SUB = "11111111-2222-3333-4444-555555555555"
 
 
-def _environment(env: dict[str, str], collector: OtlpCollector) -> dict[str, str]:
+# ``python -m jobs`` under an audit hook that refuses (and reports) any TCP connection beyond loopback.
+LOOPBACK_ONLY = """
+import runpy, socket, sys
+def refuse_beyond_loopback(event, args):
+    if event == "socket.connect" and args[0].family in (socket.AF_INET, socket.AF_INET6):
+        if args[1][0] not in ("127.0.0.1", "::1", "localhost"):
+            print(f"BEYOND LOOPBACK {args[1]!r}", file=sys.stderr, flush=True)
+            raise ConnectionRefusedError(f"tests connect to loopback only, not {args[1]!r}")
+sys.addaudithook(refuse_beyond_loopback)
+sys.argv[0] = "jobs"
+runpy.run_module("jobs", run_name="__main__", alter_sys=True)
+"""
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "APPLICATIONINSIGHTS_"))}
-    return {**inherited, **env, "JOBS_RESOURCE_GRAPH": "on",
+    ran = subprocess.run([sys.executable, "-c", LOOPBACK_ONLY, *args], cwd=ROOT,
+                         env={**inherited, **env, "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true"},
+                         capture_output=True, text=True, timeout=90)
+    assert "BEYOND LOOPBACK" not in ran.stderr, ran.stderr
+    return ran
+
+
+def _environment(env: dict[str, str], collector: OtlpCollector) -> dict[str, str]:
+    return {**env, "JOBS_RESOURCE_GRAPH": "on",
             "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "500",
-            "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_SERVICE_NAME": "tracker-under-test",
-            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true"}
+            "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_SERVICE_NAME": "tracker-under-test"}
 
 
 def test_run_exports_every_named_metric_and_the_spans_over_otlp(
@@ -53,8 +74,7 @@ def test_run_exports_every_named_metric_and_the_spans_over_otlp(
         for job_id in (completed[1], failed):
             intake.send_message(json.dumps({"jobId": job_id, "vaultId": VAULT}))
 
-        ran = subprocess.run([sys.executable, "-m", "jobs", "run", "--until-idle", "--timeout", "60"], cwd=ROOT,
-                             env=_environment(env, collector), capture_output=True, text=True, timeout=90)
+        ran = _run(_environment(env, collector), "run", "--until-idle", "--timeout", "60")
         assert ran.returncode == 0, ran.stderr
         # The SDK flushes at exit; the collector has decoded every request by the time the process ended.
         assert collector.refused == [], collector.refused
@@ -105,3 +125,24 @@ def test_run_exports_every_named_metric_and_the_spans_over_otlp(
                           + [p.attributes for name in METRICS for p in collector.points(name)], default=str)
     for secret in ("SECRETSIG", "sig=", SECRET, "sim-token", "AccountKey", gone.url.split("?")[0]):
         assert secret not in exported, secret
+
+
+def test_with_a_connection_string_run_exports_to_application_insights_ingestion(simulator, env, tracker) -> None:
+    """The Azure Monitor distro, as on Functions: its ingestion endpoint here is the collector on loopback."""
+    job_id = simulator.add_job(VAULT, JobScript(duration=0.2, final_status="Failed"))
+    with OtlpCollector() as collector:
+        tracker._storage.queue(tracker.settings.intake_queue).send_message(
+            json.dumps({"jobId": job_id, "vaultId": VAULT}))
+        # The distro's Azure VM resource detector would ask the instance metadata endpoint: App Service's only here.
+        settings = {"JOBS_WEBHOOK_URLS": "", "APPLICATIONINSIGHTS_CONNECTION_STRING": collector.connection_string,
+                    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "azure_app_service", "OTEL_METRIC_EXPORT_INTERVAL": "500",
+                    "OTEL_TRACES_SAMPLER": "always_on", "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        ran = _run({**env, **settings}, "run", "--until-idle", "--timeout", "60")
+        assert ran.returncode == 0, ran.stderr
+        assert collector.wait_for(lambda c: "backupjobs.results" in c.tracked_metrics(), 10), collector.envelopes
+    metrics = collector.tracked_metrics()
+    assert [m["properties"].get("type") for m in metrics["backupjobs.results"]][-1] == "BackupJob.Failed"
+    assert {m["properties"].get("kind") for m in metrics["backupjobs.arm.reads"]} >= {"get"}
+    spans = {e["data"]["baseData"].get("name") for e in collector.envelopes
+             if e["data"].get("baseType") in ("RequestData", "RemoteDependencyData")}
+    assert spans >= {"backupjobs.round", "backupjobs.vault_poll"}
