@@ -8,7 +8,8 @@ export, and configures the SDK once per process:
   ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING`` (Entra ID, the app's managed identity). The HTTP client
   instrumentations (requests, urllib, urllib3, httpx) are left off: their spans would carry a callback URL's query
   (a SAS ``sig``, a function ``code``); the Azure SDK's own spans stay on. Live metrics are off (one connection
-  more per instance; the Functions host has its own).
+  more per instance; the Functions host has its own), and so is the log export under the Functions host (which
+  ships the worker's log lines itself).
 - ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` / ``..._TRACES_ENDPOINT``) set: OTLP
   over HTTP/protobuf. The SDK reads every ``OTEL_*`` variable itself (endpoints, headers, timeouts,
   ``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_BSP_*``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``);
@@ -111,6 +112,9 @@ def configure_from_environment(environ: Mapping[str, str] = os.environ) -> None:
                 metric_readers=readers,
                 span_processors=processors,
                 enable_live_metrics=False,
+                # Under the Functions host the worker's log lines already reach Application Insights through the
+                # host: exporting them again would show each line twice.
+                disable_logging=bool(environ.get("FUNCTIONS_WORKER_RUNTIME")),
                 instrumentation_options={name: {"enabled": False} for name in HTTP_CLIENT_INSTRUMENTATIONS},
             )
         else:
