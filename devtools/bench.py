@@ -55,6 +55,8 @@ from jobs.domain.references import JobRef, VaultRef
 from jobs.providers.recovery_services import DEFAULT_API_VERSION, job_path
 from jobs.tracker import Tracker
 
+os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"  # telemetry only where OTEL_* points (loopback)
+
 __all__ = ["GRAPH", "ArmRead", "BenchJob", "BenchResult", "Judgement", "SimulatedAzure", "Strategy", "Workload",
            "burst_workload", "judge", "judgements",
            "run_bench", "run_fixed_loop", "run_tracker", "spread_workload"]

@@ -89,6 +89,9 @@ param extraAppSettings object = {}
 @description('The same as extraAppSettings as NAME=value entries separated by semicolons (for `azd env set JOBS_EXTRA_APP_SETTINGS "JOBS_LOG_LEVEL=DEBUG;JOBS_LIST_THRESHOLD=5"`). An entry here wins over the same name in extraAppSettings.')
 param extraAppSettingsText string = ''
 
+@description('Resource id of an action group the alert rules notify (failed results, TrackingFailed, dead-lettered deliveries, a refused credential; docs/operating.md). Empty: the rules fire in the portal only.')
+param alertActionGroupId string = ''
+
 @allowed([
   512
   2048
@@ -197,6 +200,19 @@ module monitoring 'app/monitoring.bicep' = {
     applicationInsightsName: 'appi-${resourceToken}'
     location: location
     tags: tags
+  }
+}
+
+// Log search alerts on the tracker's own metrics (backupjobs.*), exported to Application Insights.
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    namePrefix: 'alert-${resourceToken}'
+    location: location
+    tags: tags
+    actionGroupId: alertActionGroupId
   }
 }
 

@@ -49,6 +49,7 @@ from jobs.storage.health import HEALTH_STORAGE, check_storage
 from jobs.storage.job_store import DELIVERY_SLACK
 from jobs.telemetry import Heartbeat, Observer, PollReport, RoundReport
 from jobs.telemetry.logs import LogObserver
+from jobs.telemetry.otel import subscription_of, with_opentelemetry
 from jobs.webhooks.sender import WebhookSender
 
 __all__ = [
@@ -131,12 +132,13 @@ class Tracker:
         observer: Observer | None = None,
         outputs: Sequence[Output] | None = None,
     ) -> None:
-        """``observer`` hears what happens (default: the log lines, ``LogObserver``); ``outputs`` replace the ones
+        """``observer`` hears what happens (default: the log lines, ``LogObserver``, and OpenTelemetry when the
+        environment configures an exporter, ``jobs.telemetry.otel``); ``outputs`` replace the ones
         the settings turn on (``jobs.outputs.outputs_from_settings``)."""
         self.settings = settings  # read-only configuration, for the tooling; adapters call methods only
         self._clock = clock or (lambda: datetime.now(UTC))
         self._storage = storage or StorageAccount(settings.storage)
-        self._observer = observer or LogObserver()
+        self._observer = observer or with_opentelemetry(LogObserver())
         table = self._storage.table(settings.table)
         self._store = JobStore(table, self._clock,  # the sweep keeps what may still be delivered
                                delivery_hold=timedelta(hours=settings.delivery_retry_hours) + DELIVERY_SLACK)
@@ -229,19 +231,32 @@ class Tracker:
         """The timer's round: polls a small round itself, hands a large one vault by vault to the poll queue."""
         queue = self._storage.queue(self.settings.poll_queue)
         backlog = queue.get_queue_properties().approximate_message_count or 0
-        return run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
-                         self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
-                         detector=self._detector, poll=self._poller.poll_within,
-                         inline_max=self.settings.inline_poll_max, batch_size=self._policy.batch_size,
-                         observer=self._observer, monotonic=self._poller.monotonic)
+        with self._observer.activity("backupjobs.round", {}):
+            return run_round(self._store, self._throttle_board, queue.send_message, self._clock(),
+                             self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
+                             detector=self._detector, poll=self._poll_vault_within,
+                             inline_max=self.settings.inline_poll_max, batch_size=self._policy.batch_size,
+                             observer=self._observer, monotonic=self._poller.monotonic)
 
     def handle_poll_message(self, text: str) -> PollReport:
         """A poll-queue message: one vault's due items."""
-        return self._poller.poll(PollWork.from_message(text))
+        return self._poll_vault(PollWork.from_message(text))
+
+    def _poll_vault(self, work: PollWork) -> PollReport:
+        with self._observer.activity("backupjobs.vault_poll", _vault_attributes(work)):
+            return self._poller.poll(work)
+
+    def _poll_vault_within(self, work: PollWork, until: float) -> PollWork | None:
+        """A vault's poll in the timer's round, within its time (``Poller.poll_within``)."""
+        with self._observer.activity("backupjobs.vault_poll", _vault_attributes(work)):
+            return self._poller.poll_within(work, until)
 
     def handle_delivery_message(self, text: str) -> str:
         """One delivery attempt; returns what happened: delivered, retry, deadletter or dropped."""
-        return self._delivery.attempt(DeliveryTask.from_message(text))
+        task = DeliveryTask.from_message(text)
+        with self._observer.activity("backupjobs.delivery", {"backupjobs.job": task.tracking_id,
+                                                             "backupjobs.target": task.target}):
+            return self._delivery.attempt(task)
 
     # -- operating -----------------------------------------------------------------------------------------------
     def failing_subscriptions(self) -> dict[str, str]:
@@ -364,3 +379,9 @@ class Tracker:
 def _unwatched(locator: str) -> bool:
     """Without a detector, no vault's jobs are watched between their polls."""
     return False
+
+
+def _vault_attributes(work: PollWork) -> dict[str, object]:
+    """A vault poll's span attributes: ids only."""
+    return {"backupjobs.vault": work.vault_id, "backupjobs.subscription": subscription_of(work.vault_id),
+            "backupjobs.jobs": list(work.tracking_ids)}

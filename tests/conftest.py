@@ -56,6 +56,11 @@ def _refuse_reads_beside_the_repo(event: str, args: tuple[Any, ...]) -> None:
         raise RuntimeError(f"a test read {path}, outside the repository: copy what it needs into the repo")
 
 
+# Telemetry goes to a test's own collector on loopback only: nothing inherited from the shell exports anywhere.
+for _name in ("APPLICATIONINSIGHTS_CONNECTION_STRING", "OTEL_EXPORTER_OTLP_ENDPOINT",
+              "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    os.environ.pop(_name, None)
+os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"
 _INSIDE = str(ROOT) + os.sep
 _OUTSIDE = str(ROOT.parent / "shared")
 sys.addaudithook(_refuse_reads_beside_the_repo)

@@ -230,9 +230,11 @@ class MeasuringDetector:
         pending = self._health.pending()
         asked = [*entries, *(IndexEntry(p.tracking_id, "job", p.vault_id, p.subscription_id, p.learned_at)
                              for p in pending)]
+        queries = getattr(self._detector, "queries", 0)
         ended = set(self._detector.list_ended(asked))
         pending_ids = {p.tracking_id for p in pending}
         overdue = self._health.settle(pending, ended & pending_ids)
         unavailable = getattr(self.last_round, "unavailable", None)
+        self._health.observer.graph_asked(getattr(self._detector, "queries", 0) - queries, unavailable)
         self._health.assess_round(unavailable, overdue)
         return ended - pending_ids

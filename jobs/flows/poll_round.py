@@ -159,6 +159,7 @@ def run_round(
     store.set_next_poll(((tracking_id, now + lease) for w in work for tracking_id in w.tracking_ids), lease=token)
     due = sum(len(w.tracking_ids) for w in work)
     report = RoundReport(running=len(entries), due=due, messages=0, detected=len(ended))
+    report.whole_index = detector is not None  # the detector read every running row
     inline = poll is not None and 0 < due <= inline_max
     until = started + (inline_budget_seconds(poll_seconds) if inline_seconds is None else inline_seconds)
     for batch in work:

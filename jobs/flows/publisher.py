@@ -65,4 +65,5 @@ class Publisher:
         self.store.mark_published(item.tracking_id, record.key, str(item.result_status))
         self.observer.result_published(item.tracking_id, str(item.result_status), record.key,
                                        record.subscriber.correlation_id, done)
+        self.observer.event_published(event.body)
         return 1

@@ -2,20 +2,29 @@
 
 The flows call the hooks (a round, a vault's poll, each Azure read and refusal, a result published, a delivery
 attempt, the intake's verdicts, the heartbeat's numbers, the detector's assessment); a sink subclasses ``Observer``
-and overrides what it needs. ``jobs.telemetry.logs.LogObserver`` (the log lines and the ``run`` heartbeat) is the
-one sink today; ``Observers`` hands each report to several. A hook must never raise into a flow: ``Observers`` logs
-and drops what a sink raises.
+and overrides what it needs. ``activity`` wraps a unit of work (a round, a vault's poll, a delivery) so that a sink
+can time it as a span; the hooks called inside it happen within it. ``jobs.telemetry.logs.LogObserver`` (the log
+lines and the ``run`` heartbeat) is always on; ``jobs.telemetry.otel.OtelObserver`` (metrics and spans through
+OpenTelemetry) joins it when ``jobs.telemetry.otel.with_opentelemetry`` finds an exporter configured.
+``Observers`` hands each report to several. A hook must never raise into a flow: ``Observers`` logs and drops what
+a sink raises.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["Assessment", "Heartbeat", "Observer", "Observers", "PollReport", "ReadRefusal", "RoundReport"]
+__all__ = ["Assessment", "Attributes", "Heartbeat", "Observer", "Observers", "PollReport", "ReadRefusal",
+           "RoundReport"]
+
+# A span's attributes as the tracker names them: ids only (a job's tracking id, a vault's locator, a subscription
+# id, a delivery target's name), never a URL, a capability or a secret.
+Attributes = Mapping[str, str | Sequence[str]]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,7 @@ class RoundReport:
     swept: int = 0  # ended jobs removed after JOBS_RETENTION_DAYS
     inline: int = 0  # vault batches the round polled itself instead of sending them
     detected: int = 0  # items the detector showed as ended
+    whole_index: bool = False  # ``running`` is every running item (the detector read them all), not the due ones
 
 
 @dataclass
@@ -74,6 +84,7 @@ class Assessment(Protocol):
     """The detector's assessment (``jobs.flows.detector_health.DetectorAssessment``) as a sink sees it."""
 
     state: str
+    lag_p95: float | None  # seconds from Azure's endTime to the detector showing it, p95 of the newest samples
 
     def describe(self) -> str: ...
 
@@ -112,6 +123,18 @@ class Observer:
 
     def detector_assessed(self, assessment: Assessment, changed: bool) -> None:
         """A round assessed the detector (Azure Resource Graph); ``changed``: its state is not the last one's."""
+
+    def event_published(self, body: bytes) -> None:
+        """A result event went out (after ``result_published``): the CloudEvent exactly as the outputs got it."""
+
+    def graph_asked(self, queries: int, unavailable: str | None) -> None:
+        """The detector asked Resource Graph: ``queries`` requests (pages included); ``unavailable`` says why the
+        round was not answered in full ("throttled", "quota", "refused", "unreachable"), None when it was."""
+
+    def activity(self, name: str, attributes: Attributes) -> AbstractContextManager[object]:
+        """A unit of work runs within the returned context (``backupjobs.round``, ``backupjobs.vault_poll``,
+        ``backupjobs.delivery``): a sink may time it as a span. The work's own exceptions pass through."""
+        return nullcontext()
 
 
 class Observers(Observer):
@@ -157,3 +180,21 @@ class Observers(Observer):
 
     def detector_assessed(self, assessment: Assessment, changed: bool) -> None:
         self._each("detector_assessed", assessment, changed)
+
+    def event_published(self, body: bytes) -> None:
+        self._each("event_published", body)
+
+    def graph_asked(self, queries: int, unavailable: str | None) -> None:
+        self._each("graph_asked", queries, unavailable)
+
+    @contextmanager
+    def activity(self, name: str, attributes: Attributes) -> Iterator[object]:
+        """Every sink's context, entered in turn; a sink that fails to enter one is logged and left out."""
+        with ExitStack() as stack:
+            for sink in self.sinks:
+                try:
+                    stack.enter_context(sink.activity(name, attributes))
+                except Exception:
+                    log.exception("telemetry sink %s failed in activity", type(sink).__name__)
+            yield None
+
