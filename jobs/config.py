@@ -31,6 +31,7 @@ from jobs.setting import (
     TableName,
     Text,
     bare_url,
+    is_loopback,
 )
 from jobs.storage.connection import AZURITE_ACCOUNT_KEY, StorageSettings
 from jobs.webhooks.callback_urls import AllowedHosts
@@ -74,6 +75,34 @@ def _webhook_secret(name: str, text: str) -> str:
         Webhook(text)
     except Exception:
         raise ConfigError(f"{name} is not valid base64 after 'whsec_'") from None
+    return text
+
+
+def _eventgrid_endpoint(name: str, text: str) -> str:
+    """An Event Grid topic's endpoint: an absolute https URL (a custom topic's ends in ``/api/events``, a
+    namespace's is bare); http only for a loopback host (a stand-in), since the key or token goes with it."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password:
+        raise ConfigError(f"{name} ({describe_url(text)}) is not an absolute https URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{name} ({describe_url(text)}) must be https (http only for a loopback host)")
+    return text
+
+
+def _eventgrid_key(name: str, text: str) -> str:
+    """An access key of the topic, or a Key Vault reference (left for ``_unresolved_key_vault_reference``)."""
+    if not text.strip():
+        raise ConfigError(f"{name} is blank")
+    return text
+
+
+def _namespace_topic(name: str, text: str) -> str:
+    if not _NAMESPACE_TOPIC.match(text):
+        raise ConfigError(f"{name} {text!r} is not a namespace topic name (3-50 letters, digits and hyphens)")
     return text
 
 
@@ -122,6 +151,19 @@ SETTINGS: tuple[Setting, ...] = (
         "that has not resolved yet (the app started before its Key Vault Secrets User role took effect) is one ERROR "
         "in the log, not a dead app; webhook deliveries are then retried, never sent unsigned, and dead-lettered "
         "only at the end of `JOBS_DELIVERY_RETRY_HOURS`. Grant the role and restart")),
+    Setting("JOBS_EVENTGRID_TOPIC_ENDPOINT", "eventgrid_endpoint",
+            Custom(_eventgrid_endpoint, "https URL (http only on loopback)"), None, (
+                "an Event Grid topic that receives every result event (CloudEvents 1.0, batch mode): a custom topic's "
+                "endpoint (`https://<topic>.<region>-1.eventgrid.azure.net/api/events`), or a namespace's with "
+                "`JOBS_EVENTGRID_NAMESPACE_TOPIC`. Sent with `JOBS_EVENTGRID_KEY`, else the app's identity (it needs "
+                "the EventGrid Data Sender role); retried and dead-lettered like a webhook delivery")),
+    Setting("JOBS_EVENTGRID_NAMESPACE_TOPIC", "eventgrid_namespace_topic",
+            Custom(_namespace_topic, "topic name, 3-50 characters"), None,
+            "the topic, when `JOBS_EVENTGRID_TOPIC_ENDPOINT` is an Event Grid namespace's endpoint"),
+    Setting("JOBS_EVENTGRID_KEY", "eventgrid_key", Custom(_eventgrid_key, "text, or a Key Vault reference"), None, (
+        "an access key of the topic (sent as `aeg-sas-key`; to a namespace as `Authorization: SharedAccessKey`); "
+        "unset: the app's identity. It may be a Key Vault reference: one not resolved yet is one ERROR in the log, "
+        "and Event Grid deliveries are retried, never sent without it")),
     Setting("JOBS_CALLBACK_ALLOWED_HOSTS", "callback_allowed_hosts",
             Custom(_allowed_hosts, "comma-separated hosts or IPs, `*.domain`", unset=AllowedHosts()), None, (
                 "hosts a per-job `callbackUrl` may name: exact names or IPs, `*.domain` wildcards (a wildcard-matched "
@@ -202,6 +244,11 @@ class Settings:
     # Set when JOBS_WEBHOOK_SECRET is a Key Vault reference the platform has not resolved (then no secret): one
     # line saying so. Webhook deliveries are then retried, never sent unsigned; everything else works.
     webhook_secret_problem: str | None
+    eventgrid_endpoint: str | None = field(repr=False)  # a topic's endpoint names no secret, but keep it quiet
+    eventgrid_namespace_topic: str | None
+    eventgrid_key: str | None = field(repr=False)
+    # As webhook_secret_problem, for JOBS_EVENTGRID_KEY: Event Grid deliveries are retried, never sent without it.
+    eventgrid_key_problem: str | None
     callback_allowed_hosts: AllowedHosts
     poll_seconds: int
     max_tracking_hours: float
@@ -277,6 +324,13 @@ class Settings:
         problem = _unresolved_key_vault_reference("JOBS_WEBHOOK_SECRET", values["JOBS_WEBHOOK_SECRET"])
         if problem is not None:
             values["JOBS_WEBHOOK_SECRET"] = None
+        key_problem = _unresolved_key_vault_reference("JOBS_EVENTGRID_KEY", values["JOBS_EVENTGRID_KEY"],
+                                                      "Event Grid deliveries are retried, never sent without the key")
+        if key_problem is not None:
+            values["JOBS_EVENTGRID_KEY"] = None
+        if values["JOBS_EVENTGRID_NAMESPACE_TOPIC"] and not values["JOBS_EVENTGRID_TOPIC_ENDPOINT"]:
+            raise ConfigError("JOBS_EVENTGRID_NAMESPACE_TOPIC is set without JOBS_EVENTGRID_TOPIC_ENDPOINT (the "
+                              "namespace's endpoint)")
         days, retry_hours = values["JOBS_RETENTION_DAYS"], values["JOBS_DELIVERY_RETRY_HOURS"]
         if days * 24 < retry_hours:
             # A job swept while its webhook delivery is still retried would leave the retry nothing to deliver.
@@ -286,6 +340,7 @@ class Settings:
         return cls(
             **{setting.attribute: values[setting.name] for setting in SETTINGS if setting.attribute},
             webhook_secret_problem=problem,
+            eventgrid_key_problem=key_problem,
             api_versions={kind.api_version_setting: values[kind.api_version_setting] for kind in PROVIDERS},
         )
 
@@ -310,9 +365,13 @@ def timer_schedule(poll_seconds: int) -> str:
 
 _KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\((?P<body>.*)\)$", re.IGNORECASE | re.DOTALL)
 _KEY_VAULT_NAME = re.compile(r"^[A-Za-z0-9-]{1,127}$")
+_NAMESPACE_TOPIC = re.compile(r"^[A-Za-z0-9-]{3,50}$")
 
 
-def _unresolved_key_vault_reference(setting: str, value: str | None) -> str | None:
+def _unresolved_key_vault_reference(
+    setting: str, value: str | None,
+    meanwhile: str = "webhook deliveries are retried, never sent unsigned",
+) -> str | None:
     """One line when ``value`` is still the literal ``@Microsoft.KeyVault(...)``, else None.
 
     App Service puts the secret in place of a Key Vault reference only once the app's identity may read it; until
@@ -338,5 +397,5 @@ def _unresolved_key_vault_reference(setting: str, value: str | None) -> str | No
     return (
         f"{setting} is an unresolved Key Vault reference{where}: the app's identity cannot read the secret (yet). "
         "Check that the identity has the Key Vault Secrets User role on the vault (a new role assignment can take "
-        "minutes to apply), then restart the app. Until then webhook deliveries are retried, never sent unsigned"
+        f"minutes to apply), then restart the app. Until then {meanwhile}"
     )
