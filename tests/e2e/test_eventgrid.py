@@ -73,3 +73,18 @@ def test_an_unreachable_topic_is_retried_then_dead_lettered(simulator, make_trac
     records = [json.loads(t) for t in drain(tracker._storage.queue(tracker.settings.deadletter_queue))]
     assert len(records) == 1 and records[0]["attempts"] >= 2
     assert records[0]["reason"].startswith("not delivered within") and "network error" in records[0]["reason"]
+
+
+def test_an_unresolved_key_sends_nothing_and_is_retried_to_the_end_of_the_window(simulator, make_tracker,
+                                                                                  https_receiver, run_host):
+    tracker = make_tracker(JOBS_EVENTGRID_TOPIC_ENDPOINT=f"{https_receiver.url.removesuffix('/hooks')}/api/events",
+                           JOBS_EVENTGRID_KEY="@Microsoft.KeyVault(VaultName=kv;SecretName=eg-key)",
+                           JOBS_DELIVERY_RETRY_HOURS="0.0004")  # about 1.5 s
+    health = tracker.check_health()
+    assert "JOBS_EVENTGRID_KEY is an unresolved Key Vault reference" in health.checks["configuration"]
+    _track(tracker, simulator, 1)
+    assert run_host(until_idle=True, timeout=60, for_tracker=tracker).join() == 0
+    assert https_receiver.requests == []  # never sent without its key, nor with the identity instead
+    records = [json.loads(t) for t in drain(tracker._storage.queue(tracker.settings.deadletter_queue))]
+    assert len(records) == 1 and records[0]["attempts"] >= 2
+    assert "JOBS_EVENTGRID_KEY is an unresolved Key Vault reference" in records[0]["reason"]

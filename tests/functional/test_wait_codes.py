@@ -4,6 +4,9 @@ and an unreachable API. ``tests/e2e/test_wait.py`` runs the command itself."""
 
 from __future__ import annotations
 
+import io
+import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +15,7 @@ import pytest
 import requests
 
 from devtools.simulator import JobScript
+from jobs.cli import main
 from jobs.http_api import HttpApi
 from jobs.local_http import LocalHttpServer
 from jobs.wait import (
@@ -144,3 +148,21 @@ def test_the_targets_and_the_api_url():
             api_base(wrong)
     with pytest.raises(Exception, match="--vault-id and --job-id"):
         intake_body(f"{VAULT}/backupJobs/1", VAULT, None)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_sees_one_progress_line_rewritten_in_place(simulator, api, monkeypatch, capsys):
+    job = simulator.add_job(VAULT, JobScript(final_status="Completed", duration=1.5))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["wait", "--api", api, "--vault-id", VAULT, "--job-id", job, "--timeout", "60"]) == 0
+    shown = terminal.getvalue()
+    assert "\r\x1b[Kwaiting for " in shown  # rewritten in place
+    last = shown.rsplit("\r\x1b[K", 1)[1]  # the progress line cleared, then the one line of the end
+    assert last.startswith(f"BackupJob.Completed: job {job}") and last.endswith("(exit 0)\n")
+    assert shown.count("\n") == 1
+    assert json.loads(capsys.readouterr().out)["data"]["jobId"] == job
