@@ -166,7 +166,7 @@ class Waiter:
             location = posted.headers["Location"]
             pause = _retry_after(posted)
             while True:
-                self._pause(pause)
+                last = self._pause(pause, final_look=True)
                 answer = self._request("GET", location)
                 if answer.status_code == 200:
                     events = _json(answer)
@@ -178,6 +178,8 @@ class Waiter:
                                                "was removed or unsubscribed)")
                 if answer.status_code != 202:
                     raise WaitError(API_UNREACHABLE, f"the status URL answered {answer.status_code}")
+                if last:
+                    raise self._timed_out()
                 if self._progress is not None:
                     elapsed = self._monotonic() - started
                     self._progress(f"waiting for {self._tracking_id}: {_field(answer, 'status')} ({elapsed:.0f} s)")
@@ -185,14 +187,22 @@ class Waiter:
         except WaitError as exc:
             return WaitOutcome(exc.code, exc.line)
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, seconds: float, final_look: bool = False) -> bool:
+        """Sleeps ``seconds``, or until the deadline when that comes first: then, with ``final_look``, returns True
+        (one last look at the status URL), else ends the wait."""
         left = self._deadline - self._monotonic()
-        if left <= 0 or (seconds >= left and not math.isinf(left)):
-            if left > 0:
-                self._sleep(left)
-            raise WaitError(WAIT_TIMEOUT, f"tracking id {self._tracking_id}: still running after --timeout "
-                                          f"{self._timeout:g} s (the tracker still tracks it)")
-        self._sleep(seconds)
+        if seconds < left:
+            self._sleep(seconds)
+            return False
+        if left > 0:
+            self._sleep(left)
+        if not final_look:
+            raise self._timed_out()
+        return True
+
+    def _timed_out(self) -> WaitError:
+        return WaitError(WAIT_TIMEOUT, f"tracking id {self._tracking_id}: still running after --timeout "
+                                       f"{self._timeout:g} s (the tracker still tracks it)")
 
     def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request, repeated on network errors, 5xx and 429 until the API has failed ``retry_seconds`` in a
