@@ -214,7 +214,7 @@ SETTINGS: tuple[Setting, ...] = (
                 "other callers: every instance slows its reads as ARM's `x-ms-ratelimit-remaining-subscription-reads` "
                 "falls towards it (see Architecture)")),
     Setting("JOBS_DELIVERY_RETRY_HOURS", "delivery_retry_hours", Number(0.0001), "24",
-            "how long a webhook delivery is retried before it is dead-lettered"),
+            "how long a webhook (or Event Grid) delivery is retried before it is dead-lettered"),
     Setting("JOBS_DELIVERY_FIRST_RETRY_SECONDS", "delivery_first_retry_seconds", Number(0.05), "10",
             "first retry delay; later ones follow Event Grid's schedule (x3, x6, x30 ... up to 12 h)"),
     Setting("JOBS_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", Number(0.1), "15",

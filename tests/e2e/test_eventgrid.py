@@ -4,6 +4,7 @@ self-signed certificate the test makes and trusts through REQUESTS_CA_BUNDLE), f
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 from devtools.simulator import JobScript
@@ -26,7 +27,8 @@ def _track(tracker, simulator, count):
 
 
 def test_every_event_reaches_the_topic_once_under_its_id_after_a_refusal(simulator, make_tracker, https_receiver,
-                                                                         run_host):
+                                                                         run_host, caplog):
+    caplog.set_level(logging.DEBUG)
     topic = https_receiver
     topic.respond_with(503, retry_after=1)  # the first request is refused; its event must come again, same id
     tracker = make_tracker(JOBS_EVENTGRID_TOPIC_ENDPOINT=f"{topic.url.removesuffix('/hooks')}/api/events",
@@ -55,6 +57,7 @@ def test_every_event_reaches_the_topic_once_under_its_id_after_a_refusal(simulat
         assert _instant(event.pop("time")) == _instant(queued_event.pop("time"))
         assert event == queued_event
     assert drain(tracker._storage.queue(tracker.settings.deadletter_queue)) == []
+    assert TOPIC_KEY not in caplog.text  # the SDK's request logging included
 
 
 def test_a_topic_that_refuses_for_good_is_dead_lettered_with_its_reason(simulator, make_tracker, https_receiver,
