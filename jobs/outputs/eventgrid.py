@@ -32,7 +32,7 @@ from jobs.outputs import ResultEvent
 from jobs.outputs.webhooks import DeliveryTask
 from jobs.storage import StorageAccount
 from jobs.storage.queue_messages import send_task
-from jobs.webhooks.sender import DeliveryOutcome, describe_url
+from jobs.webhooks.sender import DeliveryOutcome
 
 __all__ = ["EVENTGRID_TARGET", "UNRESOLVED_KEY", "EventGridDeliveries", "EventGridSender", "TokenSource"]
 
@@ -129,11 +129,6 @@ class EventGridSender:
         except (ServiceRequestError, ServiceResponseError) as exc:
             return DeliveryOutcome(False, 0.0, f"network error: {type(exc).__name__}")
         return DeliveryOutcome(True)
-
-    def describe(self) -> str:
-        topic = f" topic {self._namespace_topic}" if self._namespace_topic else ""
-        how = "key" if self._key is not None or self._key_problem else "identity"
-        return f"{describe_url(self.endpoint)}{topic} ({how})"
 
 
 def _classified(exc: HttpResponseError) -> DeliveryOutcome:
