@@ -184,6 +184,11 @@ def _parser() -> argparse.ArgumentParser:
 
     wait = verb("wait", "start tracking a job through the deployed HTTP API and wait for its end: the result event "
                         "on stdout, one line on stderr, exit 0 only when it completed (see docs/reference.md)")
+    wait.description = (  # it reads no storage: only the API, from --api/--key or JOBS_API_URL/JOBS_API_KEY
+        "Start tracking a job through the deployed HTTP API and wait for its end: the result event on stdout, one line "
+        "on stderr, exit 0 only when it completed; 1 failed, 2 bad arguments or body, 3 completed with warnings, 4 "
+        "cancelled, 5 timed out, 6 not found, 7 operation refused, 8 --timeout, 9 API unreachable, 10 tracking "
+        "failed. JOBS_API_URL and JOBS_API_KEY come from the environment, then from local.settings.json's 'Values'.")
     wait.add_argument("target", nargs="?", metavar="RESOURCE_ID_OR_URL",
                       help="the job's resource id, or the operation's Azure-AsyncOperation/Location URL")
     wait.add_argument("--vault-id", help="the vault's resource id (with --job-id)")

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -166,3 +168,14 @@ def test_a_terminal_sees_one_progress_line_rewritten_in_place(simulator, api, mo
     assert last.startswith(f"BackupJob.Completed: job {job}") and last.endswith("(exit 0)\n")
     assert shown.count("\n") == 1
     assert json.loads(capsys.readouterr().out)["data"]["jobId"] == job
+
+
+def test_the_documented_exit_codes_are_the_codes():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "reference.md").read_text(encoding="utf-8")
+    table = text.split("## Waiting from a script", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", table, re.M))
+    for kind, code in EXIT_CODES.items():
+        assert rows[str(code)].startswith(f"`{kind}`"), (kind, code)
+    assert "--timeout" in rows[str(WAIT_TIMEOUT)] and "unreachable" in rows[str(API_UNREACHABLE)]
+    assert "bad arguments" in rows[str(BAD_REQUEST)]
+    assert sorted(map(int, rows)) == sorted({*EXIT_CODES.values(), BAD_REQUEST, WAIT_TIMEOUT, API_UNREACHABLE, 130})
