@@ -55,6 +55,12 @@ param webhookSecretKeyVaultSecretUri string = ''
 @description('Resource id of the Key Vault that webhookSecretKeyVaultSecretUri points at. When given, the tracker\'s identity gets Key Vault Secrets User on it; otherwise grant that role yourself.')
 param webhookSecretKeyVaultId string = ''
 
+@description('Create an Event Grid custom topic (CloudEvents 1.0, Entra ID only) that receives every result event: JOBS_EVENTGRID_TOPIC_ENDPOINT is set to it and the tracker\'s identity gets EventGrid Data Sender on it.')
+param eventGridTopic bool = false
+
+@description('JOBS_EVENTGRID_TOPIC_ENDPOINT of a topic you already have (ignored when eventGridTopic is true). Grant the tracker\'s identity EventGrid Data Sender on it yourself. Empty = none.')
+param eventGridTopicEndpoint string = ''
+
 @description('JOBS_CALLBACK_ALLOWED_HOSTS: comma-separated hosts that a per-job callbackUrl may name. Empty = no per-job callbacks.')
 param callbackAllowedHosts string = ''
 
@@ -242,6 +248,17 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+module eventGrid 'app/eventgrid.bicep' = if (eventGridTopic) {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: 'evgt-${resourceToken}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -263,6 +280,7 @@ module api 'app/api.bicep' = {
     webhookSecret: webhookSecret
     webhookSecretKeyVaultSecretUri: webhookSecretKeyVaultSecretUri
     callbackAllowedHosts: callbackAllowedHosts
+    eventGridTopicEndpoint: eventGridTopic ? eventGrid.outputs.endpoint : eventGridTopicEndpoint
     pollSeconds: pollSeconds
     maxTrackingHours: maxTrackingHours
     armApiVersion: armApiVersion
@@ -273,9 +291,11 @@ module api 'app/api.bicep' = {
   // The app starts polling storage as soon as it runs: let its data roles exist first. And the platform resolves
   // the @Microsoft.KeyVault(...) reference of JOBS_WEBHOOK_SECRET when the site and its settings are created:
   // without Key Vault Secrets User by then, the app reads the reference text itself as the secret.
+  // The Event Grid topic (when created) and its EventGrid Data Sender assignment come before the app too.
   dependsOn: [
     rbac
     webhookSecretAccess
+    eventGrid
   ]
 }
 
@@ -343,5 +363,6 @@ output AZURE_TRACKER_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output JOBS_INTAKE_QUEUE string = intakeQueueName
 output JOBS_RESULTS_QUEUE string = resultsQueueName
 output JOBS_TABLE string = tableName
+output JOBS_EVENTGRID_TOPIC_ENDPOINT string = eventGridTopic ? eventGrid.outputs.endpoint : eventGridTopicEndpoint
 // How many scopes got Backup Reader: the post-provision hook (azure.yaml) warns when it is 0.
 output BACKUP_READER_SCOPE_COUNT int = length(backupReaderScopeList)

@@ -1,4 +1,4 @@
-"""The command line: ``python -m jobs run | track | list | status``, and the local tooling's verbs.
+"""The command line: ``python -m jobs run | track | wait | list | status``, and the local tooling's verbs.
 
 ``run``, ``track``, ``list`` and ``status`` are what a producer or an operator needs, and are deployed with the app.
 ``simulate``, ``demo`` and ``drill`` come from the sibling package ``devtools`` (a clone of the repository has it,
@@ -182,6 +182,28 @@ def _parser() -> argparse.ArgumentParser:
     track.add_argument("--correlation-id", help="echoed in the result event")
     track.set_defaults(command=_track)
 
+    wait = verb("wait", "start tracking a job through the deployed HTTP API and wait for its end: the result event "
+                        "on stdout, one line on stderr, exit 0 only when it completed (see docs/reference.md)")
+    wait.description = (  # it reads no storage: only the API, from --api/--key or JOBS_API_URL/JOBS_API_KEY
+        "Start tracking a job through the deployed HTTP API and wait for its end: the result event on stdout, one line "
+        "on stderr, exit 0 only when it completed; 1 failed, 2 bad arguments or body, 3 completed with warnings, 4 "
+        "cancelled, 5 timed out, 6 not found, 7 operation refused, 8 --timeout, 9 API unreachable, 10 tracking "
+        "failed. JOBS_API_URL and JOBS_API_KEY come from the environment, then from local.settings.json's 'Values'.")
+    wait.add_argument("target", nargs="?", metavar="RESOURCE_ID_OR_URL",
+                      help="the job's resource id, or the operation's Azure-AsyncOperation/Location URL")
+    wait.add_argument("--vault-id", help="the vault's resource id (with --job-id)")
+    wait.add_argument("--job-id", help="the job's GUID (with --vault-id)")
+    wait.add_argument("--api", default=argparse.SUPPRESS, metavar="URL",
+                      help="the HTTP API, https://<app>.azurewebsites.net/api (unset: JOBS_API_URL)")
+    wait.add_argument("--key", default=argparse.SUPPRESS,
+                      help="the function key for POST /api/jobs (unset: JOBS_API_KEY)")
+    wait.add_argument("--timeout", type=float, metavar="SECONDS",
+                      help="give up after this long, exit 8 (none: until the job ends or the tracker gives up)")
+    wait.add_argument("--retry-seconds", type=float, default=60.0, metavar="SECONDS",
+                      help="how long the API may be unreachable (network errors, 5xx, 429) in a row before exit 9")
+    wait.add_argument("--correlation-id", help="echoed in the result event")
+    wait.set_defaults(command=_wait)
+
     listing = verb("list", "the jobs the table holds (and what waits on the intake queue)")
     listing.add_argument("--state", choices=("running", "ended", "all"), default="all", help="which jobs to show")
     listing.set_defaults(command=_list)
@@ -346,6 +368,43 @@ def _track(args: argparse.Namespace) -> int:
     for job in request.jobs:
         print(f"queued {job_resource_id(job)}\ntracking id: {job.key}")
     return 0
+
+
+def _wait(args: argparse.Namespace) -> int:
+    from jobs.wait import BAD_REQUEST, Waiter, WaitError, dumps, intake_body
+
+    local = _local_values()
+    api = getattr(args, "api", None) or os.environ.get("JOBS_API_URL") or local.get("JOBS_API_URL")
+    key = getattr(args, "key", None) or os.environ.get("JOBS_API_KEY") or local.get("JOBS_API_KEY")
+    tty = sys.stderr.isatty()
+
+    def progress(line: str) -> None:  # a terminal sees one line rewritten; a pipe or a log sees nothing extra
+        sys.stderr.write(f"\r\x1b[K{line}")
+        sys.stderr.flush()
+
+    try:
+        if not api:
+            raise WaitError(BAD_REQUEST, "give --api URL (or set JOBS_API_URL)")
+        body = intake_body(args.target, args.vault_id, args.job_id, args.correlation_id)
+        waiter = Waiter(api, key, timeout=args.timeout, retry_seconds=args.retry_seconds,
+                        progress=progress if tty else None)
+    except WaitError as exc:
+        print(f"error: {exc.line}", file=sys.stderr)
+        return exc.code
+    outcome = waiter.wait(body)
+    if tty:
+        sys.stderr.write("\r\x1b[K")
+    if outcome.events is not None:
+        print(dumps(outcome.events))
+    print(outcome.line if outcome.events is not None else f"error: {outcome.line}", file=sys.stderr)
+    return outcome.code
+
+
+def _local_values() -> dict[str, str]:
+    """The ``Values`` of local.settings.json in the current folder, when it is there and readable."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return {k: str(v) for k, v in (json.loads(Path("local.settings.json").read_text()).get("Values") or {}).items()}
+    return {}
 
 
 def _list(args: argparse.Namespace) -> int:

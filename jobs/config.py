@@ -79,6 +79,34 @@ def _webhook_secret(name: str, text: str) -> str:
     return text
 
 
+def _eventgrid_endpoint(name: str, text: str) -> str:
+    """An Event Grid topic's endpoint: an absolute https URL (a custom topic's ends in ``/api/events``, a
+    namespace's is bare); http only for a loopback host (a stand-in), since the key or token goes with it."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password:
+        raise ConfigError(f"{name} ({describe_url(text)}) is not an absolute https URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"{name} ({describe_url(text)}) must be https (http only for a loopback host)")
+    return text
+
+
+def _eventgrid_key(name: str, text: str) -> str:
+    """An access key of the topic, or a Key Vault reference (left for ``_unresolved_key_vault_reference``)."""
+    if not text.strip():
+        raise ConfigError(f"{name} is blank")
+    return text
+
+
+def _namespace_topic(name: str, text: str) -> str:
+    if not _NAMESPACE_TOPIC.match(text):
+        raise ConfigError(f"{name} {text!r} is not a namespace topic name (3-50 letters, digits and hyphens)")
+    return text
+
+
 def _arm_endpoint(name: str, text: str) -> str:
     return bare_url(name, text, DEFAULT_ARM_ENDPOINT)
 
@@ -154,6 +182,19 @@ SETTINGS: tuple[Setting, ...] = (
         "that has not resolved yet (the app started before its Key Vault Secrets User role took effect) is one ERROR "
         "in the log, not a dead app; webhook deliveries are then retried, never sent unsigned, and dead-lettered "
         "only at the end of `JOBS_DELIVERY_RETRY_HOURS`. Grant the role and restart")),
+    Setting("JOBS_EVENTGRID_TOPIC_ENDPOINT", "eventgrid_endpoint",
+            Custom(_eventgrid_endpoint, "https URL (http only on loopback)"), None, (
+                "an Event Grid topic that receives every result event (CloudEvents 1.0, batch mode): a custom topic's "
+                "endpoint (`https://<topic>.<region>-1.eventgrid.azure.net/api/events`), or a namespace's with "
+                "`JOBS_EVENTGRID_NAMESPACE_TOPIC`. Sent with `JOBS_EVENTGRID_KEY`, else the app's identity (it needs "
+                "the EventGrid Data Sender role); retried and dead-lettered like a webhook delivery")),
+    Setting("JOBS_EVENTGRID_NAMESPACE_TOPIC", "eventgrid_namespace_topic",
+            Custom(_namespace_topic, "topic name, 3-50 characters"), None,
+            "the topic, when `JOBS_EVENTGRID_TOPIC_ENDPOINT` is an Event Grid namespace's endpoint"),
+    Setting("JOBS_EVENTGRID_KEY", "eventgrid_key", Custom(_eventgrid_key, "text, or a Key Vault reference"), None, (
+        "an access key of the topic (sent as `aeg-sas-key`; to a namespace as `Authorization: SharedAccessKey`); "
+        "unset: the app's identity. It may be a Key Vault reference: one not resolved yet is one ERROR in the log, "
+        "and Event Grid deliveries are retried, never sent without it")),
     Setting("JOBS_CALLBACK_ALLOWED_HOSTS", "callback_allowed_hosts",
             Custom(_allowed_hosts, "comma-separated hosts or IPs, `*.domain`", unset=AllowedHosts()), None, (
                 "hosts a per-job `callbackUrl` may name: exact names or IPs, `*.domain` wildcards (a wildcard-matched "
@@ -210,7 +251,7 @@ SETTINGS: tuple[Setting, ...] = (
                 "other callers: every instance slows its reads as ARM's `x-ms-ratelimit-remaining-subscription-reads` "
                 "falls towards it (see Architecture)")),
     Setting("JOBS_DELIVERY_RETRY_HOURS", "delivery_retry_hours", _RETRY_HOURS, "24",
-            "how long a webhook delivery is retried before it is dead-lettered"),
+            "how long a webhook (or Event Grid) delivery is retried before it is dead-lettered"),
     Setting("JOBS_DELIVERY_FIRST_RETRY_SECONDS", "delivery_first_retry_seconds", _FIRST_RETRY, "10",
             "first retry delay; later ones follow Event Grid's schedule (x3, x6, x30 ... up to 12 h)"),
     Setting("JOBS_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _WEBHOOK_TIMEOUT, "15",
@@ -244,6 +285,11 @@ class Settings:
     # Set when JOBS_WEBHOOK_SECRET is a Key Vault reference the platform has not resolved (then no secret): one
     # line saying so. Webhook deliveries are then retried, never sent unsigned; everything else works.
     webhook_secret_problem: str | None
+    eventgrid_endpoint: str | None = field(repr=False)  # a topic's endpoint names no secret, but keep it quiet
+    eventgrid_namespace_topic: str | None
+    eventgrid_key: str | None = field(repr=False)
+    # As webhook_secret_problem, for JOBS_EVENTGRID_KEY: Event Grid deliveries are retried, never sent without it.
+    eventgrid_key_problem: str | None
     callback_allowed_hosts: AllowedHosts
     poll_seconds: int
     max_tracking_hours: float
@@ -321,6 +367,13 @@ class Settings:
         problem = _unresolved_key_vault_reference("JOBS_WEBHOOK_SECRET", values["JOBS_WEBHOOK_SECRET"])
         if problem is not None:
             values["JOBS_WEBHOOK_SECRET"] = None
+        key_problem = _unresolved_key_vault_reference("JOBS_EVENTGRID_KEY", values["JOBS_EVENTGRID_KEY"],
+                                                      "Event Grid deliveries are retried, never sent without the key")
+        if key_problem is not None:
+            values["JOBS_EVENTGRID_KEY"] = None
+        if values["JOBS_EVENTGRID_NAMESPACE_TOPIC"] and not values["JOBS_EVENTGRID_TOPIC_ENDPOINT"]:
+            raise ConfigError("JOBS_EVENTGRID_NAMESPACE_TOPIC is set without JOBS_EVENTGRID_TOPIC_ENDPOINT (the "
+                              "namespace's endpoint)")
         days, retry_hours = values["JOBS_RETENTION_DAYS"], values["JOBS_DELIVERY_RETRY_HOURS"]
         if days * 24 < retry_hours:
             # A job swept while its webhook delivery is still retried would leave the retry nothing to deliver.
@@ -330,6 +383,7 @@ class Settings:
         return cls(
             **{setting.attribute: values[setting.name] for setting in SETTINGS if setting.attribute},
             webhook_secret_problem=problem,
+            eventgrid_key_problem=key_problem,
             api_versions={kind.api_version_setting: values[kind.api_version_setting] for kind in PROVIDERS},
         )
 
@@ -354,9 +408,13 @@ def timer_schedule(poll_seconds: int) -> str:
 
 _KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\((?P<body>.*)\)$", re.IGNORECASE | re.DOTALL)
 _KEY_VAULT_NAME = re.compile(r"^[A-Za-z0-9-]{1,127}$")
+_NAMESPACE_TOPIC = re.compile(r"^[A-Za-z0-9-]{3,50}$")
 
 
-def _unresolved_key_vault_reference(setting: str, value: str | None) -> str | None:
+def _unresolved_key_vault_reference(
+    setting: str, value: str | None,
+    meanwhile: str = "webhook deliveries are retried, never sent unsigned",
+) -> str | None:
     """One line when ``value`` is still the literal ``@Microsoft.KeyVault(...)``, else None.
 
     App Service puts the secret in place of a Key Vault reference only once the app's identity may read it; until
@@ -382,5 +440,5 @@ def _unresolved_key_vault_reference(setting: str, value: str | None) -> str | No
     return (
         f"{setting} is an unresolved Key Vault reference{where}: the app's identity cannot read the secret (yet). "
         "Check that the identity has the Key Vault Secrets User role on the vault (a new role assignment can take "
-        "minutes to apply), then restart the app. Until then webhook deliveries are retried, never sent unsigned"
+        f"minutes to apply), then restart the app. Until then {meanwhile}"
     )

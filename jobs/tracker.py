@@ -40,6 +40,7 @@ from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import event_for
 from jobs.flows.subscriptions import CapabilityRefused, StatusView, Subscriptions
 from jobs.outputs import Output, outputs_from_settings
+from jobs.outputs.eventgrid import EventGridSender
 from jobs.providers import Providers, parse_job_id
 from jobs.providers.graph import GraphDetector
 from jobs.storage import JobStore, StorageAccount, TableThrottleBoard
@@ -171,10 +172,12 @@ class Tracker:
             allowed_callback_hosts=settings.callback_allowed_hosts,
             timeout_seconds=settings.webhook_timeout_seconds,
         )
-        self._delivery = Delivery(settings, self._storage, self._store, sender, self._clock, self._observer)
+        self._delivery = Delivery(settings, self._storage, self._store, sender, self._clock, self._observer,
+                                  eventgrid=EventGridSender.from_settings(settings))
         self._probe: StorageAccount | None = None
-        if settings.webhook_secret_problem:  # the one line at start-up; deliveries wait, never go unsigned
-            log.error("%s", settings.webhook_secret_problem)
+        for problem in (settings.webhook_secret_problem, settings.eventgrid_key_problem):
+            if problem:  # the one line at start-up; deliveries wait, never go unsigned or keyless
+                log.error("%s", problem)
 
     # -- setting up ----------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -269,10 +272,9 @@ class Tracker:
         or what is wrong."""
         checks: dict[str, str] = {}
         problems: list[str] = []
-        secret = self.settings.webhook_secret_problem
-        checks["configuration"] = secret or "ok"
-        if secret:
-            problems.append(f"configuration: {secret}")
+        unresolved = [p for p in (self.settings.webhook_secret_problem, self.settings.eventgrid_key_problem) if p]
+        checks["configuration"] = "; ".join(unresolved) or "ok"
+        problems += [f"configuration: {problem}" for problem in unresolved]
         if self._probe is None:
             self._probe = StorageAccount(self.settings.storage, HEALTH_STORAGE)
         storage = check_storage(self._probe, self.settings.intake_queue, self.settings.table)

@@ -74,6 +74,9 @@ param armApiVersion string = '2025-08-01'
 @description('JOBS_CRR_API_VERSION.')
 param crrApiVersion string = '2023-01-15'
 
+@description('JOBS_EVENTGRID_TOPIC_ENDPOINT: the Event Grid topic that receives every result event. Empty = not set.')
+param eventGridTopicEndpoint string = ''
+
 @description('More app settings, name -> value. They win over the tracker settings above but never replace the identity, storage or telemetry settings (platformAppSettingNames).')
 param extraAppSettings object = {}
 
@@ -204,6 +207,12 @@ var callbackAllowedHostsSetting = empty(callbackAllowedHosts) ? [] : [
     value: callbackAllowedHosts
   }
 ]
+var eventGridTopicSetting = empty(eventGridTopicEndpoint) ? [] : [
+  {
+    name: 'JOBS_EVENTGRID_TOPIC_ENDPOINT'
+    value: eventGridTopicEndpoint
+  }
+]
 var webhookSecretSetting = empty(webhookSecretValue) ? [] : [
   {
     name: 'JOBS_WEBHOOK_SECRET'
@@ -231,7 +240,7 @@ var extraAppSettingNames = [for setting in extraAppSettingsList: setting.name]
 // What the app gets: the platform wiring; the tracker settings that extraAppSettings does not name (so an extra
 // value wins, and JOBS_RESULTS_QUEUE: '' switches the results queue off); the extra settings, less any that
 // would replace the platform wiring. An optional setting left empty is not set at all.
-var keptTrackerAppSettings = filter(concat(trackerAppSettings, webhookUrlsSetting, callbackAllowedHostsSetting, webhookSecretSetting), setting => !contains(extraAppSettingNames, setting.name))
+var keptTrackerAppSettings = filter(concat(trackerAppSettings, webhookUrlsSetting, callbackAllowedHostsSetting, webhookSecretSetting, eventGridTopicSetting), setting => !contains(extraAppSettingNames, setting.name))
 var keptExtraAppSettings = filter(extraAppSettingsList, setting => !contains(platformAppSettingNames, setting.name))
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -29,7 +29,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.config import Settings
+from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.result_events import event_bytes
+from jobs.outputs.eventgrid import EVENTGRID_TARGET, EventGridSender
 from jobs.outputs.results_queue import pointer_event
 from jobs.outputs.webhooks import CALLBACK_TARGET, DeliveryTask, webhook_target
 from jobs.storage import JobStore, StorageAccount
@@ -103,6 +105,7 @@ class Delivery:
     sender: WebhookSender
     clock: Callable[[], datetime]
     observer: Observer = field(default_factory=Observer)
+    eventgrid: EventGridSender | None = None  # JOBS_EVENTGRID_TOPIC_ENDPOINT's attempts (jobs.outputs.eventgrid)
 
     def attempt(self, task: DeliveryTask) -> str:
         """One attempt; returns what happened: delivered, retry, deadletter or dropped."""
@@ -116,6 +119,8 @@ class Delivery:
         if item is None or record is None or not item.ended:
             log.info("delivery for %s dropped: job or subscriber no longer tracked", task.tracking_id)
             return "dropped"
+        if task.target == EVENTGRID_TARGET:
+            return self._attempt_eventgrid(task, item, record)
         callback = task.target == CALLBACK_TARGET
         url = record.subscriber.callback_url if callback else next(
             (u for u in self.settings.webhook_urls if webhook_target(u) == task.target), None
@@ -133,6 +138,16 @@ class Delivery:
         if outcome.delivered:
             return "delivered"
         return self._after_failure(task, url, event, outcome)
+
+    def _attempt_eventgrid(self, task: DeliveryTask, item: TrackedItem, record: SubscriberRecord) -> str:
+        if self.eventgrid is None:
+            log.info("delivery for %s dropped: no Event Grid topic configured", task.tracking_id)
+            return "dropped"
+        event = json.loads(event_bytes(item, record))
+        outcome = self.eventgrid.send(event)
+        if outcome.delivered:
+            return "delivered"
+        return self._after_failure(task, self.eventgrid.endpoint, event, outcome)
 
     def _after_failure(self, task: DeliveryTask, url: str, event: dict[str, Any], outcome: DeliveryOutcome) -> str:
         now = self.clock()

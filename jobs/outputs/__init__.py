@@ -1,7 +1,8 @@
 """Outputs: where a published result goes. The publisher hands each event to every output in a list.
 
-An output is one module behind ``Output``: ``results_queue`` (the event on ``JOBS_RESULTS_QUEUE``) and ``webhooks``
-(one delivery task per webhook target on the deliver queue; the attempts are ``jobs.flows.delivery``'s).
+An output is one module behind ``Output``: ``results_queue`` (the event on ``JOBS_RESULTS_QUEUE``), ``webhooks``
+(one delivery task per webhook target on the deliver queue; the attempts are ``jobs.flows.delivery``'s) and
+``eventgrid`` (one delivery task per event for ``JOBS_EVENTGRID_TOPIC_ENDPOINT``, attempted the same way).
 ``outputs_from_settings`` lists the ones the settings turn on, so the next output is one module and a setting.
 An output must be idempotent per event id: the publisher may hand the same event again after a crash.
 """
@@ -41,6 +42,7 @@ class Output(Protocol):
 
 def outputs_from_settings(settings: Settings, storage: StorageAccount, clock: Callable[[], datetime]) -> list[Output]:
     """The outputs the settings turn on, in the order they are served."""
+    from jobs.outputs.eventgrid import EventGridDeliveries
     from jobs.outputs.results_queue import ResultsQueue
     from jobs.outputs.webhooks import WebhookDeliveries
 
@@ -49,4 +51,6 @@ def outputs_from_settings(settings: Settings, storage: StorageAccount, clock: Ca
         outputs.append(ResultsQueue(storage, settings.results_queue))
     outputs.append(WebhookDeliveries(storage, settings.deliver_queue, settings.webhook_urls,
                                      settings.delivery_retry_hours, clock))
+    if settings.eventgrid_endpoint:
+        outputs.append(EventGridDeliveries(storage, settings.deliver_queue, settings.delivery_retry_hours, clock))
     return outputs

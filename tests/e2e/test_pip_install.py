@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ("run", "track", "list", "status")
+COMMANDS = ("run", "track", "wait", "list", "status")
 _SKIP = shutil.ignore_patterns(
     ".git", ".venv*", "node_modules", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
     ".ruff_cache", ".hypothesis", ".python_packages", ".tmp", "local.settings.json",

@@ -35,6 +35,7 @@ EXPECTED_FILES = {
     "app/backup-reader-vault.bicep",
     "app/backup-reader-backup-vault.bicep",
     "app/keyvault-secrets-user.bicep",
+    "app/eventgrid.bicep",
 }
 
 QUEUES = {
@@ -262,10 +263,12 @@ FILES_WITH_ROLE_ASSIGNMENTS = [
     "app/backup-reader-resource-group.bicep",
     "app/backup-reader-subscription.bicep",
     "app/backup-reader-vault.bicep",
+    "app/eventgrid.bicep",
     "app/keyvault-secrets-user.bicep",
     "app/rbac.bicep",
 ]
-FILES_WITH_OUTPUTS = ["app/api.bicep", "app/identity.bicep", "app/monitoring.bicep", "app/storage.bicep", "main.bicep"]
+FILES_WITH_OUTPUTS = ["app/api.bicep", "app/eventgrid.bicep", "app/identity.bicep", "app/monitoring.bicep",
+                      "app/storage.bicep", "main.bicep"]
 
 
 def modules_of(rel: str) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def test_each_setting_is_declared_once_and_fills_one_attribute() -> None:
     assert len(names) == len(set(names))
     attributes = [s.attribute for s in SETTINGS if s.attribute]
     assert len(attributes) == len(set(attributes))
-    derived = {"api_versions", "webhook_secret_problem"}
+    derived = {"api_versions", "webhook_secret_problem", "eventgrid_key_problem"}
     assert set(attributes) | derived == {f.name for f in dataclasses.fields(Settings)}
     assert {kind.api_version_setting for kind in PROVIDERS} <= set(names)
 
