@@ -114,7 +114,7 @@ class Poller:
         jobs = [item for item in items if item.kind == "job" and item.tracking_id not in ended]
         summaries: dict[str, dict[str, Any]] | None = None
         report.strategy = "get"
-        if jobs and self._policy.lists(len(jobs)) and not self._list_refused(vault):
+        if jobs and provider.lists_running_jobs and self._policy.lists(len(jobs)) and not self._list_refused(vault):
             report.strategy = "list"
             try:
                 summaries = self._list(provider, vault, jobs)
