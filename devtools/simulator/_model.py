@@ -102,6 +102,11 @@ class JobScript:
     # JobDetails_Get answers 500 CloudInternalError for this long once the job is visible (seen for fresh jobs).
     internal_error_for: float = 0.0
     user_triggered: bool = True  # isUserTriggered of IaaS VM jobs: on demand (True) or scheduled
+    # Backup vault jobs (``_dpp``): the data source (blob, disk, aks, postgresql, mysql, adls, postgresql-single;
+    # None: disk) and the status vocabulary ("spec": Started/Succeeded as the examples show; "described":
+    # InProgress/Completed as the spec's description says).
+    data_source: str | None = None
+    status_words: str = "spec"
 
     def validate(self) -> None:
         if self.job_type not in cat.JOB_TYPES:
@@ -234,6 +239,8 @@ class Job:
     to ``end_at`` for cancelled jobs; the final status from ``end_at``. Tasks split a plan span ``plan`` evenly and
     progress one after another.
     """
+
+    graph_type = "microsoft.recoveryservices/vaults/backupjobs"  # its type in Resource Graph
 
     def __init__(
         self,
