@@ -30,7 +30,7 @@ from jobs.arm.resource_graph import ResourceGraph
 from jobs.config import Settings
 from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.delivery import Delivery, DeliveryTask
-from jobs.flows.detector_health import DetectorHealth, MeasuringDetector
+from jobs.flows.detector_health import DetectorHealth, DetectorHealthByKind, MeasuringDetector
 from jobs.flows.intake import Acceptance, Intake, TrackRequest
 from jobs.flows.policy import poll_policy, uses_detector
 from jobs.flows.poll_round import PollWork, run_round
@@ -141,12 +141,13 @@ class Tracker:
         if self._arm.board is None:
             self._arm.board = self._throttle_board  # Retry-After windows shared by every instance
         self._providers = Providers.from_settings(settings)
-        self._health: DetectorHealth | None = None
+        self._health: DetectorHealthByKind | None = None
         self._detector: MeasuringDetector | None = None
         if uses_detector(settings):
             graph = GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic))
-            self._health = DetectorHealth(TableDetectorLog(table), self._clock, graph.covers, self._observer,
-                                          settings.poll_seconds)
+            self._health = DetectorHealthByKind({  # each kind of vault's lag measured apart
+                kind: DetectorHealth(TableDetectorLog(table, kind), self._clock, graph.covers, self._observer,
+                                     settings.poll_seconds) for kind in graph.kinds}, graph.kind_of)
             self._detector = MeasuringDetector(graph, self._health)
         self._policy = poll_policy(settings, self._health)
         watched = self._health.covers if self._health is not None else _unwatched

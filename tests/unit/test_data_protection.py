@@ -61,3 +61,34 @@ def test_the_resource_graph_query_and_its_rows():
     assert f"'{EXAMPLE['name']}'" in query and "'Succeeded'" in query and "'Completed'" in query
     vault, job_id = DataProtection.job_of_row({"id": EXAMPLE["id"].lower()})
     assert job_id == EXAMPLE["name"] and vault.endswith("/backupvaults/bugbashvaultforccyv11")
+
+
+def test_the_detectors_lag_is_measured_and_assessed_per_kind_of_vault():
+    from datetime import UTC, datetime, timedelta
+
+    from devtools.memory_storage import MemoryTable
+    from jobs.flows.detector_health import MIN_SAMPLES, DetectorHealth, DetectorHealthByKind
+    from jobs.providers.graph import GraphDetector
+    from jobs.storage.detector_log import TableDetectorLog
+    from jobs.telemetry import Observer
+
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    table = MemoryTable()
+    graph = GraphDetector(None)  # type: ignore[arg-type]  # kind_of and kinds ask no Resource Graph
+    assert graph.kinds == ("", "dataprotection")
+    backup_vault = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/" \
+                   "Microsoft.DataProtection/backupVaults/bv"
+    recovery_services = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/" \
+                        "Microsoft.RecoveryServices/vaults/rv"
+    assert (graph.kind_of(backup_vault), graph.kind_of(recovery_services)) == ("dataprotection", "")
+    health = DetectorHealthByKind({kind: DetectorHealth(TableDetectorLog(table, kind), lambda: now, graph.covers,
+                                                        Observer(), 30) for kind in graph.kinds}, graph.kind_of)
+    for number in range(MIN_SAMPLES):  # Backup vault jobs, each told first by the detector, 5 s after their end
+        health.record_end(f"{number:08d}-0000-4000-8000-000000000000-bv", backup_vault, "detector",
+                          now - timedelta(seconds=5), now)
+    health.settle(health.pending(), set())
+    assert health.assess_round(None).state == "unproven"  # Recovery Services: nothing measured
+    assert health.assessments["dataprotection"].state == "fresh"
+    assert health.fresh_for(backup_vault) and not health.fresh_for(recovery_services)
+    assert TableDetectorLog(table).list_samples(100) == []  # the Recovery Services record is its own
+    assert len(TableDetectorLog(table, "dataprotection").list_samples(100)) == MIN_SAMPLES
