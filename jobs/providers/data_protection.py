@@ -67,7 +67,8 @@ NAMESPACE = "Microsoft.DataProtection"
 VAULT_TYPE = "backupVaults"
 JOBS = "backupJobs"
 VAULT_KIND = "BackupVault"  # ``data.vaultKind`` of these jobs' events
-# The newest GA api-version (tag package-2025-09-01 of the spec's readme.md), served in every public region.
+# A GA api-version (stable/2025-09-01, the version of Microsoft's "Jobs - Get" REST page), served in every public
+# region; the spec's readme lists 2026-03-01 and 2026-06-01 too, which may not be live everywhere yet.
 DEFAULT_API_VERSION = "2025-09-01"
 
 # Job statuses, lower-case: what ended, as what (the canonical spelling is only for the event's type), and what runs.
@@ -318,7 +319,8 @@ class DataProtection:
     api_version_setting = "JOBS_DATAPROTECTION_API_VERSION"
     default_api_version = DEFAULT_API_VERSION
     api_version_doc = ("api-version of the Backup vault calls (`Microsoft.DataProtection`: Jobs_Get, operation "
-                       "status): the newest GA version served in every region")
+                       "status): a GA version served in every region (newer ones such as 2026-06-01 exist in the "
+                       "specs but may not be live everywhere)")
     # Jobs_List has no $filter: a list pages through the vault's whole recent history. The benchmark
     # (docs/benchmark.md, "Backup vaults") shows a GET per due job costs fewer reads: the poll worker never lists.
     lists_running_jobs = False
