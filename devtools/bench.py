@@ -337,9 +337,20 @@ def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResul
     return _result(workload, "fixed-loop", azure, latencies, unfinished=unfinished)
 
 
-def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: float = 5.0,
+def run_tracker(workload: Workload, *, backup_vaults_listed: bool = False, **options: Any) -> BenchResult:
+    """``_run_tracker``; with ``backup_vaults_listed``, what if the poll worker listed Backup vaults (Jobs_List, every
+    page, every round) instead of a GET per due job: the provider's ``lists_running_jobs``, for this run only."""
+    previous = DataProtection.lists_running_jobs
+    DataProtection.lists_running_jobs = backup_vaults_listed or previous
+    try:
+        return _run_tracker(workload, **options)
+    finally:
+        DataProtection.lists_running_jobs = previous
+
+
+def _run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: float = 5.0,
                 settings: dict[str, str] | None = None, label: str = "tracker", graph_lag: float = 0.0,
-                graph_refuse: int | None = None, seed: int = 1, backup_vaults_listed: bool = False) -> BenchResult:
+                graph_refuse: int | None = None, seed: int = 1) -> BenchResult:
     """The tracker's own intake, poll round, poll worker and publisher, on the virtual clock.
 
     The Functions host's hops as it behaves: the timer fires on the round's schedule; a round polled inline
@@ -351,8 +362,6 @@ def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: floa
     hops = random.Random(seed)
     azure = SimulatedAzure(clock, workload.jobs, graph_lag_seconds=graph_lag, graph_refuse=graph_refuse,
                            history=workload.history)
-    if backup_vaults_listed:  # what if the poll worker listed Backup vaults (this row's process only)
-        DataProtection.lists_running_jobs = True
     storage = MemoryStorageAccount(clock)
     env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
            "JOBS_WEBHOOK_URLS": "", **(settings or {})}

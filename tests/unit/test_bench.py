@@ -235,6 +235,7 @@ def test_the_rows_cover_every_detector_case_each_with_its_reads_goal() -> None:
         "tracker, Resource Graph lag 2 periods": False, "tracker, Resource Graph lag 10 periods": False,
         "tracker, Resource Graph never shows an end": False, "tracker, Resource Graph refuses (403)": False,
         "vault rounds, no Resource Graph": False, "job schedule, no Resource Graph": False,
+        "vault rounds, no Resource Graph, Backup vaults listed": False,  # the Backup vault workload's what-if
     }
     assert [STRATEGIES[f"tracker, Resource Graph lag {n}"].graph_lag_seconds(30) for n in
             ("0", "1 period", "2 periods", "10 periods")] == [0, 30, 60, 300]
@@ -255,3 +256,17 @@ def test_the_rows_cover_every_detector_case_each_with_its_reads_goal() -> None:
     assert [(row[1], row[3], row[-1]) for row in rows] == [
         ("tracker, Resource Graph lag 1 period", "<= 0.100", "MISS: reads"),
         ("tracker, Resource Graph lag 2 periods", "<= 0.333", "PASS")]
+
+
+def test_the_backup_vault_workload_follows_every_job_and_its_what_if_lists_the_vaults() -> None:
+    from devtools.bench import BACKUP_VAULT_STRATEGIES, backupvault_workload
+
+    workload = backupvault_workload(1)
+    assert len(workload.jobs) == 200 and len(workload.history) == 1200
+    assert all("Microsoft.DataProtection/backupVaults" in job.vault_id for job in workload.jobs)
+    small = Workload("backupvault", workload.jobs[:3], [j for j in workload.history
+                                                         if j.vault_id in {x.vault_id for x in workload.jobs[:3]}])
+    listed = STRATEGIES[BACKUP_VAULT_STRATEGIES[-1]].run(BACKUP_VAULT_STRATEGIES[-1], small, 30, 1.0)
+    per_job = STRATEGIES["vault rounds, no Resource Graph"].run("vault rounds, no Resource Graph", small, 30, 1.0)
+    assert listed.unfinished == per_job.unfinished == 0
+    assert listed.reads != per_job.reads  # the what-if row does list (Jobs_List pages), the default never does
