@@ -301,7 +301,7 @@ class Tracker:
 
     def _detector_state(self) -> str:
         """The deployment's assessment of Resource Graph in one line; "off" when it is not asked."""
-        return self._health.current.describe() if self._health is not None else "off"
+        return self._health.describe() if self._health is not None else "off"  # each kind of vault's
 
     def _find(self, wanted: str) -> TrackedItem | None:
         if wanted.lower().startswith(("http://", "https://")):

@@ -248,6 +248,12 @@ class DetectorHealthByKind:
     def covers(self, locator: str) -> bool:
         return self._first.covers(locator)
 
+    def describe(self) -> str:
+        """The first kind's line (Recovery Services), then each other kind's: ``<kind>: <its line>``."""
+        lines = [assessment.describe() if not kind else f"{kind}: {assessment.describe()}"
+                 for kind, assessment in self.assessments.items()]
+        return " | ".join(lines)
+
     def fresh_for(self, locator: str) -> bool:
         """Whether ``locator``'s jobs may rest: the detector covers them and is fresh for their kind."""
         return self._for(locator).fresh_for(locator)

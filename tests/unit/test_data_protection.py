@@ -92,3 +92,4 @@ def test_the_detectors_lag_is_measured_and_assessed_per_kind_of_vault():
     assert health.fresh_for(backup_vault) and not health.fresh_for(recovery_services)
     assert TableDetectorLog(table).list_samples(100) == []  # the Recovery Services record is its own
     assert len(TableDetectorLog(table, "dataprotection").list_samples(100)) == MIN_SAMPLES
+    assert health.describe().startswith("unproven") and " | dataprotection: fresh" in health.describe()
