@@ -41,7 +41,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,17 +52,19 @@ from jobs.arm import ArmClient, ArmNotFound, StaticToken
 from jobs.arm.transport import ArmTransport, HandlerTransport, HttpRequest, HttpResponse, Throttle
 from jobs.config import Settings
 from jobs.domain.references import JobRef, VaultRef
-from jobs.providers.recovery_services import DEFAULT_API_VERSION, job_path
+from jobs.providers import for_vault
+from jobs.providers.data_protection import DataProtection
+from jobs.providers.recovery_services import job_path
 from jobs.tracker import Tracker
 
 os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"  # telemetry only where OTEL_* points (loopback)
 
 __all__ = ["GRAPH", "ArmRead", "BenchJob", "BenchResult", "Judgement", "SimulatedAzure", "Strategy", "Workload",
-           "burst_workload", "judge", "judgements",
+           "backupvault_workload", "burst_workload", "judge", "judgements",
            "run_bench", "run_fixed_loop", "run_tracker", "spread_workload"]
 
 T0 = datetime(2026, 1, 5, 22, 0, tzinfo=UTC)
-TERMINAL = {"Completed", "CompletedWithWarnings", "Failed", "Cancelled"}
+TERMINAL = {"Completed", "CompletedWithWarnings", "Failed", "Cancelled", "Succeeded"}  # Backup vaults: Succeeded
 ENDPOINT = "http://127.0.0.1"  # where the in-process simulator says it is; nothing listens there
 TOKEN = "bench"
 # ARM's read bucket per subscription (the simulator's model: 250 reads, refilled at 25 a second) and the page size
@@ -93,6 +95,7 @@ class BenchJob:
     entity: str | None = None  # the protected item's name (the repeat workload backs the same ones up again)
     # How far off Azure's estimate of the job's length is (a factor): drawn from ESTIMATE_ERROR, see ``_job``.
     estimate_error: float = 1.0
+    data_source: str | None = None  # a Backup vault's job: what it backs up
 
     def script(self) -> JobScript:
         """The simulator's script of this job (times in seconds from its start)."""
@@ -101,7 +104,7 @@ class BenchJob:
         return JobScript(job_type=self.job_type, operation=self.operation, final_status=self.final_status,
                          duration=(self.ended_at - self.started_at).total_seconds(), not_found_for=hidden,
                          job_id=self.job_id, cancelling_for=cancelling, entity_friendly_name=self.entity,
-                         estimate_error=self.estimate_error)
+                         estimate_error=self.estimate_error, data_source=self.data_source)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class SimulatedAzure:
     the transport to give the ARM client; ``reads`` what it sent."""
 
     def __init__(self, clock: VirtualClock, jobs: Iterable[BenchJob], graph_lag_seconds: float = 0.0,
-                 graph_refuse: int | None = None) -> None:
+                 graph_refuse: int | None = None, history: Iterable[BenchJob] = ()) -> None:
         self._clock = clock
         self.simulator = BackupSimulator(token=TOKEN, clock=clock.monotonic, wall_clock=clock, sleep=clock.sleep)
         self.simulator.page_size = PAGE_SIZE
@@ -128,6 +131,8 @@ class SimulatedAzure:
                                               refill_per_second=REFILL_PER_SECOND))
         self.simulator.in_process(ENDPOINT)
         for job in jobs:
+            self.simulator.add_job(job.vault_id, job.script(), starts_at=clock.seconds_at(job.started_at))
+        for job in history:
             self.simulator.add_job(job.vault_id, job.script(), starts_at=clock.seconds_at(job.started_at))
         self.http = HandlerTransport(self._respond)
         self.reads: list[ArmRead] = []
@@ -161,10 +166,17 @@ class SimulatedAzure:
 class Workload:
     name: str
     jobs: list[BenchJob]
+    # Jobs that ended before the run, which nobody tracks: what a list without a filter pages through too.
+    history: list[BenchJob] = field(default_factory=list)
 
     @property
     def vaults(self) -> int:
         return len({job.vault_id for job in self.jobs})
+
+
+def _api_version(vault_id: str) -> str:
+    """The default api-version of the vault's provider (Recovery Services, or Backup vaults)."""
+    return for_vault(VaultRef.from_resource_id(vault_id)).default_api_version
 
 
 def _vault_id(subscription: int, vault: int) -> str:
@@ -203,6 +215,35 @@ def spread_workload(seed: int = 1) -> Workload:
                    if roll < 0.09 else "Never" if roll < 0.10 else "Completed")
         jobs.append(_job(rng, rng.choice(vaults), start, seconds, job_type, operation, outcome, rng.uniform(0, 60)))
     return Workload("spread", jobs)
+
+
+def _backup_vault_id(subscription: int, vault: int) -> str:
+    sub = f"{subscription:08x}-0000-4000-8000-{subscription:012x}"
+    return (f"/subscriptions/{sub}/resourceGroups/rg-{subscription}/providers/Microsoft.DataProtection"
+            f"/backupVaults/bv-{vault}")
+
+
+def backupvault_workload(seed: int = 1) -> Workload:
+    """Backup vault jobs: 200 in 10 vaults over 5 subscriptions, starting over an hour (disks and blobs around 10
+    minutes, PostgreSQL around 25; 5% Failed), each vault with a week's history of 120 ended jobs that a list
+    without a filter pages through (three pages of 50)."""
+    rng = random.Random(seed)
+    vaults = [_backup_vault_id(s, s * 2 + v) for s in range(5) for v in range(2)]
+    jobs = []
+    for _ in range(200):
+        start = T0 + timedelta(seconds=rng.uniform(0, 3600))
+        source = rng.choice(("disk", "disk", "blob", "postgresql"))
+        seconds = rng.lognormvariate(math.log((25 if source == "postgresql" else 10) * 60), 0.4)
+        job = _job(rng, rng.choice(vaults), start, seconds, "AzureStorageJob", "Backup",
+                   "Failed" if rng.random() < 0.05 else "Completed", rng.uniform(0, 30))
+        jobs.append(replace(job, data_source=source))
+    history = [
+        BenchJob(vault, str(uuid.UUID(int=rng.getrandbits(128), version=4)), "AzureStorageJob", "Backup",
+                 T0 - timedelta(minutes=84 * (i + 1)), T0 - timedelta(minutes=84 * i + 74), "Completed",
+                 T0 - timedelta(minutes=84 * (i + 1)), data_source="disk")
+        for vault in vaults for i in range(120)  # every 84 minutes for a week
+    ]
+    return Workload("backupvault", jobs, history)
 
 
 def burst_workload(seed: int = 1) -> Workload:
@@ -298,11 +339,11 @@ class VirtualClock:
 def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResult:
     """One GET per job every ``poll_seconds`` from its start, until the job is terminal (a 429 waits its window)."""
     clock = VirtualClock(T0)
-    azure = SimulatedAzure(clock, workload.jobs)
+    azure = SimulatedAzure(clock, workload.jobs, history=workload.history)
     arm = ArmTransport(StaticToken(TOKEN), http=azure.http)
     queue: list[tuple[datetime, int, BenchJob]] = []
     urls = [f"{ENDPOINT}{job_path(JobRef.create(VaultRef.from_resource_id(job.vault_id), job.job_id))}"
-            f"?api-version={DEFAULT_API_VERSION}" for job in workload.jobs]  # JobDetails_Get of each job
+            f"?api-version={_api_version(job.vault_id)}" for job in workload.jobs]  # JobDetails_Get/Jobs_Get
     for index, job in enumerate(workload.jobs):
         heapq.heappush(queue, (job.started_at, index, job))
     latencies: list[float] = []
@@ -331,7 +372,18 @@ def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResul
     return _result(workload, "fixed-loop", azure, latencies, unfinished=unfinished)
 
 
-def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: float = 5.0,
+def run_tracker(workload: Workload, *, backup_vaults_listed: bool = False, **options: Any) -> BenchResult:
+    """``_run_tracker``; with ``backup_vaults_listed``, what if the poll worker listed Backup vaults (Jobs_List, every
+    page, every round) instead of a GET per due job: the provider's ``lists_running_jobs``, for this run only."""
+    previous = DataProtection.lists_running_jobs
+    DataProtection.lists_running_jobs = backup_vaults_listed or previous
+    try:
+        return _run_tracker(workload, **options)
+    finally:
+        DataProtection.lists_running_jobs = previous
+
+
+def _run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: float = 5.0,
                 settings: dict[str, str] | None = None, label: str = "tracker", graph_lag: float = 0.0,
                 graph_refuse: int | None = None, seed: int = 1) -> BenchResult:
     """The tracker's own intake, poll round, poll worker and publisher, on the virtual clock.
@@ -343,7 +395,8 @@ def run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: floa
     ``graph_refuse`` (an error status for every query) set the simulated Resource Graph."""
     clock = VirtualClock(T0)
     hops = random.Random(seed)
-    azure = SimulatedAzure(clock, workload.jobs, graph_lag_seconds=graph_lag, graph_refuse=graph_refuse)
+    azure = SimulatedAzure(clock, workload.jobs, graph_lag_seconds=graph_lag, graph_refuse=graph_refuse,
+                           history=workload.history)
     storage = MemoryStorageAccount(clock)
     env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
            "JOBS_WEBHOOK_URLS": "", **(settings or {})}
@@ -419,6 +472,7 @@ class Strategy:
     settings: dict[str, str] = field(default_factory=dict)
     loop: bool = False
     workloads: tuple[str, ...] | None = None  # the workloads it runs on (None: every one)
+    backup_vaults_listed: bool = False
 
     @property
     def fresh(self) -> bool:
@@ -432,7 +486,8 @@ class Strategy:
         if self.loop:
             return run_fixed_loop(workload, poll)
         return run_tracker(workload, poll_seconds=poll, hop_seconds=hop, settings=self.settings, label=name,
-                           graph_lag=self.graph_lag_seconds(poll), graph_refuse=self.graph_refuse)
+                           graph_lag=self.graph_lag_seconds(poll), graph_refuse=self.graph_refuse,
+                           backup_vaults_listed=self.backup_vaults_listed)
 
 
 # The rows of the table: the loop; the tracker's default (vault rounds, Resource Graph watching for ends, small
@@ -456,6 +511,10 @@ STRATEGIES: dict[str, Strategy] = {
                                                                         "JOBS_END_HINTS": "off"}),
     "job schedule, no Resource Graph": Strategy(settings={"JOBS_POLL_STRATEGY": "job", "JOBS_RESOURCE_GRAPH": "off",
                                                           "JOBS_INLINE_POLL_MAX": "0"}, workloads=("spread", "burst")),
+    # Only on the Backup vault workload: what listing them (Jobs_List, no $filter) would cost.
+    "vault rounds, no Resource Graph, Backup vaults listed": Strategy(settings={"JOBS_RESOURCE_GRAPH": "off"},
+                                                                      backup_vaults_listed=True,
+                                                                      workloads=("backupvault",)),
 }
 
 
@@ -506,7 +565,11 @@ def _run_one(workload_name: str, strategy: str, seed: int, poll_seconds: int, ho
 
 
 WORKLOADS: dict[str, Callable[[int], Workload]] = {"spread": spread_workload, "burst": burst_workload,
-                                                   "repeat": repeat_workload}
+                                                   "repeat": repeat_workload, "backupvault": backupvault_workload}
+# The rows the Backup vault workload runs (its run time stays small): Jobs_List has no $filter, so the decision is
+# whether one list of a vault's whole history pays for the GETs it replaces ("Backup vaults listed" answers it).
+BACKUP_VAULT_STRATEGIES = ("fixed-loop", "tracker, Resource Graph lag 0", "vault rounds, no Resource Graph",
+                           "vault rounds, no Resource Graph, Backup vaults listed")
 
 
 def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, hop_seconds: float = 5.0,
@@ -519,7 +582,8 @@ def run_bench(workloads: list[str], *, seed: int = 1, poll_seconds: int = 30, ho
     from tabulate import tabulate
 
     names = strategies or list(STRATEGIES)
-    rows = [(workload, strategy) for workload in workloads for strategy in names
+    rows = [(workload, strategy) for workload in workloads
+            for strategy in (names if workload != "backupvault" or strategies else BACKUP_VAULT_STRATEGIES)
             if STRATEGIES[strategy].workloads is None or workload in STRATEGIES[strategy].workloads]
     workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     if workers == 1:

@@ -27,6 +27,10 @@ from jobs.tracker import Tracker
 
 __all__ = ["run_demo"]
 
+# A Backup vault (Microsoft.DataProtection) beside the Recovery Services vault: blobs, disks and the like.
+DEMO_BACKUP_VAULT_ID = DEMO_VAULT_ID.replace("Microsoft.RecoveryServices/vaults/demo-vault",
+                                             "Microsoft.DataProtection/backupVaults/demo-backup-vault")
+
 _DEMO_JOBS = [
     ("jobId + vaultId",
      JobScript("AzureIaaSVMJob", "Backup", "Completed", duration=8, entity_friendly_name="vm-web01")),
@@ -35,6 +39,15 @@ _DEMO_JOBS = [
     ("subscriptionId + resourceGroup + vaultName",
      JobScript("AzureStorageJob", "Restore", "Completed", duration=7, not_found_for=3)),
     ("jobId + vaultId", JobScript("MabJob", "Backup", "Cancelled", duration=9, cancelling_for=3)),
+]
+# Backup vault jobs: (shape, script, what the job backs up), fed the same way.
+_BACKUP_VAULT_JOBS = [
+    ("jobId + vaultId", JobScript("AzureStorageJob", "Backup", "Completed", duration=6,
+                                  entity_friendly_name="stblobs01", data_source="blob")),
+    ("jobResourceId", JobScript("AzureStorageJob", "Backup", "Completed", duration=7,
+                                entity_friendly_name="disk-data01", data_source="disk", status_words="described")),
+    ("jobId + vaultId", JobScript("AzureStorageJob", "Backup", "Failed", duration=5,
+                                  entity_friendly_name="pg-orders", data_source="postgresql")),
 ]
 
 
@@ -93,12 +106,19 @@ def run_demo(timeout: float = 120.0, storage: Mapping[str, str] | None = None) -
         tracker.setup()
         intake = tracker.bindings().storage.queue(settings.intake_queue)
         simulator.add_vault(DEMO_VAULT_ID)
+        simulator.add_vault(DEMO_BACKUP_VAULT_ID)
         expected = 0
         _print("Feeding the intake queue:")
         for shape, script in _DEMO_JOBS:
             job_id = simulator.add_job(DEMO_VAULT_ID, script)
             intake.send_message(_message(shape, job_id))
             _print(f"  -> {script.job_type:17} {script.operation:8} ({shape}) will end {script.final_status}")
+            expected += 1
+        for shape, script in _BACKUP_VAULT_JOBS:
+            job_id = simulator.add_job(DEMO_BACKUP_VAULT_ID, script)
+            intake.send_message(_message(shape, job_id, DEMO_BACKUP_VAULT_ID))
+            _print(f"  -> Backup vault: {script.data_source:6} {script.operation:8} ({shape}) will end "
+                   f"{script.final_status}")
             expected += 1
         triggered = simulator.trigger_backup(DEMO_VAULT_ID, JobScript(duration=5, entity_friendly_name="vm-app02"),
                                              operation_delay=2)
@@ -142,8 +162,8 @@ def run_demo(timeout: float = 120.0, storage: Mapping[str, str] | None = None) -
     return 0
 
 
-def _message(shape: str, job_id: str) -> str:
-    resource_id = f"{DEMO_VAULT_ID}/backupJobs/{job_id}"
+def _message(shape: str, job_id: str, vault_id: str = DEMO_VAULT_ID) -> str:
+    resource_id = f"{vault_id}/backupJobs/{job_id}"
     if shape == "jobResourceId":
         return json.dumps({"jobResourceId": resource_id, "correlationId": "demo-2"})
     if shape.startswith("bare"):
@@ -152,18 +172,25 @@ def _message(shape: str, job_id: str) -> str:
         parts = DEMO_VAULT_ID.split("/")
         return json.dumps({"jobId": job_id, "subscriptionId": parts[2], "resourceGroup": parts[4],
                            "vaultName": parts[8], "context": {"ticket": "CHG-1234"}})
-    return json.dumps({"jobId": job_id, "vaultId": DEMO_VAULT_ID})
+    return json.dumps({"jobId": job_id, "vaultId": vault_id})
 
 
 def _progress(tracker: Tracker, started: float) -> None:
     items = tracker.list_items() or []
     running = [i for i in items if not i.ended]
     statuses = ", ".join(
-        f"{(i.resource or {}).get('properties', {}).get('entityFriendlyName') or _short(i)}: {i.status or 'waiting'}"
+        f"{_name_of(i) or _short(i)}: {i.status or 'waiting'}"
         for i in running
     )
     _print(f"[{time.monotonic() - started:5.1f} s] {len(running)} running, {len(items) - len(running)} ended"
            + (f"  ({statuses})" if statuses else ""))
+
+
+def _name_of(item: Any) -> str | None:
+    """The job's name as Azure writes it: a Recovery Services job's entityFriendlyName, a Backup vault job's
+    backupInstanceFriendlyName."""
+    properties = (item.resource or {}).get("properties") or {}
+    return properties.get("entityFriendlyName") or properties.get("backupInstanceFriendlyName")
 
 
 def _short(item: Any) -> str:

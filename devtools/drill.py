@@ -285,6 +285,9 @@ def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs
         f"/subscriptions/{sub}/resourceGroups/rg-{v}/providers/Microsoft.RecoveryServices/vaults/vault-{v}"
         for sub, v in (("aaaaaaaa-0000-4000-8000-000000000001", 1), ("aaaaaaaa-0000-4000-8000-000000000001", 2),
                        ("bbbbbbbb-0000-4000-8000-000000000002", 3), ("bbbbbbbb-0000-4000-8000-000000000002", 4))
+    ] + [  # a Backup vault (Microsoft.DataProtection): every fifth job, its statuses in either vocabulary
+        "/subscriptions/bbbbbbbb-0000-4000-8000-000000000002/resourceGroups/rg-5/providers/Microsoft.DataProtection"
+        "/backupVaults/backup-vault-5"
     ]
     for vault in vaults:
         simulator.add_vault(vault)
@@ -293,9 +296,13 @@ def _feed(tracker: Tracker, simulator: BackupSimulator, rng: random.Random, jobs
     for index in range(jobs):
         vault = vaults[index % len(vaults)]
         outcome = rng.choice(_OUTCOMES)
+        backup_vault = "Microsoft.DataProtection" in vault
         script = JobScript(
-            job_type=rng.choice(JOB_TYPES), final_status=outcome, duration=rng.uniform(*durations),
-            not_found_for=rng.choice((0, 0, 0, 1.5)), cancelling_for=1 if outcome == "Cancelled" else 0,
+            job_type="AzureStorageJob" if backup_vault else rng.choice(JOB_TYPES), final_status=outcome,
+            duration=rng.uniform(*durations), not_found_for=rng.choice((0, 0, 0, 1.5)),
+            cancelling_for=1 if outcome == "Cancelled" else 0,
+            data_source=rng.choice(("blob", "disk", "aks", "postgresql")) if backup_vault else None,
+            status_words=rng.choice(("spec", "described")),
         )
         job_id = simulator.add_job(vault, script)
         for number in range(subscribers):

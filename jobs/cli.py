@@ -260,7 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     drill.set_defaults(command=_drill)
 
     bench = verb("bench", "the benchmark: the tracker's polling beside the fixed 30 s loop, on a virtual clock")
-    bench.add_argument("--workload", choices=("spread", "burst", "repeat", "all"), default="all",
+    bench.add_argument("--workload", choices=("spread", "burst", "repeat", "backupvault", "all"), default="all",
                        help="which standard workload")
     bench.add_argument("--seed", type=int, default=1, help="random seed (the same seed, the same jobs)")
     bench.add_argument("--poll-seconds", type=int, default=30, help="the poll period of both strategies")
@@ -572,7 +572,7 @@ def _drill(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.scale:
         return int(_tooling("scale_bench").main(ended=args.scale_ended, storage=args.scale_storage))
-    workloads = ["spread", "burst", "repeat"] if args.workload == "all" else [args.workload]
+    workloads = ["spread", "burst", "repeat", "backupvault"] if args.workload == "all" else [args.workload]
     _tooling("bench").run_bench(workloads, seed=args.seed, poll_seconds=args.poll_seconds,
                                 hop_seconds=args.hop_seconds, plot=Path(args.plot) if args.plot else None)
     return 0

@@ -30,7 +30,7 @@ from jobs.arm.resource_graph import ResourceGraph
 from jobs.config import Settings
 from jobs.domain.tracked_item import SubscriberRecord, TrackedItem
 from jobs.flows.delivery import Delivery, DeliveryTask
-from jobs.flows.detector_health import DetectorHealth, MeasuringDetector
+from jobs.flows.detector_health import DetectorHealth, DetectorHealthByKind, MeasuringDetector
 from jobs.flows.end_hints import EndHints
 from jobs.flows.intake import Acceptance, Intake, TrackRequest
 from jobs.flows.policy import poll_policy, uses_detector
@@ -148,12 +148,13 @@ class Tracker:
         if self._arm.board is None:
             self._arm.board = self._throttle_board  # Retry-After windows shared by every instance
         self._providers = Providers.from_settings(settings)
-        self._health: DetectorHealth | None = None
+        self._health: DetectorHealthByKind | None = None
         self._detector: MeasuringDetector | None = None
         if uses_detector(settings):
             graph = GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic))
-            self._health = DetectorHealth(TableDetectorLog(table), self._clock, graph.covers, self._observer,
-                                          settings.poll_seconds)
+            self._health = DetectorHealthByKind({  # each kind of vault's lag measured apart
+                kind: DetectorHealth(TableDetectorLog(table, kind), self._clock, graph.covers, self._observer,
+                                     settings.poll_seconds) for kind in graph.kinds}, graph.kind_of)
             self._detector = MeasuringDetector(graph, self._health)
         self._policy = poll_policy(settings, self._health)
         watched = self._health.covers if self._health is not None else _unwatched
@@ -336,7 +337,7 @@ class Tracker:
 
     def _detector_state(self) -> str:
         """The deployment's assessment of Resource Graph in one line; "off" when it is not asked."""
-        return self._health.current.describe() if self._health is not None else "off"
+        return self._health.describe() if self._health is not None else "off"  # each kind of vault's
 
     def _find(self, wanted: str) -> TrackedItem | None:
         if wanted.lower().startswith(("http://", "https://")):

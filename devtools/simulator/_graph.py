@@ -9,8 +9,9 @@ stable/2024-04-01/resourcegraph.json`` (operation ``Resources``; ``QueryRequest`
 for throttled requests in Azure Resource Graph": 15 queries per 5 s window) is reported in
 ``x-ms-user-quota-remaining`` and ``x-ms-user-quota-resets-after`` (``hh:mm:ss``); past it, 429 with Retry-After.
 
-Only the tracker's query is understood (``RecoveryServicesResources``, type ``microsoft.recoveryservices/vaults/
-backupjobs``, ``name in~ (...)``, ``tostring(properties.status) in~ (...)``); anything else is a 400, so a change
+Only the tracker's queries are understood (``RecoveryServicesResources``, type ``microsoft.recoveryservices/vaults/
+backupjobs`` or ``microsoft.dataprotection/backupvaults/backupjobs``, each showing only its own kind's jobs,
+``name in~ (...)``, ``tostring(properties.status) in~ (...)``); anything else is a 400, so a change
 of the tracker's query cannot pass unnoticed. ``lag_seconds`` shows each job as it was that long ago: Resource
 Graph's freshness cannot be measured from here (no figure is published for backup jobs: docs/fidelity.md, "Resource
 Graph's freshness"), so the tests and the benchmark set it. ``lag_seconds = math.inf`` is a detector that never
@@ -42,7 +43,8 @@ DEFAULT_TOP = 100  # Resource Graph's default page size
 MAX_TOP = 1000
 
 _TABLE = re.compile(r"^\s*RecoveryServicesResources\s*\|\s*where\s+type\s*=~\s*"
-                    r"'microsoft\.recoveryservices/vaults/backupjobs'", re.IGNORECASE)
+                    r"'(?P<type>microsoft\.recoveryservices/vaults/backupjobs|"
+                    r"microsoft\.dataprotection/backupvaults/backupjobs)'", re.IGNORECASE)
 _NAMES = re.compile(r"\|\s*where\s+name\s+in~\s*\(([^)]*)\)", re.IGNORECASE)
 _STATUSES = re.compile(r"\|\s*where\s+tostring\(properties\.status\)\s+in~\s*\(([^)]*)\)", re.IGNORECASE)
 _QUOTED = re.compile(r"'([^']*)'")
@@ -93,7 +95,8 @@ class ResourceGraph:
         except ValueError:
             return arm.error_response(400, "BadRequest", "The request body is not valid JSON.")
         text = request.get("query") if isinstance(request, dict) else None
-        if not isinstance(text, str) or not _TABLE.match(text):
+        table = _TABLE.match(text) if isinstance(text, str) else None
+        if not isinstance(text, str) or table is None:
             return arm.error_response(400, "BadRequest", "The simulator answers the tracker's backup-job query only "
                                       "(RecoveryServicesResources, type microsoft.recoveryservices/vaults/backupjobs).")
         subscriptions = {str(s).lower() for s in request.get("subscriptions") or []}
@@ -103,7 +106,10 @@ class ResourceGraph:
         never = math.isinf(self.lag_seconds)
         seen = now if never else now - self.lag_seconds
         rows = []
+        wanted_type = table["type"].lower()
         for job in jobs(names):
+            if job.graph_type != wanted_type:
+                continue
             if job.vault.ref.subscription.lower() not in subscriptions or not job.visible(seen):
                 continue
             if names is not None and job.job_id.lower() not in names:

@@ -105,6 +105,11 @@ class JobScript:
     # How far off Azure's own estimate of a VM job's length is: ``estimatedRemainingDuration`` counts down from
     # ``duration * estimate_error`` (1: exact; Azure's accuracy is not documented, the bench draws it).
     estimate_error: float = 1.0
+    # Backup vault jobs (``_dpp``): the data source (blob, disk, aks, postgresql, mysql, adls, postgresql-single;
+    # None: disk) and the status vocabulary ("spec": Started/Succeeded as the examples show; "described":
+    # InProgress/Completed as the spec's description says).
+    data_source: str | None = None
+    status_words: str = "spec"
 
     def validate(self) -> None:
         if self.job_type not in cat.JOB_TYPES:
@@ -237,6 +242,8 @@ class Job:
     to ``end_at`` for cancelled jobs; the final status from ``end_at``. Tasks split a plan span ``plan`` evenly and
     progress one after another.
     """
+
+    graph_type = "microsoft.recoveryservices/vaults/backupjobs"  # its type in Resource Graph
 
     def __init__(
         self,

@@ -25,6 +25,7 @@ from jobs.arm.transport import HandlerTransport, Headers, HttpRequest, HttpRespo
 from . import _arm as arm
 from . import _catalog as cat
 from . import _crr as crr
+from . import _dpp as dpp
 from . import _graph as graph
 from ._faults import FAULT_KINDS, FaultInjector
 from ._model import (
@@ -118,6 +119,7 @@ class BackupSimulator:
         self._vaults: dict[tuple[str, str, str], Vault] = {}
         self._by_name: dict[str, list[Job]] = {}  # the vaults' jobs by lower-case id, for Resource Graph
         self._crr = crr.CrossRegion(self)  # the passive stamp: vaults' jobs in their secondary regions
+        self._dpp = dpp.BackupVaults(self)  # Backup vaults (Microsoft.DataProtection)
         self._denied: set[tuple[str, str, str]] = set()
         self._seq = 0
         self._faults = FaultInjector(seed)
@@ -215,6 +217,9 @@ class BackupSimulator:
     def add_vault(self, vault_id: str) -> None:
         """Make a vault exist (with no jobs). Vaults are also created by add_job and trigger_backup."""
         with self._lock:
+            if dpp.is_vault_id(vault_id):
+                self._dpp.vault(dpp.parse_vault(vault_id))
+                return
             self._vault(VaultRef.parse(vault_id))
 
     def _create_job(self, vault: Vault, script: JobScript, t0: float, wall0: datetime) -> Job:
@@ -231,12 +236,16 @@ class BackupSimulator:
 
     def add_job(self, vault_id: str, script: JobScript | None = None, starts_at: float | None = None) -> str:
         """Create a job that follows ``script`` from now, or from ``starts_at`` (a later reading of ``clock``:
-        until then Azure does not know it); returns its jobId."""
-        ref = VaultRef.parse(vault_id)
+        until then Azure does not know it); returns its jobId. A Backup vault's job (``Microsoft.DataProtection``
+        vault id) follows the same script (``data_source``, ``status_words``)."""
+        backup_vault = dpp.is_vault_id(vault_id)
+        ref = dpp.parse_vault(vault_id) if backup_vault else VaultRef.parse(vault_id)
         with self._lock:
             now, wall = self.clock(), self.wall_clock()
             start = now if starts_at is None else float(starts_at)
             wall_start = wall + timedelta(seconds=start - now)
+            if backup_vault:
+                return self._dpp.create_job(self._dpp.vault(ref), script or JobScript(), start, wall_start).job_id
             job = self._create_job(self._vault(ref), script or JobScript(), start, wall_start)
             return job.job_id
 
@@ -249,9 +258,18 @@ class BackupSimulator:
         container: str | None = None,
         protected_item: str | None = None,
         failed_jobs: dict[str, str] | None = None,
+        backup_vault_scope: str = "vault",
+        job_id_form: str = "name",
     ) -> TriggeredOperation:
         """What a Backups_Trigger POST does: an operation that ends after ``operation_delay`` with
-        ``operation_outcome``; on success a job (``script``) that starts when the operation succeeds."""
+        ``operation_outcome``; on success a job (``script``) that starts when the operation succeeds. A Backup
+        vault's (BackupInstances_AdhocBackup): ``backup_vault_scope`` says which operationStatus URL (``vault``,
+        ``location``), ``job_id_form`` how the operation names its job (``name``, or its full ARM ``id``)."""
+        if dpp.is_vault_id(vault_id):
+            script = script or JobScript()
+            with self._lock:
+                return self._dpp.trigger(dpp.parse_vault(vault_id), script, float(operation_delay),
+                                         operation_outcome, backup_vault_scope, job_id_form)
         ref = VaultRef.parse(vault_id)
         script = script or JobScript()
         script.validate()
@@ -349,9 +367,10 @@ class BackupSimulator:
 
     def cancel_job(self, vault_id: str, job_id: str) -> bool:
         """JobCancellations_Trigger without HTTP: True if the running job now goes Cancelling -> Cancelled."""
-        ref = VaultRef.parse(vault_id)
+        ref = _any_vault(vault_id)
         with self._lock:
-            job = self._vault(ref).jobs.get(job_id.lower())
+            vault = self._dpp.vault(ref) if dpp.is_vault_id(vault_id) else self._vault(ref)
+            job = vault.jobs.get(job_id.lower())
             if job is None:
                 raise KeyError(job_id)
             return job.cancel(self.clock(), job.script.cancelling_for or self.default_cancelling_for)
@@ -359,12 +378,12 @@ class BackupSimulator:
     def deny_vault(self, vault_id: str) -> None:
         """Every request on that vault answers 403 AuthorizationFailed (the identity lacks Backup Reader)."""
         with self._lock:
-            self._denied.add(VaultRef.parse(vault_id).key)
+            self._denied.add(_any_vault(vault_id).key)
 
     def allow_vault(self, vault_id: str) -> None:
         """Undo deny_vault."""
         with self._lock:
-            self._denied.discard(VaultRef.parse(vault_id).key)
+            self._denied.discard(_any_vault(vault_id).key)
 
     def set_faults(self, config: FaultConfig) -> None:
         """Replace the fault configuration (also resets the token buckets and the on-cue counter)."""
@@ -410,9 +429,9 @@ class BackupSimulator:
         Also returns it while the job is still in its not-found window (where GET would answer 404).
         Raises KeyError for an unknown job.
         """
-        ref = VaultRef.parse(vault_id)
+        ref = _any_vault(vault_id)
         with self._lock:
-            vault = self._vaults.get(ref.key)
+            vault = (self._dpp.vaults if dpp.is_vault_id(vault_id) else self._vaults).get(ref.key)
             job = vault.jobs.get(job_id.lower()) if vault else None
             if job is None:
                 raise KeyError(job_id)
@@ -429,9 +448,9 @@ class BackupSimulator:
 
     def job_ids(self, vault_id: str) -> list[str]:
         """Every job of the vault, newest first (visible or not)."""
-        ref = VaultRef.parse(vault_id)
+        ref = _any_vault(vault_id)
         with self._lock:
-            vault = self._vaults.get(ref.key)
+            vault = (self._dpp.vaults if dpp.is_vault_id(vault_id) else self._vaults).get(ref.key)
             return [j.job_id for j in sorted(vault.jobs.values(), key=sort_key)] if vault else []
 
     # -- request pipeline ---------------------------------------------------------------------------------------
@@ -483,10 +502,13 @@ class BackupSimulator:
     ) -> arm.Response:
         route = arm.match_route(method, path)
         crr_route = crr.match_route(method, path) if route is None else None
+        dpp_route = dpp.match_route(method, path) if route is None and crr_route is None else None
         if route is not None:
             kind = route.kind
         elif crr_route is not None:
             kind = crr_route.kind
+        elif dpp_route is not None:
+            kind = dpp_route.kind
         else:
             kind = "resource_graph" if _is_graph(path) else "other"
         job_key: str | None = None
@@ -494,6 +516,11 @@ class BackupSimulator:
             vault = self._vaults.get(VaultRef(route.subscription, route.resource_group, route.vault).key)
             job = vault.jobs.get(route.params["job"].lower()) if vault else None
             job_key = job.job_id if job else route.params["job"].lower()
+        elif dpp_route is not None and kind == "job_get":
+            key = VaultRef(dpp_route.subscription, dpp_route.resource_group or "", dpp_route.vault or "").key
+            dpp_vault = self._dpp.vaults.get(key)
+            dpp_job = dpp_vault.jobs.get(dpp_route.params["job"].lower()) if dpp_vault else None
+            job_key = dpp_job.job_id if dpp_job else dpp_route.params["job"].lower()
         self._count(kind, job_key)
         request_id = str(uuid.uuid4())
         correlation_id = headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
@@ -606,6 +633,8 @@ class BackupSimulator:
     ) -> arm.Response:
         if route is None and (crr_route := crr.match_route(method, path)) is not None:
             return self._crr.handle(method, path, query, body, crr_route)  # the passive stamp: its own versions
+        if route is None and (dpp_route := dpp.match_route(method, path)) is not None:
+            return self._dpp.handle(method, path, query, body, dpp_route)  # Backup vaults: their own versions
         if _is_graph(path):
             return self.resource_graph.handle(method, query, body, self._jobs_named)
         api_version = query.get("api-version")
@@ -785,7 +814,8 @@ class BackupSimulator:
             if (method, name) == ("POST", "/jobs"):
                 vault_id = _required(data, "vaultId")
                 job_id = self.add_job(vault_id, _script_from(data))
-                vault = self._vaults[VaultRef.parse(vault_id).key]
+                vaults = self._dpp.vaults if dpp.is_vault_id(vault_id) else self._vaults
+                vault = vaults[_any_vault(vault_id).key]
                 return arm.json_response(201, {"jobId": job_id, "id": vault.jobs[job_id.lower()].resource_id})
             if (method, name) == ("POST", "/crr-jobs"):
                 vault_id, region = _required(data, "vaultId"), _required(data, "region")
@@ -816,6 +846,8 @@ class BackupSimulator:
                     container=data.get("containerName"),
                     protected_item=data.get("protectedItemName"),
                     failed_jobs=data.get("failedJobsError"),
+                    backup_vault_scope=str(data.get("backupVaultScope", "vault")),
+                    job_id_form=str(data.get("jobIdForm", "name")),
                 )
                 return arm.json_response(
                     201,
@@ -882,6 +914,11 @@ def _is_graph(path: str) -> bool:
     return path.lower().rstrip("/") == graph.PATH
 
 
+def _any_vault(vault_id: str) -> VaultRef:
+    """A Recovery Services or a Backup vault's id, as the simulator keys its vaults."""
+    return dpp.parse_vault(vault_id) if dpp.is_vault_id(vault_id) else VaultRef.parse(vault_id)
+
+
 def _required(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
@@ -902,6 +939,8 @@ def _script_from(data: Mapping[str, Any]) -> JobScript:
         "cancellingSeconds": "cancelling_for",
         "propertyBag": "property_bag",
         "internalErrorSeconds": "internal_error_for",
+        "dataSource": "data_source",
+        "statusWords": "status_words",
     }
     for key, attr in mapping.items():
         if key in data and data[key] is not None:

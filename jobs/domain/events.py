@@ -70,7 +70,8 @@ def build_event(
 ) -> CloudEvent:
     """The event for one subscriber.
 
-    ``event_type``, ``subject`` and ``job_fields`` (``JOB_FIELDS``, from ``job``) are the job's provider's;
+    ``event_type``, ``subject`` and ``job_fields`` (``JOB_FIELDS``, from ``job``, then any fields of the provider's
+    own, such as a Backup vault job's ``dataSourceName``) are the job's provider's;
     ``errors`` overrides the job's own errors (for NotFound, OperationFailed).
     """
     data: dict[str, Any] = {"jobId": job_id, "jobResourceId": job_resource_id, "vaultId": vault_id, "status": status}
@@ -79,6 +80,7 @@ def build_event(
     data["duration"] = iso_duration(data["duration"])
     data["tasks"] = [_with_iso_duration(task) for task in job_fields.get("tasks") or []]
     data["propertyBag"] = dict(job_fields.get("propertyBag") or {})
+    data.update({name: value for name, value in job_fields.items() if name not in data})  # a provider's own fields
     if correlation_id is not None:
         data["correlationId"] = correlation_id
     if context is not None:

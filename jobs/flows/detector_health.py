@@ -14,7 +14,9 @@ ends already older than the fresh bound (lower bounds of their lag):
   in full (throttled, quota spent, refused, unreachable). In each of these the vaults are listed every round, so
   results come within one poll period whatever Resource Graph does.
 
-A job kind the detector does not cover (cross-region restores) is always on the every-round schedule.
+A job kind the detector does not cover (cross-region restores) is always on the every-round schedule. Each vault
+kind the detector covers is measured and assessed apart (``DetectorHealthByKind``): Recovery Services jobs and
+Backup vault jobs may reach Resource Graph with different lags, and one kind's lag never rests the other's vaults.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from jobs.domain.tracked_item import IndexEntry
 from jobs.storage.detector_log import LagSample, PendingEnd, TableDetectorLog
 from jobs.telemetry import Observer
 
-__all__ = ["FRESH_LAG_PERIODS", "MIN_SAMPLES", "WINDOW", "DetectorAssessment", "DetectorHealth", "MeasuringDetector",
-           "assess"]
+__all__ = ["FRESH_LAG_PERIODS", "MIN_SAMPLES", "WINDOW", "DetectorAssessment", "DetectorHealth",
+           "DetectorHealthByKind", "MeasuringDetector", "assess"]
 
 WINDOW = 40  # the newest samples an assessment looks at
 MIN_SAMPLES = 10  # fewer than this: unproven
@@ -214,11 +216,79 @@ class DetectorHealth:
         return assessment
 
 
+class DetectorHealthByKind:
+    """One ``DetectorHealth`` per vault kind the detector covers (``kind_of(locator)``: "" for the first provider,
+    Recovery Services; ``backupvault`` for Backup vaults), each with its own samples, pending ends and assessment
+    in the table; the same interface as one ``DetectorHealth``. ``current`` is the first kind's; ``assessments``
+    has them all."""
+
+    def __init__(self, healths: dict[str, DetectorHealth], kind_of: Callable[[str], str]) -> None:
+        if not healths:
+            raise ValueError("at least one kind of vault")
+        self.healths = dict(healths)
+        self.kind_of = kind_of
+        self._first = next(iter(self.healths.values()))
+        self._overdue: dict[str, list[float]] = {}
+
+    def _for(self, locator: str) -> DetectorHealth:
+        return self.healths.get(self.kind_of(locator), self._first)
+
+    @property
+    def current(self) -> DetectorAssessment:
+        return self._first.current
+
+    @property
+    def assessments(self) -> dict[str, DetectorAssessment]:
+        return {kind: health.current for kind, health in self.healths.items()}
+
+    @property
+    def fresh_bound(self) -> float:
+        return self._first.fresh_bound
+
+    def covers(self, locator: str) -> bool:
+        return self._first.covers(locator)
+
+    def describe(self) -> str:
+        """The first kind's line (Recovery Services), then each other kind's: ``<kind>: <its line>``."""
+        lines = [assessment.describe() if not kind else f"{kind}: {assessment.describe()}"
+                 for kind, assessment in self.assessments.items()]
+        return " | ".join(lines)
+
+    def fresh_for(self, locator: str) -> bool:
+        """Whether ``locator``'s jobs may rest: the detector covers them and is fresh for their kind."""
+        return self._for(locator).fresh_for(locator)
+
+    def record_end(self, tracking_id: str, locator: str, source: str, end_time: datetime | None,
+                   learned_at: datetime, subscription_id: str = "") -> float | None:
+        return self._for(locator).record_end(tracking_id, locator, source, end_time, learned_at, subscription_id)
+
+    def pending(self) -> list[PendingEnd]:
+        return [end for health in self.healths.values() for end in health.pending()]
+
+    def settle(self, pending: Sequence[PendingEnd], shown: set[str]) -> list[float]:
+        """Each kind's pending ends settled in its own record; the overdue ages are kept per kind for
+        ``assess_round`` (and returned together)."""
+        by_kind: dict[str, list[PendingEnd]] = {}
+        first = next(iter(self.healths))
+        for end in pending:
+            kind = self.kind_of(end.vault_id)
+            by_kind.setdefault(kind if kind in self.healths else first, []).append(end)
+        self._overdue = {kind: self.healths[kind].settle(ends, shown) for kind, ends in by_kind.items()}
+        return [age for ages in self._overdue.values() for age in ages]
+
+    def assess_round(self, unavailable: str | None, overdue: Sequence[float] = ()) -> DetectorAssessment:
+        """Every kind assessed on its own samples and overdue ends; returns the first kind's assessment."""
+        results = {kind: health.assess_round(unavailable, self._overdue.get(kind, ()))
+                   for kind, health in self.healths.items()}
+        self._overdue = {}
+        return results[next(iter(self.healths))]
+
+
 class MeasuringDetector:
     """The poll round's detector, measured: each round it also asks about the ends the detector has not shown yet
     (never handed to the round), settles them, and has the round's health assessed."""
 
-    def __init__(self, detector: Any, health: DetectorHealth) -> None:
+    def __init__(self, detector: Any, health: DetectorHealth | DetectorHealthByKind) -> None:
         self._detector = detector
         self._health = health
 

@@ -181,7 +181,8 @@ def parse_message(
             return TrackRequest(subscriber, jobs=(JobRef(vault, job.job_id),), timeout_minutes=timeout)
         if "operationUrl" in value:
             # A cross-region restore's URL names no vault: the vault given alongside (if any) goes with it.
-            operation = providers.parse_operation_url(value["operationUrl"], arm_endpoint, vault=_optional_vault(value))
+            url = value["operationUrl"]
+            operation = providers.parse_operation_url(url, arm_endpoint, vault=_optional_vault(value, url))
             return TrackRequest(subscriber, operation=operation, timeout_minutes=timeout)
         if "operation" in value:
             return _from_operation(value, subscriber, timeout)
@@ -215,7 +216,7 @@ def _job_from_id(value: object, field_name: str) -> JobRef:
         raise IntakeRejected(str(exc)) from None
 
 
-def _vault(value: dict[str, Any]) -> VaultRef:
+def _vault(value: dict[str, Any], beside: object = None) -> VaultRef:
     """The message's vault (``vaultId``, or its three parts), in its secondary region if ``crossRegionRestore``."""
     if "vaultId" in value:
         return _in_region(providers.parse_vault_id(value["vaultId"]), value)
@@ -225,14 +226,15 @@ def _vault(value: dict[str, Any]) -> VaultRef:
             "vaultId is missing, and so is " + ", ".join(missing) + " (give vaultId, or all three of "
             "subscriptionId, resourceGroup and vaultName)"
         )
-    vault = providers.vault_from_parts(value["subscriptionId"], value["resourceGroup"], value["vaultName"])
+    vault = providers.vault_from_parts(value["subscriptionId"], value["resourceGroup"], value["vaultName"], beside)
     return _in_region(vault, value)
 
 
-def _optional_vault(value: dict[str, Any]) -> VaultRef | None:
-    """The vault given beside an ``operationUrl``: ``None`` when the message names none."""
+def _optional_vault(value: dict[str, Any], url: object) -> VaultRef | None:
+    """The vault given beside an ``operationUrl`` (its three parts name a vault of the URL's kind): ``None`` when
+    the message names none."""
     if any(name in value for name in ("vaultId", "subscriptionId", "resourceGroup", "vaultName")):
-        return _vault(value)
+        return _vault(value, url)
     return None
 
 

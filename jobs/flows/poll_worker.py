@@ -139,7 +139,7 @@ class Poller:
         report.strategy = "get"
         if until is not None and self.monotonic() >= until:
             return [item.tracking_id for item in items]
-        if jobs and self._policy.lists(len(jobs)) and not self._list_refused(vault):
+        if jobs and provider.lists_running_jobs and self._policy.lists(len(jobs)) and not self._list_refused(vault):
             report.strategy = "list"
             try:
                 summaries = self._list(provider, vault, jobs)

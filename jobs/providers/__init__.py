@@ -21,6 +21,7 @@ from typing import Any
 from jobs.domain.references import InvalidReference, JobRef, OperationRef, VaultRef
 from jobs.providers.base import Provider
 from jobs.providers.cross_region_restore import CrossRegionRestore
+from jobs.providers.data_protection import DataProtection
 from jobs.providers.recovery_services import RecoveryServices
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 # Every provider the tracker knows; the first is the default (shape 2, ids that name no known namespace).
-PROVIDERS: tuple[type[Provider], ...] = (RecoveryServices, CrossRegionRestore)
+PROVIDERS: tuple[type[Provider], ...] = (RecoveryServices, CrossRegionRestore, DataProtection)
 
 _NAMESPACE_IN_ID = re.compile(r"/providers/([^/?#]+)/", re.IGNORECASE)
 
@@ -136,8 +137,11 @@ def parse_vault_id(resource_id: object, field: str = "vaultId") -> VaultRef:
     return _REGISTRY.for_id(resource_id).parse_vault_id(resource_id, field)
 
 
-def vault_from_parts(subscription_id: object, resource_group: object, name: object) -> VaultRef:
-    return _REGISTRY.default.vault_from_parts(subscription_id, resource_group, name)
+def vault_from_parts(subscription_id: object, resource_group: object, name: object, beside: object = None) -> VaultRef:
+    """A vault from its three parts: of the default provider, or of the provider of the operation URL ``beside``
+    it (a Backup vault's location-scoped operation URL names no vault: the parts name a Backup vault)."""
+    kind = _REGISTRY.for_operation_url(beside) if beside is not None else _REGISTRY.default
+    return kind.vault_from_parts(subscription_id, resource_group, name)
 
 
 def parse_job_id(resource_id: object, field: str = "jobResourceId") -> JobRef:

@@ -1,7 +1,7 @@
 """The provider seam: everything that differs between Azure's kinds of backup vault.
 
 A provider owns one resource provider namespace, or a vault's jobs in its secondary region (``cross_region``):
-``recovery_services`` and ``cross_region_restore`` today; ``Microsoft.DataProtection`` Backup vaults would be one more
+``recovery_services``, ``cross_region_restore`` and ``data_protection`` (Backup vaults); a further kind is one more
 module and one line in ``jobs.providers.PROVIDERS``. The intake, store, poll round, publisher and delivery call only
 this interface, through ``jobs.providers``, and never name a provider.
 
@@ -85,6 +85,10 @@ class Provider(Protocol):
     ) -> dict[str, dict[str, Any]]:
         """The vault's running jobs started since ``since``, by lower-case job id (summaries, not details)."""
         ...
+
+    # Whether the poll worker may use ``list_running_jobs`` in place of a GET per due job (the poll policy then
+    # decides when): False where the list cannot be filtered and costs more than it saves (Backup vaults).
+    lists_running_jobs: ClassVar[bool]
 
     def get_operation(self, arm: ArmClient, operation: OperationRef) -> dict[str, Any]: ...
 

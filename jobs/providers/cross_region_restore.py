@@ -148,6 +148,7 @@ class CrossRegionRestore:
     namespace = NAMESPACE
     vault_type = "vaults"
     cross_region = True
+    lists_running_jobs = True  # list_running_jobs filters on status: one list may replace a GET per job
     api_version_setting = "JOBS_CRR_API_VERSION"
     default_api_version = DEFAULT_API_VERSION
     api_version_doc = ("api-version of the cross-region restore calls (`backupCrrJob`, `backupCrrJobs`, "

@@ -82,6 +82,22 @@ class GraphDetector:
         except InvalidReference:
             return False
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The labels (``kind_of``) of the vault kinds whose jobs Resource Graph holds, the first provider's first."""
+        return tuple(dict.fromkeys(self._label(kind) for kind in self._registry.kinds if kind.resource_graph))
+
+    def kind_of(self, locator: str) -> str:
+        """The label of the vault kind at ``locator``, under which its lag is measured: "" for the first provider
+        (Recovery Services), the namespace's last word in lower case for another (``dataprotection``)."""
+        try:
+            return self._label(self._registry.for_vault(locator))
+        except InvalidReference:
+            return ""
+
+    def _label(self, kind: type[Provider]) -> str:
+        return "" if kind.namespace == self._registry.default.namespace else kind.namespace.rsplit(".", 1)[-1].lower()
+
     def list_ended(self, entries: Sequence[TrackedJob]) -> set[str]:
         """The tracking ids of ``entries`` (jobs) that Resource Graph shows as ended; what it could not ask about
         (quota spent, an error) is simply not in the answer, and counted in ``last_round``."""

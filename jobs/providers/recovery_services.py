@@ -399,6 +399,7 @@ class RecoveryServices:
     namespace = NAMESPACE
     vault_type = "vaults"
     cross_region = False
+    lists_running_jobs = True  # list_running_jobs filters on status: one list may replace a GET per job
     api_version_setting = "JOBS_ARM_API_VERSION"
     default_api_version = DEFAULT_API_VERSION
     api_version_doc = ("api-version of the Recovery Services calls: a GA version of the backup API served in every "

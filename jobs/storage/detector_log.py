@@ -47,19 +47,25 @@ class PendingEnd(NamedTuple):
 
 
 class TableDetectorLog:
-    def __init__(self, table: TableClient) -> None:
+    """The record of one kind of vault's jobs: ``kind`` "" (the first provider, Recovery Services) keeps the
+    partitions above; another kind (``backupvault``) has its own, suffixed ``-<kind>``, and its own assessment row."""
+
+    def __init__(self, table: TableClient, kind: str = "") -> None:
         self._table = table
+        suffix = f"-{kind}" if kind else ""
+        self._lag, self._pending = LAG_PARTITION + suffix, PENDING_PARTITION + suffix
+        self._row = _ASSESSMENT_ROW + suffix
 
     def add_sample(self, tracking_id: str, source: str, lag_seconds: float, learned_at: datetime) -> None:
         ticks = int(learned_at.astimezone(UTC).timestamp() * 1_000_000)
-        entity = {"PartitionKey": LAG_PARTITION, "RowKey": f"{_MAX_TICKS - ticks:020d}-{tracking_id}",
+        entity = {"PartitionKey": self._lag, "RowKey": f"{_MAX_TICKS - ticks:020d}-{tracking_id}",
                   "Source": source, "LagSeconds": float(lag_seconds), "LearnedAt": learned_at}
         self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     def list_samples(self, limit: int) -> list[LagSample]:
         """The newest ``limit`` samples, newest first."""
         samples: list[LagSample] = []
-        entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": LAG_PARTITION},
+        entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": self._lag},
                                               results_per_page=min(limit, 1000))
         for entity in entities:
             samples.append(LagSample(str(entity["Source"]), float(entity["LagSeconds"]), entity["LearnedAt"]))
@@ -69,28 +75,28 @@ class TableDetectorLog:
 
     def trim(self, keep: int, limit: int = 100) -> int:
         """Deletes up to ``limit`` samples older than the newest ``keep``; returns how many."""
-        entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": LAG_PARTITION},
+        entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": self._lag},
                                               select=["PartitionKey", "RowKey"])
         deleted = 0
         for index, entity in enumerate(entities):
             if index < keep:
                 continue
             with contextlib.suppress(ResourceNotFoundError):
-                self._table.delete_entity(LAG_PARTITION, entity["RowKey"])
+                self._table.delete_entity(self._lag, entity["RowKey"])
             deleted += 1
             if deleted >= limit:
                 break
         return deleted
 
     def add_pending(self, pending: PendingEnd) -> None:
-        self._table.upsert_entity({"PartitionKey": PENDING_PARTITION, "RowKey": pending.tracking_id,
+        self._table.upsert_entity({"PartitionKey": self._pending, "RowKey": pending.tracking_id,
                                    "VaultId": pending.vault_id, "SubscriptionId": pending.subscription_id,
                                    "EndTime": pending.end_time, "LearnedAt": pending.learned_at},
                                   mode=UpdateMode.REPLACE)
 
     def list_pending(self, limit: int = 1000) -> list[PendingEnd]:
         pending: list[PendingEnd] = []
-        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": PENDING_PARTITION}):
+        for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": self._pending}):
             pending.append(PendingEnd(entity["RowKey"], str(entity["VaultId"]), str(entity["SubscriptionId"]),
                                       entity["EndTime"], entity["LearnedAt"]))
             if len(pending) >= limit:
@@ -99,15 +105,15 @@ class TableDetectorLog:
 
     def delete_pending(self, tracking_id: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
-            self._table.delete_entity(PENDING_PARTITION, tracking_id)
+            self._table.delete_entity(self._pending, tracking_id)
 
     def put_assessment(self, values: dict[str, object]) -> None:
-        self._table.upsert_entity({"PartitionKey": ASSESSMENT_PARTITION, "RowKey": _ASSESSMENT_ROW, **values},
+        self._table.upsert_entity({"PartitionKey": ASSESSMENT_PARTITION, "RowKey": self._row, **values},
                                   mode=UpdateMode.REPLACE)
 
     def get_assessment(self) -> dict[str, object] | None:
         try:
-            entity = self._table.get_entity(ASSESSMENT_PARTITION, _ASSESSMENT_ROW)
+            entity = self._table.get_entity(ASSESSMENT_PARTITION, self._row)
         except ResourceNotFoundError:
             return None
         except HttpResponseError:

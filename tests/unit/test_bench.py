@@ -238,6 +238,7 @@ def test_the_rows_cover_every_detector_case_each_with_its_reads_goal() -> None:
         "tracker, Resource Graph never shows an end, no end hints": False,
         "vault rounds, no Resource Graph, end hints with estimates": False,
         "vault rounds, no Resource Graph, no end hints": False,
+        "vault rounds, no Resource Graph, Backup vaults listed": False,  # the Backup vault workload's what-if
     }
     assert STRATEGIES["vault rounds, no Resource Graph, no end hints"].settings["JOBS_END_HINTS"] == "off"
     assert [STRATEGIES[f"tracker, Resource Graph lag {n}"].graph_lag_seconds(30) for n in
@@ -275,3 +276,17 @@ def test_the_repeat_workload_backs_the_same_vms_up_again_each_about_as_long_as_b
         assert max(seconds) / min(seconds) < 2.5  # about as long as its earlier runs
     assert all(0.2 < job.estimate_error < 5 for job in jobs)
     assert len({job.estimate_error for job in jobs}) == len(jobs)  # each job's estimate off by its own factor
+
+
+def test_the_backup_vault_workload_follows_every_job_and_its_what_if_lists_the_vaults() -> None:
+    from devtools.bench import BACKUP_VAULT_STRATEGIES, backupvault_workload
+
+    workload = backupvault_workload(1)
+    assert len(workload.jobs) == 200 and len(workload.history) == 1200
+    assert all("Microsoft.DataProtection/backupVaults" in job.vault_id for job in workload.jobs)
+    vaults = {job.vault_id for job in workload.jobs[:2]}
+    small = Workload("backupvault", workload.jobs[:2], [j for j in workload.history if j.vault_id in vaults][:60])
+    listed = STRATEGIES[BACKUP_VAULT_STRATEGIES[-1]].run(BACKUP_VAULT_STRATEGIES[-1], small, 30, 1.0)
+    per_job = STRATEGIES["vault rounds, no Resource Graph"].run("vault rounds, no Resource Graph", small, 30, 1.0)
+    assert listed.unfinished == per_job.unfinished == 0
+    assert listed.reads != per_job.reads  # the what-if row does list (Jobs_List pages), the default never does

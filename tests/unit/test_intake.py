@@ -285,10 +285,10 @@ def test_messages_that_name_no_job_are_rejected_with_a_reason(body: str | bytes)
     rejected(body)
 
 
-def test_data_protection_job_is_rejected_with_a_reason() -> None:
+def test_a_backup_vault_job_id_is_accepted_and_a_malformed_one_refused_naming_the_field() -> None:
     body = fixture_json("azure-rest-api-specs/GetJob.json")["responses"]["200"]["body"]
-    assert "jobResourceId" in rejected({"jobResourceId": body["id"]})
-    assert "Microsoft.RecoveryServices" in rejected(body["id"])
+    assert "jobResourceId" in rejected({"jobResourceId": body["id"].replace("backupJobs/", "backupJobs/x")})
+    assert "Backup vault job id" in rejected(body["id"] + "/more")
 
 
 @pytest.mark.parametrize(

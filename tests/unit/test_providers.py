@@ -139,7 +139,7 @@ def test_parsing_and_mapping_need_no_settings_and_answer_with_the_provider_class
 
 def test_each_provider_names_its_api_version_setting_with_a_default_and_one_line_of_doc() -> None:
     settings = [kind.api_version_setting for kind in PROVIDERS]
-    assert settings == ["JOBS_ARM_API_VERSION", "JOBS_CRR_API_VERSION"]
+    assert settings == ["JOBS_ARM_API_VERSION", "JOBS_CRR_API_VERSION", "JOBS_DATAPROTECTION_API_VERSION"]
     for kind in PROVIDERS:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", kind.default_api_version)
         assert kind.api_version_doc.strip() and "\n" not in kind.api_version_doc
@@ -147,7 +147,8 @@ def test_each_provider_names_its_api_version_setting_with_a_default_and_one_line
 
 
 def test_providers_built_from_the_settings_read_at_each_providers_own_setting() -> None:
-    versions = {"JOBS_ARM_API_VERSION": "2024-04-01", "JOBS_CRR_API_VERSION": "2021-11-15"}
+    versions = {"JOBS_ARM_API_VERSION": "2024-04-01", "JOBS_CRR_API_VERSION": "2021-11-15",
+                "JOBS_DATAPROTECTION_API_VERSION": "2025-07-01"}
     settings = Settings.from_env({**STORAGE, **versions})
     assert settings.api_versions == versions
     configured = Providers.from_settings(settings)

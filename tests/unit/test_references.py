@@ -219,15 +219,14 @@ def test_valid_vault_names_are_accepted(name: str) -> None:
     assert vault_from_parts(SUB, "rg", name).name == name
 
 
-def test_job_under_a_data_protection_backup_vault_is_rejected_clearly() -> None:
+def test_job_under_a_backup_vault_is_a_backup_vault_job() -> None:
     body = fixture_json("azure-rest-api-specs/GetJob.json")["responses"]["200"]["body"]
-    with pytest.raises(InvalidReference) as info:
-        parse_job_id(body["id"])
-    reason = str(info.value)
-    assert "jobResourceId" in reason
-    assert "Microsoft.RecoveryServices" in reason  # says what is supported
+    job = parse_job_id(body["id"])  # "Backupvaults", as Azure spells it: compared without case
+    assert (job.vault.namespace, job.vault.vault_type, job.job_id) == (
+        "Microsoft.DataProtection", "backupVaults", body["name"])
+    assert parse_vault_id(body["id"].rsplit("/backupJobs/", 1)[0]) == job.vault
     with pytest.raises(InvalidReference, match="vaultId"):
-        parse_vault_id(body["id"].rsplit("/backupJobs/", 1)[0])
+        parse_vault_id(body["id"].rsplit("/backupJobs/", 1)[0] + "/x")
 
 
 @pytest.mark.parametrize(
