@@ -230,6 +230,11 @@ class DetectorHealthByKind:
         self._first = next(iter(self.healths.values()))
         self._overdue: dict[str, list[float]] = {}
 
+    @property
+    def observer(self) -> Observer:
+        """The observer every kind's health reports to (one for the tracker)."""
+        return self._first.observer
+
     def _for(self, locator: str) -> DetectorHealth:
         return self.healths.get(self.kind_of(locator), self._first)
 

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from devtools.simulator import JobScript
+from jobs.domain.events import iso_duration
 from tests.conftest import ROOT, VAULT, fixture_json, results
 
 SUB, RG = "11111111-2222-3333-4444-555555555555", "backup-rg"
@@ -89,7 +90,7 @@ def test_every_shape_and_status_of_backup_vault_jobs_beside_a_recovery_services_
         assert event["data"]["entityFriendlyName"] == properties["backupInstanceFriendlyName"]
         assert event["data"]["tasks"] == properties["extendedInfo"]["subTasks"]
         assert event["data"]["propertyBag"] == properties["extendedInfo"]["additionalDetails"]
-        assert event["data"]["duration"] == properties["duration"]
+        assert event["data"]["duration"] == iso_duration(properties["duration"])  # ISO 8601, Azure's text in data.job
         assert bool(event["data"]["errors"]) is (status == "Failed")
     failed = simulator.job_resource(BV, jobs["operation JSON"][0])["properties"]["errorDetails"][0]  # UserFacingError
     error = by_job[jobs["operation JSON"][0]]["data"]["errors"][0]
