@@ -17,7 +17,7 @@ from jobs.tracker import Tracker
 from tests.conftest import VAULT, drain, wait_until
 
 NEVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)  # what the service reports for time_to_live=-1
-WINDOW_HOURS = 240  # 10 days: longer than a queue message's default life (7 days)
+WINDOW_HOURS = 168  # the longest allowed (7 days): as long as a queue message's default life
 
 
 def _expiries(queue: QueueClient) -> list[datetime]:
