@@ -154,7 +154,7 @@ class Tracker:
             graph = GraphDetector(ResourceGraph(self._arm, settings.resource_graph_api_version, monotonic=monotonic))
             self._health = DetectorHealthByKind({  # each kind of vault's lag measured apart
                 kind: DetectorHealth(TableDetectorLog(table, kind), self._clock, graph.covers, self._observer,
-                                     settings.poll_seconds) for kind in graph.kinds}, graph.kind_of)
+                                     settings.poll_seconds, kind) for kind in graph.kinds}, graph.kind_of)
             self._detector = MeasuringDetector(graph, self._health)
         self._policy = poll_policy(settings, self._health)
         watched = self._health.covers if self._health is not None else _unwatched

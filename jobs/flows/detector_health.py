@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,7 @@ class DetectorAssessment:
     censored: bool = False  # some ends were never shown, or are still pending: the lag is at least the figure
     reason: str = ""
     assessed_at: datetime | None = None
+    kind: str = ""  # the vault kind measured ("" for Recovery Services, "dataprotection" for Backup vaults)
 
     @property
     def fresh(self) -> bool:
@@ -134,6 +135,7 @@ class DetectorHealth:
     covers: Callable[[str], bool]  # whether the detector is asked about a vault locator's jobs at all
     observer: Observer
     poll_seconds: float
+    kind: str = ""  # the vault kind whose lag this is (``GraphDetector.kind_of``)
     _current: DetectorAssessment = field(default_factory=lambda: DetectorAssessment("unproven",
                                                                                     reason="not assessed yet"))
     _loaded_at: datetime | None = None
@@ -205,6 +207,8 @@ class DetectorHealth:
         """A round's assessment, from the table's samples; written back for the other instances."""
         now = self.clock()
         assessment = assess(self.log.list_samples(WINDOW), unavailable, now, self.fresh_bound, overdue)
+        if self.kind:
+            assessment = replace(assessment, kind=self.kind)
         with self._lock:
             previous, self._current, self._loaded_at = self._current, assessment, now
             self._rounds += 1

@@ -85,6 +85,7 @@ class Assessment(Protocol):
 
     state: str
     lag_p95: float | None  # seconds from Azure's endTime to the detector showing it, p95 of the newest samples
+    kind: str  # the vault kind measured: "" for Recovery Services, "dataprotection" for Backup vaults
 
     def describe(self) -> str: ...
 

@@ -91,4 +91,5 @@ class LogObserver(Observer):
         if not changed:
             return
         level = logging.INFO if assessment.state in ("fresh", "unproven") else logging.WARNING
-        log.log(level, "Resource Graph as the detector: %s", assessment.describe())
+        log.log(level, "Resource Graph as the detector%s: %s",
+                 f" of {assessment.kind} jobs" if assessment.kind else "", assessment.describe())

@@ -170,7 +170,7 @@ class OtelObserver(Observer):
         self._tracer = trace.get_tracer(INSTRUMENTATION_SCOPE, tracer_provider=tracer_provider)
         self._lock = threading.Lock()
         self._running: int | None = None
-        self._lag: float | None = None
+        self._lag: dict[str, float | None] = {}  # by vault kind
         self._span: ContextVar[Span | None] = ContextVar(f"backupjobs_span_{id(self)}", default=None)
 
         def running(_options: CallbackOptions) -> Iterator[Observation]:
@@ -181,9 +181,10 @@ class OtelObserver(Observer):
 
         def lag(_options: CallbackOptions) -> Iterator[Observation]:
             with self._lock:
-                value = self._lag
-            if value is not None:
-                yield Observation(value)
+                values = dict(self._lag)
+            for kind, value in values.items():
+                if value is not None:
+                    yield Observation(value, {"kind": kind or "recoveryservices"})
 
         self._results = meter.create_counter(RESULTS, unit="{event}",
                                              description="Result events published, by the event's type")
@@ -276,7 +277,7 @@ class OtelObserver(Observer):
 
     def detector_assessed(self, assessment: Assessment, changed: bool) -> None:
         with self._lock:
-            self._lag = assessment.lag_p95
+            self._lag[getattr(assessment, "kind", "")] = assessment.lag_p95
 
 
 def _parse_time(value: object) -> datetime | None:
