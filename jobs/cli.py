@@ -1,4 +1,4 @@
-"""The command line: ``python -m jobs run | track | wait | list | status``, and the local tooling's verbs.
+"""The command line: ``python -m jobs run | track | wait | list | status | watch``, and the local tooling's verbs.
 
 ``run``, ``track``, ``list`` and ``status`` are what a producer or an operator needs, and are deployed with the app.
 ``simulate``, ``demo`` and ``drill`` come from the sibling package ``devtools`` (a clone of the repository has it,
@@ -211,6 +211,32 @@ def _parser() -> argparse.ArgumentParser:
     status = verb("status", "one job: by tracking id, job GUID, resource id, or Azure's operation id or URL")
     status.add_argument("id", metavar="ID", help="tracking id, job GUID, job resource id, operation id or URL")
     status.set_defaults(command=_status)
+
+    watch = verb("watch", "watch whole vaults: every job that starts in them is reported (watch add | remove | list)")
+    actions = watch.add_subparsers(metavar="ACTION", required=True)
+    watch_add = actions.add_parser(
+        "add", formatter_class=formatter, help="add (or replace) a watch with its own subscriber",
+        description="Add (or replace) a watch: every job that starts in its vaults from now on, and every job running "
+                    "in them now, is tracked and reported with this subscriber and data.watch set to its name.")
+    watch_add.add_argument("name", metavar="NAME", help="the watch's name (letters, digits, - and _)")
+    watch_add.add_argument("--scope", action="append", required=True, metavar="ID",
+                           help="a vault, resource group (/subscriptions/<guid>/resourceGroups/<rg>) or subscription "
+                                "id; repeat for more")
+    watch_add.add_argument("--callback-url", help="a webhook for this watch's events (https, allowed host)")
+    watch_add.add_argument("--correlation-id", help="echoed in its events")
+    watch_add.add_argument("--context", metavar="JSON", help="a JSON object echoed in its events")
+    watch_add.add_argument("--operation", help="only jobs of this operation (Backup, Restore, ...)")
+    watch_add.add_argument("--job-type", help="only jobs of this jobType (AzureIaaSVMJob, AzureWorkloadJob, ...)")
+    watch_add.add_argument("--entity-name", help="only jobs of this entityFriendlyName")
+    watch_add.set_defaults(command=_watch_add)
+    watch_remove = actions.add_parser("remove", formatter_class=formatter, help="stop a watch",
+                                      description="Stop a watch (the jobs it found are still reported when they end).")
+    watch_remove.add_argument("name", metavar="NAME", help="the watch's name")
+    watch_remove.set_defaults(command=_watch_remove)
+    watch_list = actions.add_parser("list", formatter_class=formatter, help="the watches and their vaults",
+                                    description="The watches (JOBS_WATCH_SCOPES's is 'settings'), their scopes and "
+                                                "the vaults the last expansion found.")
+    watch_list.set_defaults(command=_watch_list)
 
     azurite = verb("azurite", "serve Azurite (storage emulator) in the foreground, in memory, on loopback")
     azurite.add_argument("--blob-port", type=int, default=10000, help="blob service port")
@@ -449,6 +475,61 @@ def _status_cell(item: Any) -> str:
     if item.status and item.status != item.result_status:
         return f"{item.result_status} (Azure {item.status})"
     return str(item.result_status)
+
+
+def _watch_add(args: argparse.Namespace) -> int:
+    from jobs.tracker import WatchRefused
+
+    context = None
+    if args.context is not None:
+        try:
+            context = json.loads(args.context)
+        except ValueError:
+            raise CommandError("--context must be a JSON object") from None
+    filters = {"operation": args.operation, "jobType": args.job_type, "entityName": args.entity_name}
+    tracker = _tracker()
+    try:
+        watch = tracker.add_watch(args.name, args.scope, callback_url=args.callback_url,
+                                  correlation_id=args.correlation_id, context=context,
+                                  filters={k: v for k, v in filters.items() if v})
+    except WatchRefused as exc:
+        raise CommandError(str(exc)) from None
+    print(f"watching {len(watch.scopes)} scope{'s' if len(watch.scopes) != 1 else ''} as '{watch.name}': the next "
+          "poll round lists its vaults")
+    return 0
+
+
+def _watch_remove(args: argparse.Namespace) -> int:
+    from jobs.tracker import WatchRefused
+
+    try:
+        removed = _tracker().remove_watch(args.name)
+    except WatchRefused as exc:
+        raise CommandError(str(exc)) from None
+    if not removed:
+        raise CommandError(f"no watch named '{args.name}' ('watch list' shows them)")
+    print(f"stopped watching '{args.name}' (the jobs it found are still reported when they end)")
+    return 0
+
+
+def _watch_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    views = _tracker().list_watches()
+    if not views:
+        print("no watches (JOBS_WATCH_SCOPES is unset and 'watch add' added none)")
+        return 0
+    rows = []
+    for view in views:
+        watch = view.watch
+        subscriber = ", ".join(part for part in (
+            "callbackUrl" if watch.callback_url else "", f"correlationId {watch.correlation_id}"
+            if watch.correlation_id else "", "context" if watch.context else "") if part) or "default"
+        filters = ", ".join(f"{k}={v}" for k, v in watch.filters.items()) or "-"
+        rows.append([watch.name, "\n".join(watch.scopes), len(view.vaults), subscriber, filters,
+                     _short_time(watch.created_at)])
+    print(tabulate(rows, headers=["watch", "scopes", "vaults", "subscriber", "filters", "since"]))
+    return 0
 
 
 def _days(days: float) -> str:
