@@ -228,6 +228,8 @@ def _parser() -> argparse.ArgumentParser:
     watch_add.add_argument("--operation", help="only jobs of this operation (Backup, Restore, ...)")
     watch_add.add_argument("--job-type", help="only jobs of this jobType (AzureIaaSVMJob, AzureWorkloadJob, ...)")
     watch_add.add_argument("--entity-name", help="only jobs of this entityFriendlyName")
+    watch_add.add_argument("--daily-summary", action="store_true",
+                           help="also send a BackupJobs.DailySummary event after each UTC day")
     watch_add.set_defaults(command=_watch_add)
     watch_remove = actions.add_parser("remove", formatter_class=formatter, help="stop a watch",
                                       description="Stop a watch (the jobs it found are still reported when they end).")
@@ -491,7 +493,8 @@ def _watch_add(args: argparse.Namespace) -> int:
     try:
         watch = tracker.add_watch(args.name, args.scope, callback_url=args.callback_url,
                                   correlation_id=args.correlation_id, context=context,
-                                  filters={k: v for k, v in filters.items() if v})
+                                  filters={k: v for k, v in filters.items() if v},
+                                  daily_summary=args.daily_summary)
     except WatchRefused as exc:
         raise CommandError(str(exc)) from None
     print(f"watching {len(watch.scopes)} scope{'s' if len(watch.scopes) != 1 else ''} as '{watch.name}': the next "
@@ -525,10 +528,11 @@ def _watch_list(args: argparse.Namespace) -> int:
         subscriber = ", ".join(part for part in (
             "callbackUrl" if watch.callback_url else "", f"correlationId {watch.correlation_id}"
             if watch.correlation_id else "", "context" if watch.context else "") if part) or "default"
-        filters = ", ".join(f"{k}={v}" for k, v in watch.filters.items()) or "-"
+        filters = ", ".join([*(f"{k}={v}" for k, v in watch.filters.items()),
+                             *(["daily summary"] if watch.daily_summary else [])]) or "-"
         rows.append([watch.name, "\n".join(watch.scopes), len(view.vaults), subscriber, filters,
                      _short_time(watch.created_at)])
-    print(tabulate(rows, headers=["watch", "scopes", "vaults", "subscriber", "filters", "since"]))
+    print(tabulate(rows, headers=["watch", "scopes", "vaults", "subscriber", "options", "since"]))
     return 0
 
 

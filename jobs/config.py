@@ -315,6 +315,9 @@ SETTINGS: tuple[Setting, ...] = (
                 "`JOBS_WATCH_EXPAND_SECONDS`): every job that starts in them is tracked and reported like a "
                 "handed-in one, with `data.watch` `settings` (see Watching vaults); `python -m jobs watch` adds "
                 "watches with their own subscriber")),
+    Setting("JOBS_WATCH_DAILY_SUMMARY", "watch_daily_summary", Switch(), "off", (
+        "`on`: the `settings` watch also sends a `BackupJobs.DailySummary` event after each UTC day (counts per "
+        "status, the failed and warned jobs with their errors)")),
     Setting("JOBS_WATCH_SECONDS", "watch_seconds", _WATCH_SECONDS, "60", (
         "how often each watched vault is listed for jobs that started since its last listing (on its vault's "
         "round grid, never more often than `JOBS_POLL_SECONDS`): one ARM read per vault each time")),
@@ -371,6 +374,7 @@ class Settings:
     public_base_url: str | None  # scheme://host[:port][/path] before /api in a status URL; None: the request's
     watch_scopes: tuple[str, ...] = ()  # JOBS_WATCH_SCOPES: the settings' watch (jobs.flows.watches)
     watch_seconds: float = 60.0
+    watch_daily_summary: bool = False
     watch_expand_seconds: float = 900.0
 
     # Queues derived from the intake queue.

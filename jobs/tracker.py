@@ -273,12 +273,12 @@ class Tracker:
     # -- watches -------------------------------------------------------------------------------------------------
     def add_watch(self, name: str, scopes: Sequence[str], *, callback_url: str | None = None,
                   correlation_id: str | None = None, context: dict[str, object] | None = None,
-                  filters: dict[str, str] | None = None) -> Watch:
+                  filters: dict[str, str] | None = None, daily_summary: bool = False) -> Watch:
         """Watches vaults (ids, resource groups, subscriptions) with a subscriber of its own; the next round
         expands and lists them. Raises ``WatchRefused`` (one line) for what cannot be watched."""
         self._storage.ensure([], self.settings.table)
         return self._watches.add(name, scopes, callback_url=callback_url, correlation_id=correlation_id,
-                                 context=context, filters=filters)
+                                 context=context, filters=filters, daily_summary=daily_summary)
 
     def remove_watch(self, name: str) -> bool:
         """Stops a watch (jobs it found are followed to their end); whether there was one by that name."""

@@ -15,7 +15,8 @@ A watch is a name, scopes (vault ids of any provider, resource groups, subscript
    job is put on record like a handed-in one (``Subscriptions.add``) with the watch's subscriber, due at once: the
    round that found it polls it. A job both watched and handed in is one item, polled once, with one subscriber
    (one event) each.
-3. Daily summaries: once a UTC day is over, each watch gets one event of type ``SUMMARY_TYPE`` for it (counts per
+3. Daily summaries: once a UTC day is over, each watch that asks for them (``--daily-summary``,
+   ``JOBS_WATCH_DAILY_SUMMARY`` for the settings' watch) gets one event of type ``SUMMARY_TYPE`` for it (counts per
    status, the failed and warned jobs with their errors), published like a result (a ``summary`` item of its own,
    id stable per watch and day), so every output and retry applies.
 
@@ -104,7 +105,7 @@ class Watches:
     # -- enrolment -----------------------------------------------------------------------------------------------
     def add(self, name: str, scopes: Sequence[str], *, callback_url: str | None = None,
             correlation_id: str | None = None, context: dict[str, Any] | None = None,
-            filters: dict[str, str] | None = None) -> Watch:
+            filters: dict[str, str] | None = None, daily_summary: bool = False) -> Watch:
         """A new watch (or the same name again: replaced, keeping when each of its scopes began)."""
         if not WATCH_NAME.match(name or ""):
             raise WatchRefused(f"watch name {name!r} must be 1-63 letters, digits, hyphens and underscores")
@@ -136,7 +137,7 @@ class Watches:
         began = old.scopes if old else {}
         watch = Watch(name, {scope: began.get(scope, now) for scope in parsed}, old.created_at if old else now,
                       correlation_id, context, callback_url, {k: v for k, v in (filters or {}).items() if v},
-                      summarized=old.summarized if old else None)
+                      summarized=old.summarized if old else None, daily_summary=daily_summary)
         self.store.put_watch(watch)  # expanded by the next round
         return watch
 
@@ -162,11 +163,12 @@ class Watches:
                 self.store.delete_watch(SETTINGS_WATCH)
                 del watches[SETTINGS_WATCH]
             return list(watches.values())
-        if current is None or set(current.scopes) != set(wanted):
+        summary = self.settings.watch_daily_summary
+        if current is None or set(current.scopes) != set(wanted) or current.daily_summary != summary:
             began = current.scopes if current else {}
             watch = Watch(SETTINGS_WATCH, {scope: began.get(scope, now) for scope in wanted},
                           current.created_at if current else now,
-                          summarized=current.summarized if current else None)
+                          summarized=current.summarized if current else None, daily_summary=summary)
             self.store.put_watch(watch)  # expanded_at unset: expanded this round
             watches[SETTINGS_WATCH] = watch
         return list(watches.values())
@@ -267,6 +269,8 @@ class Watches:
                 tracking_id = self._follow(vault, job_id, watch, now)
                 if tracking_id is not None:
                     report.found += 1
+                    if not watch.daily_summary:
+                        continue
                     day = max(_start_day(job) or now.date(), row.began_at.date())
                     by_day.setdefault(day, []).append(tracking_id)
             for day, ids in by_day.items():
@@ -294,7 +298,10 @@ class Watches:
 
     # -- daily summaries -----------------------------------------------------------------------------------------
     def _summaries(self, watch: Watch, now: datetime) -> int:
-        """The summary of each UTC day that is over and not yet summarised (since the watch began); how many."""
+        """The summary of each UTC day that is over and not yet summarised (since the watch began), for a watch
+        that wants them; how many."""
+        if not watch.daily_summary:
+            return 0
         yesterday = now.astimezone(UTC).date() - timedelta(days=1)
         first = max(watch.created_at.astimezone(UTC).date(), yesterday - timedelta(days=SUMMARY_DAYS - 1))
         if watch.summarized is not None:

@@ -46,6 +46,7 @@ class Watch:
     filters: dict[str, str] = field(default_factory=dict)  # operation, jobType, entityName: Azure's values
     expanded_at: datetime | None = None
     summarized: date | None = None  # the last day whose summary went out
+    daily_summary: bool = False  # whether it gets a summary of each day (BackupJobs.DailySummary)
 
     @property
     def subscriber(self) -> Subscriber:
@@ -76,6 +77,7 @@ class WatchStore:
             "CallbackUrl": watch.callback_url, "Filters": json.dumps(watch.filters),
             "ExpandedAt": watch.expanded_at,
             "Summarized": None if watch.summarized is None else watch.summarized.isoformat(),
+            "DailySummary": watch.daily_summary,
         }), mode=UpdateMode.REPLACE)
 
     def get_watch(self, name: str) -> Watch | None:
@@ -161,6 +163,7 @@ def _watch(row: dict[str, Any]) -> Watch:
         callback_url=row.get("CallbackUrl"), filters=json.loads(row.get("Filters") or "{}"),
         expanded_at=_utc(row.get("ExpandedAt")),
         summarized=date.fromisoformat(row["Summarized"]) if row.get("Summarized") else None,
+        daily_summary=bool(row.get("DailySummary")),
     )
 
 

@@ -14,10 +14,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
+
 from devtools.simulator import JobScript
 from jobs.config import Settings
 from jobs.tracker import Tracker
-from tests.conftest import VAULT, ManualClock, drain, poll_once, results, tracker_with_clock, wait_until
+from tests.conftest import ROOT, VAULT, ManualClock, drain, poll_once, results, tracker_with_clock, wait_until
 
 GROUP = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/backup-rg"
 OTHER_VAULT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/other-rg"
@@ -61,6 +63,9 @@ def test_scheduled_jobs_nobody_handed_in_are_reported_within_the_latency_goal(
         return set(scheduled) <= set(seen) and len(events) >= 4
 
     assert wait_until(both_reported, timeout=30)
+    schema = json.loads((ROOT / "schemas" / "backup-job-result.schema.json").read_text())
+    for event in events:
+        jsonschema.validate(event, schema)
     # The latency goal (docs/reference.md): within two watch periods plus a poll period of the job's end; here
     # the periods are 1 s, so a few seconds (a minute with the defaults' 60 s and 30 s).
     assert max(seen[job] - ends[job] for job in scheduled) < 6
@@ -158,14 +163,15 @@ def test_a_resource_group_scope_picks_up_a_vault_created_after_the_watch_began(
 def test_the_daily_summary_adds_up(simulator, env: dict[str, str], clock: ManualClock) -> None:
     simulator.wall_clock = clock  # Azure's times are the test's clock, which passes midnight below
     tracker = tracker_with_clock(env, clock, JOBS_WATCH_SECONDS="1")
-    tracker.add_watch("daily", [VAULT], correlation_id="digest", filters={"operation": "Backup"})
+    tracker.add_watch("daily", [VAULT], correlation_id="digest", filters={"operation": "Backup"}, daily_summary=True)
+    tracker.add_watch("quiet", [VAULT])  # no summary asked for
     simulator.add_vault(VAULT)
     poll_once(tracker)
     outcomes = ["Completed", "Completed", "Failed", "CompletedWithWarnings", "Cancelled"]
     jobs = {simulator.add_job(VAULT, JobScript(duration=0, final_status=status)): status for status in outcomes}
     restore = simulator.add_job(VAULT, JobScript(duration=0, operation="Restore"))  # not the watch's: a filter
     _rounds(tracker, clock, 4)
-    events = results(tracker)
+    events = [e for e in results(tracker) if e["data"]["watch"] == "daily"]
     assert sorted(e["data"]["status"] for e in events) == sorted(outcomes)
     assert restore not in {e["data"]["jobId"] for e in events}
 
@@ -175,8 +181,9 @@ def test_the_daily_summary_adds_up(simulator, env: dict[str, str], clock: Manual
     poll_once(tracker)  # once per watch and day
 
     summaries = [e for e in results(tracker) if e["type"] == "BackupJobs.DailySummary"]
-    assert len(summaries) == 1
+    assert len(summaries) == 1  # the daily watch's, once
     summary = summaries[0]
+    jsonschema.validate(summary, json.loads((ROOT / "schemas" / "backup-jobs-daily-summary.schema.json").read_text()))
     day = (midnight - timedelta(days=1)).date().isoformat()
     assert summary["subject"] == f"days/{day}" and summary["source"] == "/watches/daily"
     data = summary["data"]
