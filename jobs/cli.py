@@ -509,8 +509,9 @@ def _watch_remove(args: argparse.Namespace) -> int:
         removed = _tracker().remove_watch(args.name)
     except WatchRefused as exc:
         raise CommandError(str(exc)) from None
-    if not removed:
-        raise CommandError(f"no watch named '{args.name}' ('watch list' shows them)")
+    if not removed:  # nothing to stop: a script that removes a watch twice is not an error
+        print(f"no watch named '{args.name}': nothing to stop ('watch list' shows the watches)")
+        return 0
     print(f"stopped watching '{args.name}' (the jobs it found are still reported when they end)")
     return 0
 

@@ -313,7 +313,7 @@ SETTINGS: tuple[Setting, ...] = (
             Custom(_watch_scopes, "comma-separated vault, resource group or subscription ids", unset=()), None, (
                 "watch these vaults (a resource group or subscription: every vault in it, listed again every "
                 "`JOBS_WATCH_EXPAND_SECONDS`): every job that starts in them is tracked and reported like a "
-                "handed-in one, with `data.watch` `settings` (see Watching vaults); `python -m jobs watch` adds "
+                "handed-in one, with `data.watch` `settings` (see Watching vaults); the `watch add` command adds "
                 "watches with their own subscriber")),
     Setting("JOBS_WATCH_DAILY_SUMMARY", "watch_daily_summary", Switch(), "off", (
         "`on`: the `settings` watch also sends a `BackupJobs.DailySummary` event after each UTC day (counts per "

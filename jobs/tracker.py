@@ -282,7 +282,10 @@ class Tracker:
 
     def remove_watch(self, name: str) -> bool:
         """Stops a watch (jobs it found are followed to their end); whether there was one by that name."""
-        return self._watches.remove(name)
+        try:
+            return self._watches.remove(name)
+        except ResourceNotFoundError:  # no table yet: no watch either
+            return False
 
     def list_watches(self) -> list[WatchView]:
         """Every watch (``JOBS_WATCH_SCOPES``'s as ``settings``) with the vaults its last expansion found."""

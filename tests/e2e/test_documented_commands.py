@@ -352,7 +352,7 @@ def test_every_documented_command_is_run_here_or_by_a_named_test() -> None:
             continue
         for argv in variants(d.text):
             verb = argv[0] if argv else ""
-            assert verb in ("", "--help", "track", "status", "list", "run", "simulate", "azurite") or (
+            assert verb in ("", "--help", "track", "status", "list", "run", "simulate", "azurite", "watch") or (
                 argv == ["wait", "--help"]), (
                 f"{d.where}: '{d.text}': no way to run '{verb}' here; run it or list it in COVERED_ELSEWHERE")
 
