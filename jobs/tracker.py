@@ -40,7 +40,7 @@ from jobs.flows.poll_worker import Poller
 from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import event_for
 from jobs.flows.subscriptions import CapabilityRefused, StatusView, Subscriptions
-from jobs.flows.watches import Watch, Watches, WatchRefused, WatchView
+from jobs.flows.watches import DiscoverWork, Watch, Watches, WatchRefused, WatchView
 from jobs.outputs import Output, outputs_from_settings
 from jobs.outputs.eventgrid import EventGridSender
 from jobs.providers import Providers, parse_job_id
@@ -248,10 +248,15 @@ class Tracker:
                              detector=self._detector, poll=self._poll_vault_within,
                              inline_max=self.settings.inline_poll_max, batch_size=self._policy.batch_size,
                              observer=self._observer, monotonic=self._poller.monotonic,
-                             discover=self._watches.run)
+                             discover=lambda now, until: self._watches.run(now, until, queue.send_message))
 
     def handle_poll_message(self, text: str) -> PollReport:
-        """A poll-queue message: one vault's due items."""
+        """A poll-queue message: one vault's due items, or a watched vault to list (``DiscoverWork``)."""
+        discover = DiscoverWork.from_message(text)
+        if discover is not None:
+            with self._observer.activity("backupjobs.watch_listing", {"backupjobs.vault": discover.vault_id}):
+                found = self._watches.handle(discover)
+            return PollReport(polled=found.listed, strategy="discover")
         return self._poll_vault(PollWork.from_message(text))
 
     def _poll_vault(self, work: PollWork) -> PollReport:

@@ -20,8 +20,10 @@ A watch is a name, scopes (vault ids of any provider, resource groups, subscript
    status, the failed and warned jobs with their errors), published like a result (a ``summary`` item of its own,
    id stable per watch and day), so every output and retry applies.
 
-The reads go through the tracker's ARM client, its read budget and pacing, and stop at the round's time budget;
-a vault not listed this round keeps its mark and is listed next round.
+The reads go through the tracker's ARM client, its read budget and pacing. The round lists vaults itself until its
+time budget is spent; the vaults still due then go through the poll queue, one ``discover`` message per vault
+(``DiscoverWork``), so that many watched vaults spread over instances as polls do; a listing's jobs found that way
+are polled from the next round. A vault whose listing fails keeps its mark: the next listing covers the gap.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from jobs.arm import ArmClient
 from jobs.arm.errors import ArmError
@@ -43,6 +45,7 @@ from jobs.domain.references import InvalidReference, JobRef, VaultRef
 from jobs.domain.tracked_item import TrackedItem
 from jobs.domain.tracking import vault_grid_after
 from jobs.flows.intake import MAX_CONTEXT_BYTES, MAX_CORRELATION_ID
+from jobs.flows.poll_round import lease_seconds
 from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import SUMMARY_KIND, SUMMARY_STATUS
 from jobs.flows.subscriptions import Subscriptions
@@ -51,8 +54,8 @@ from jobs.storage import JobStore
 from jobs.storage.watch_store import SETTINGS_WATCH, WATCH_NAME, Watch, WatchedVault, WatchStore
 from jobs.webhooks.callback_urls import CallbackUrlRejected, check_callback_url
 
-__all__ = ["FILTERS", "OVERLAP", "RESOURCES_API_VERSION", "SUMMARY_DAYS", "Watch", "WatchRefused", "WatchReport",
-           "WatchView", "Watches"]
+__all__ = ["FILTERS", "OVERLAP", "RESOURCES_API_VERSION", "SUMMARY_DAYS", "DiscoverWork", "Watch", "WatchRefused",
+           "WatchReport", "WatchView", "Watches"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,36 @@ RESOURCES_API_VERSION = "2021-04-01"
 SUMMARY_DAYS = 7
 # The filters a watch may have: its name for them -> the job's property.
 FILTERS = {"operation": "operation", "jobType": "jobType", "entityName": "entityFriendlyName"}
+
+
+@dataclass(frozen=True)
+class DiscoverWork:
+    """One poll-queue message: a vault to list for the watches that name it, with each one's mark."""
+
+    vault_id: str
+    rows: tuple[WatchedVault, ...]
+
+    KIND: ClassVar[str] = "discover"
+
+    def to_message(self) -> str:
+        return json.dumps({"kind": self.KIND, "vaultId": self.vault_id, "rows": [
+            {"watch": r.watch, "began": r.began_at.isoformat(), "since": r.since.isoformat() if r.since else None}
+            for r in self.rows]}, separators=(",", ":"))
+
+    @classmethod
+    def from_message(cls, text: str) -> DiscoverWork | None:
+        """The work a message holds, or ``None`` for a message of another kind (a poll)."""
+        if '"discover"' not in text:
+            return None
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("kind") != cls.KIND:
+            return None
+        vault_id = str(data["vaultId"])
+        rows = tuple(WatchedVault(str(r["watch"]), vault_id, datetime.fromisoformat(r["began"]),
+                                  datetime.fromisoformat(r["began"]),
+                                  datetime.fromisoformat(r["since"]) if r.get("since") else None)
+                     for r in data.get("rows") or [])
+        return cls(vault_id, rows)
 
 
 class WatchRefused(ValueError):
@@ -85,6 +118,7 @@ class WatchView:
 class WatchReport:
     expanded: int = 0  # scopes listed for their vaults
     listed: int = 0  # vaults listed for their jobs
+    queued: int = 0  # vaults handed to the poll queue (the round's time was spent)
     found: int = 0  # jobs put on record (or a watch's subscriber added to one)
     summaries: int = 0
     unread: list[str] = field(default_factory=list)  # vaults or scopes whose read failed (one line each)
@@ -174,16 +208,17 @@ class Watches:
         return list(watches.values())
 
     # -- the round's part ----------------------------------------------------------------------------------------
-    def run(self, now: datetime, until: float) -> WatchReport:
-        """Expansion, discovery and summaries as due at ``now``; no read starts once ``monotonic()`` passed
-        ``until``."""
+    def run(self, now: datetime, until: float, send: Callable[[str], object] | None = None) -> WatchReport:
+        """Expansion, discovery and summaries as due at ``now``; no listing starts once ``monotonic()`` passed
+        ``until``: the vaults still due then go to the poll queue through ``send`` (else wait for the next
+        round)."""
         report = WatchReport()
         watches = self._watches(now)
         if not watches:
             return report
         period = timedelta(seconds=self.settings.watch_expand_seconds)
-        for watch in watches:
-            if (watch.expanded_at is None or now - watch.expanded_at >= period) and self.monotonic() < until:
+        for watch in watches:  # one read per resource group or subscription every JOBS_WATCH_EXPAND_SECONDS
+            if watch.expanded_at is None or now - watch.expanded_at >= period:
                 self._expand(watch, now, report)
         by_name = {watch.name: watch for watch in watches}
         due: dict[str, list[WatchedVault]] = {}
@@ -191,15 +226,40 @@ class Watches:
             if row.next_at <= now and row.watch in by_name:
                 due.setdefault(row.vault_id.lower(), []).append(row)
         for rows in sorted(due.values(), key=lambda group: min(r.next_at for r in group)):
-            if self.monotonic() >= until:
-                break  # the rest keep their marks: listed next round
-            self._discover(rows, by_name, now, report)
+            if self.monotonic() < until:
+                self._discover(rows, by_name, now, report)
+            elif send is not None:  # listed by a poll worker; leased to it as a poll is (the worker sets the next)
+                send(DiscoverWork(rows[0].vault_id, tuple(rows)).to_message())
+                lease = now + timedelta(seconds=lease_seconds(self.settings.poll_seconds))
+                next_at = max(lease, self._next_listing(VaultRef.from_locator(rows[0].vault_id), now))
+                for row in rows:
+                    row.next_at = next_at
+                    self.store.put_vault(row)
+                report.queued += 1
         for watch in watches:
             report.summaries += self._summaries(watch, now)
-        if report.listed or report.found or report.unread:
-            log.info("watches: %d vault(s) listed, %d job(s) found, %d scope(s) expanded%s", report.listed,
-                     report.found, report.expanded, f"; unread: {'; '.join(report.unread)}" if report.unread else "")
+        self._log(report)
         return report
+
+    def handle(self, work: DiscoverWork) -> WatchReport:
+        """A ``discover`` message of the poll queue: the vault listed for the watches it names that still exist."""
+        report = WatchReport()
+        watches = {watch.name: watch for watch in self.store.list_watches()}
+        rows = [row for row in work.rows if row.watch in watches]
+        if rows:
+            self._discover(rows, watches, self.clock(), report)
+        self._log(report)
+        return report
+
+    def _log(self, report: WatchReport) -> None:
+        if report.listed or report.found or report.unread or report.queued:
+            log.info("watches: %d vault(s) listed, %d job(s) found, %d scope(s) expanded, %d vault(s) sent to the "
+                     "poll queue%s", report.listed, report.found, report.expanded, report.queued,
+                     f"; unread: {'; '.join(report.unread)}" if report.unread else "")
+
+    def _next_listing(self, vault: VaultRef, now: datetime) -> datetime:
+        interval = max(self.settings.watch_seconds, float(self.settings.poll_seconds))
+        return vault_grid_after(vault.key, now, self.settings.poll_seconds, interval)
 
     def _expand(self, watch: Watch, now: datetime, report: WatchReport) -> None:
         """The watch's vaults from its scopes: rows added for new vaults, removed for vaults gone (unless a scope
@@ -246,8 +306,7 @@ class Watches:
         vault = VaultRef.from_locator(rows[0].vault_id)
         provider = self.providers.for_vault(vault)
         since = min(row.since or row.began_at for row in rows) - OVERLAP
-        interval = max(self.settings.watch_seconds, float(self.settings.poll_seconds))
-        next_at = vault_grid_after(vault.key, now, self.settings.poll_seconds, interval)
+        next_at = self._next_listing(vault, now)
         try:
             listed = {str(job.get("name") or "").lower(): job
                       for job in provider.list_recent_jobs(self.arm, vault, since, now)}

@@ -195,3 +195,30 @@ def test_the_daily_summary_adds_up(simulator, env: dict[str, str], clock: Manual
     assert {entry["jobId"] for entry in data["warned"]} == warned
     assert all(entry["errors"] for entry in data["failed"])  # Azure's errorDetails, as the job's event has them
     assert drain(tracker._storage.queue(tracker.settings.poll_queue)) == []
+
+
+def test_vaults_the_rounds_time_does_not_reach_are_listed_through_the_poll_queue(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    simulator.wall_clock = clock
+    vaults = [f"{GROUP}/providers/Microsoft.RecoveryServices/vaults/many-{n}" for n in range(3)]
+    ticks = iter(range(0, 10**9, 1000))  # each look at the time finds the round's time spent
+    tracker = Tracker(Settings.from_env({**env, "JOBS_WATCH_SCOPES": ",".join(vaults), "JOBS_WATCH_SECONDS": "1"}),
+                      clock=clock, monotonic=lambda: float(next(ticks)))
+    tracker.setup()
+    jobs = {simulator.add_job(vault, JobScript(duration=0)) for vault in vaults}
+    simulator.reset_stats()
+
+    tracker.run_poll_round()
+    messages = drain(tracker._storage.queue(tracker.settings.poll_queue))
+    assert simulator.stats()["by_kind"]["job_list"] == 0  # the round listed none itself
+    assert sorted(json.loads(m)["vaultId"] for m in messages) == sorted(vaults)
+    clock.advance(1)
+    tracker.run_poll_round()  # not handed out again before their next listing
+    assert drain(tracker._storage.queue(tracker.settings.poll_queue)) == []
+    for message in messages:  # as the poll-queue trigger hands them over
+        tracker.handle_poll_message(message)
+    assert simulator.stats()["by_kind"]["job_list"] == 2 * 3  # a vault's first listing: what started, what runs
+
+    _rounds(tracker, clock, 2)
+    assert {e["data"]["jobId"] for e in results(tracker)} == jobs
