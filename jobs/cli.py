@@ -302,6 +302,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale-storage", choices=("azurite", "memory"), default="azurite",
                        help="with --scale: Azurite (and the poll workers against the simulator), or the benchmark's "
                             "in-memory table (the round alone, 100,000 ended jobs in seconds)")
+    bench.add_argument("--watch", action="store_true",
+                       help="instead: watched vaults (idle, then busy with jobs nobody handed in): ARM reads per "
+                            "vault per hour and the latency from a job's end to its event")
+    bench.add_argument("--watch-vaults", type=int, default=20, metavar="N", help="with --watch: how many vaults")
     bench.set_defaults(command=_bench)
 
     demo = verb("demo", "the whole loop on this machine: Azurite, simulator, webhook receiver")
@@ -658,6 +662,10 @@ def _drill(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.scale:
         return int(_tooling("scale_bench").main(ended=args.scale_ended, storage=args.scale_storage))
+    if args.watch:
+        result = _tooling("bench").run_watch_bench(args.seed, vaults=args.watch_vaults, poll_seconds=args.poll_seconds,
+                                                   hop_seconds=args.hop_seconds)
+        return 1 if result.unreported or result.duplicates else 0
     workloads = ["spread", "burst", "repeat"] if args.workload == "all" else [args.workload]
     _tooling("bench").run_bench(workloads, seed=args.seed, poll_seconds=args.poll_seconds,
                                 hop_seconds=args.hop_seconds, plot=Path(args.plot) if args.plot else None)
