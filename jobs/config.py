@@ -141,11 +141,11 @@ def parse_watch_scope(text: object, field: str = "scope") -> str:
     <rg>`` or ``/subscriptions/<guid>``; ``InvalidReference`` (a ``ValueError``) naming ``field`` otherwise."""
     value = text.strip() if isinstance(text, str) else text
     if isinstance(value, str) and (match := _SCOPE_SUBSCRIPTION.match(value)):
-        return f"/subscriptions/{check_guid(field, match['sub'])}"
+        return f"/subscriptions/{check_guid(f'{field} subscription id', match['sub'])}"
     if isinstance(value, str) and (match := _SCOPE_GROUP.match(value)):
-        group = check_name(field, match["rg"], _GROUP_NAME, "a resource group is 1-90 letters, digits, underscores, "
+        group = check_name(f"{field} resource group", match["rg"], _GROUP_NAME, "1-90 letters, digits, underscores, "
                            "parentheses, hyphens and periods")
-        return f"/subscriptions/{check_guid(field, match['sub'])}/resourceGroups/{group}"
+        return f"/subscriptions/{check_guid(f'{field} subscription id', match['sub'])}/resourceGroups/{group}"
     if isinstance(value, str) and "/providers/" in value.lower():
         return parse_vault_id(value, field).id
     raise InvalidReference(f"{field} {show(text)} is not a vault, resource group or subscription id "

@@ -222,3 +222,27 @@ def test_vaults_the_rounds_time_does_not_reach_are_listed_through_the_poll_queue
 
     _rounds(tracker, clock, 2)
     assert {e["data"]["jobId"] for e in results(tracker)} == jobs
+
+
+def test_the_watch_command_adds_lists_and_removes_watches_and_says_what_is_wrong_in_one_line(
+    env: dict[str, str], monkeypatch, capsys, tmp_path
+) -> None:
+    from jobs.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no local.settings.json
+    for name, value in {**env, "JOBS_WATCH_SCOPES": VAULT}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["watch", "add", "ops", "--scope", GROUP, "--scope", OTHER_VAULT, "--correlation-id", "team",
+                 "--context", '{"team": "ops"}', "--job-type", "AzureIaaSVMJob", "--daily-summary"]) == 0
+    assert "watching 2 scopes as 'ops'" in capsys.readouterr().out
+    assert main(["watch", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "ops" in listing and "settings" in listing and "jobType=AzureIaaSVMJob, daily summary" in listing
+    assert main(["watch", "add", "bad", "--scope", "/subscriptions/x"]) == 2
+    assert capsys.readouterr().err == "error: scope subscription id must be a GUID, got 'x'\n"
+    assert main(["watch", "add", "bad", "--scope", GROUP, "--context", "[1]"]) == 2
+    assert "context must be a JSON object" in capsys.readouterr().err
+    assert main(["watch", "remove", "settings"]) == 2
+    assert "unset the setting" in capsys.readouterr().err
+    assert main(["watch", "remove", "ops"]) == 0 and main(["watch", "remove", "ops"]) == 0
+    assert "nothing to stop" in capsys.readouterr().out
