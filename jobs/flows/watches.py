@@ -253,9 +253,10 @@ class Watches:
 
     def _log(self, report: WatchReport) -> None:
         if report.listed or report.found or report.unread or report.queued:
-            log.info("watches: %d vault(s) listed, %d job(s) found, %d scope(s) expanded, %d vault(s) sent to the "
-                     "poll queue%s", report.listed, report.found, report.expanded, report.queued,
-                     f"; unread: {'; '.join(report.unread)}" if report.unread else "")
+            log.log(logging.WARNING if report.unread else logging.INFO,
+                    "watches: %d vault(s) listed, %d job(s) found, %d scope(s) expanded, %d vault(s) sent to the "
+                    "poll queue%s", report.listed, report.found, report.expanded, report.queued,
+                    f"; unread: {'; '.join(report.unread)}" if report.unread else "")
 
     def _next_listing(self, vault: VaultRef, now: datetime) -> datetime:
         interval = max(self.settings.watch_seconds, float(self.settings.poll_seconds))
@@ -323,7 +324,7 @@ class Watches:
             watch = watches[row.watch]
             by_day: dict[date, list[str]] = {}
             for job_id, job in listed.items():
-                if not _wanted(job, watch, row.began_at):
+                if not _wanted(job, watch, row.began_at, provider.job_state(job, detailed=False).terminal):
                     continue
                 tracking_id = self._follow(vault, job_id, watch, now)
                 if tracking_id is not None:
@@ -412,10 +413,11 @@ def summarize(name: str, day: date, items: Iterable[TrackedItem]) -> dict[str, A
             "counts": dict(sorted(counts.items())), "failed": failed, "warned": warned}
 
 
-def _wanted(job: dict[str, Any], watch: Watch, began: datetime) -> bool:
-    """Whether a listed job is the watch's: not ended before the vault joined it, and through its filters."""
+def _wanted(job: dict[str, Any], watch: Watch, began: datetime, terminal: bool) -> bool:
+    """Whether a listed job is the watch's: not ended before the vault joined it (a running job's ``endTime``, if
+    Azure writes one, means nothing), and through its filters."""
     properties = job.get("properties") or {}
-    ended = parse_time(properties.get("endTime"))
+    ended = parse_time(properties.get("endTime")) if terminal else None
     if ended is not None and ended < began:
         return False
     for name, value in watch.filters.items():
