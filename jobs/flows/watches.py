@@ -68,7 +68,7 @@ RUNNING_LOOKBACK = timedelta(days=29)
 RESOURCES_API_VERSION = "2021-04-01"
 # Days a watch may owe summaries for (a tracker stopped for longer sends the last ones only).
 SUMMARY_DAYS = 7
-# The filters a watch may have: its name for them -> the job's property.
+# The filters a watch may have: its name for them -> the event's field (``Provider.event_fields``) it compares.
 FILTERS = {"operation": "operation", "jobType": "jobType", "entityName": "entityFriendlyName"}
 
 
@@ -324,14 +324,15 @@ class Watches:
             watch = watches[row.watch]
             by_day: dict[date, list[str]] = {}
             for job_id, job in listed.items():
-                if not _wanted(job, watch, row.began_at, provider.job_state(job, detailed=False).terminal):
+                fields = provider.event_fields(job)  # the provider's reading: any kind of vault, one vocabulary
+                if not _wanted(fields, watch, row.began_at, provider.job_state(job, detailed=False).terminal):
                     continue
                 tracking_id = self._follow(vault, job_id, watch, now)
                 if tracking_id is not None:
                     report.found += 1
                     if not watch.daily_summary:
                         continue
-                    day = max(_start_day(job) or now.date(), row.began_at.date())
+                    day = max(_start_day(fields) or now.date(), row.began_at.date())
                     by_day.setdefault(day, []).append(tracking_id)
             for day, ids in by_day.items():
                 self.store.add_found(watch.name, day, ids)
@@ -413,19 +414,15 @@ def summarize(name: str, day: date, items: Iterable[TrackedItem]) -> dict[str, A
             "counts": dict(sorted(counts.items())), "failed": failed, "warned": warned}
 
 
-def _wanted(job: dict[str, Any], watch: Watch, began: datetime, terminal: bool) -> bool:
-    """Whether a listed job is the watch's: not ended before the vault joined it (a running job's ``endTime``, if
-    Azure writes one, means nothing), and through its filters."""
-    properties = job.get("properties") or {}
-    ended = parse_time(properties.get("endTime")) if terminal else None
+def _wanted(fields: dict[str, Any], watch: Watch, began: datetime, terminal: bool) -> bool:
+    """Whether a listed job (its provider's ``event_fields``) is the watch's: not ended before the vault joined it (a
+    running job's ``endTime``, if Azure writes one, means nothing), and through its filters."""
+    ended = parse_time(fields.get("endTime")) if terminal else None
     if ended is not None and ended < began:
         return False
-    for name, value in watch.filters.items():
-        if str(properties.get(FILTERS[name]) or "").lower() != value.lower():
-            return False
-    return True
+    return all(str(fields.get(FILTERS[name]) or "").lower() == value.lower() for name, value in watch.filters.items())
 
 
-def _start_day(job: dict[str, Any]) -> date | None:
-    started = parse_time((job.get("properties") or {}).get("startTime"))
+def _start_day(fields: dict[str, Any]) -> date | None:
+    started = parse_time(fields.get("startTime"))
     return started.astimezone(UTC).date() if started else None
