@@ -598,8 +598,8 @@ def _status(args: argparse.Namespace) -> int:
     print()
     print(tabulate(
         [[s.key, s.subscriber.correlation_id or "-", "yes" if s.subscriber.callback_url else "no",
-          s.published_status or "-"] for s in details.subscribers],
-        headers=["subscriber", "correlationId", "callback", "published"],
+          s.subscriber.watch or "-", s.published_status or "-"] for s in details.subscribers],
+        headers=["subscriber", "correlationId", "callback", "watch", "published"],
     ))
     if item.named_jobs:
         for job in item.named_jobs:

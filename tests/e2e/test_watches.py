@@ -107,6 +107,8 @@ def test_a_job_both_watched_and_handed_in_is_polled_once_and_reported_once_per_s
     assert stats["job_gets"] == {job_id: 1}
     assert stats["by_kind"]["job_list"] <= 2 * 5
     assert len(tracker.list_items("all") or []) == 1
+    details = tracker.find_item(job_id)  # what python -m jobs status shows: both subscribers, one a watch's
+    assert details is not None and sorted(str(s.subscriber.watch) for s in details.subscribers) == ["None", "settings"]
 
 
 def test_jobs_of_unwatched_vaults_and_jobs_that_ended_before_the_watch_are_not_reported(
