@@ -248,3 +248,22 @@ def test_the_watch_command_adds_lists_and_removes_watches_and_says_what_is_wrong
     assert "unset the setting" in capsys.readouterr().err
     assert main(["watch", "remove", "ops"]) == 0 and main(["watch", "remove", "ops"]) == 0
     assert "nothing to stop" in capsys.readouterr().out
+
+
+def test_a_vault_whose_listing_azure_refuses_keeps_its_mark_and_is_caught_up_once_allowed(
+    simulator, env: dict[str, str], clock: ManualClock, caplog
+) -> None:
+    simulator.wall_clock = clock
+    simulator.add_vault(VAULT)
+    tracker = tracker_with_clock(env, clock, JOBS_WATCH_SCOPES=VAULT, JOBS_WATCH_SECONDS="1")
+    poll_once(tracker)  # the watch begins
+    simulator.deny_vault(VAULT)  # the identity loses Backup Reader
+    job_id = simulator.add_job(VAULT, JobScript(duration=0, final_status="Failed"))
+    with caplog.at_level("WARNING", logger="jobs.flows.watches"):
+        _rounds(tracker, clock, 2)
+    assert results(tracker) == []
+    assert any("unread" in r.getMessage() and "403 AuthorizationFailed" in r.getMessage() for r in caplog.records)
+
+    simulator.allow_vault(VAULT)
+    _rounds(tracker, clock, 2)  # the next listing covers what started while it was refused
+    assert [(e["data"]["jobId"], e["data"]["status"]) for e in results(tracker)] == [(job_id, "Failed")]
