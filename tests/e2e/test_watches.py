@@ -66,9 +66,9 @@ def test_scheduled_jobs_nobody_handed_in_are_reported_within_the_latency_goal(
     schema = json.loads((ROOT / "schemas" / "backup-job-result.schema.json").read_text())
     for event in events:
         jsonschema.validate(event, schema)
-    # The latency goal (docs/reference.md): within two watch periods plus a poll period of the job's end; here
-    # the periods are 1 s, so a few seconds (a minute with the defaults' 60 s and 30 s).
-    assert max(seen[job] - ends[job] for job in scheduled) < 6
+    # The latency goal (docs/reference.md, Latency): at most JOBS_WATCH_SECONDS plus a round after the job's end
+    # (a minute and a half with the defaults); here the periods are 1 s: 2 s, and 5 s for a loaded machine.
+    assert max(seen[job] - ends[job] for job in scheduled) < 2 + 5
     by_job = _by_job(events)
     for job_id in scheduled:  # one event for each watch: the settings' and ops
         assert sorted(e["data"]["watch"] for e in by_job[job_id]) == ["ops", "settings"]
@@ -115,7 +115,7 @@ def test_jobs_of_unwatched_vaults_and_jobs_that_ended_before_the_watch_are_not_r
     simulator, env: dict[str, str], clock: ManualClock
 ) -> None:
     simulator.wall_clock = clock  # Azure's times are the test's clock
-    running_before = simulator.add_job(VAULT, JobScript(duration=4))  # still running when the watch begins
+    running_before = simulator.add_job(VAULT, JobScript(duration=2))  # still running when the watch begins
     elsewhere = simulator.add_job(OTHER_VAULT, JobScript(duration=0))
     clock.advance(1190)  # more than OVERLAP later: only the first listing's running jobs reach back that far
     ended_before = simulator.add_job(VAULT, JobScript(duration=0))  # within the overlap, but ended before
