@@ -68,6 +68,9 @@ RUNNING_LOOKBACK = timedelta(days=29)
 RESOURCES_API_VERSION = "2021-04-01"
 # Days a watch may owe summaries for (a tracker stopped for longer sends the last ones only).
 SUMMARY_DAYS = 7
+# A summary's data at most (a queue message holds 64 KiB with the envelope and the subscriber's context): past it,
+# the last failed or warned jobs are left out of their lists (``truncated``); the counts stay whole.
+SUMMARY_MAX_BYTES = 32 * 1024
 # The filters a watch may have: its name for them -> the event's field (``Provider.event_fields``) it compares.
 FILTERS = {"operation": "operation", "jobType": "jobType", "entityName": "entityFriendlyName"}
 
@@ -410,8 +413,12 @@ def summarize(name: str, day: date, items: Iterable[TrackedItem]) -> dict[str, A
                                                         "endTime")},
                  "errors": item.errors if item.errors is not None else fields.get("errors") or []}
         (failed if status == "Failed" else warned).append(entry)
-    return {"watch": name, "day": day.isoformat(), "total": sum(counts.values()),
-            "counts": dict(sorted(counts.items())), "failed": failed, "warned": warned}
+    summary: dict[str, Any] = {"watch": name, "day": day.isoformat(), "total": sum(counts.values()),
+                               "counts": dict(sorted(counts.items())), "failed": failed, "warned": warned}
+    while len(json.dumps(summary, separators=(",", ":")).encode("utf-8")) > SUMMARY_MAX_BYTES and (failed or warned):
+        (warned if len(warned) >= len(failed) else failed).pop()  # the counts stay whole; the lists say so
+        summary["truncated"] = True
+    return summary
 
 
 def _wanted(fields: dict[str, Any], watch: Watch, began: datetime, terminal: bool) -> bool:

@@ -3,6 +3,7 @@ the simulator's resource lists (strict about api-versions and filters, paged), a
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -106,3 +107,26 @@ def test_the_simulator_refuses_a_resource_list_at_a_wrong_api_version_or_filter(
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "InvalidFilterInQueryString"
     assert requests.get(f"{sim.base_url}{GROUP}/resources", params={"api-version": "2021-04-01"},
                         timeout=10).status_code == 401
+
+
+def test_a_summary_keeps_its_counts_whole_and_cuts_its_lists_to_fit_a_queue_message() -> None:
+    from datetime import date
+
+    from jobs.domain.references import JobRef, VaultRef
+    from jobs.domain.tracked_item import TrackedItem
+    from jobs.flows.watches import SUMMARY_MAX_BYTES, summarize
+
+    vault = VaultRef.from_resource_id(VAULT)
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    items = []
+    for n in range(400):
+        item = TrackedItem.for_job(JobRef.create(vault, f"00000000-0000-4000-8000-{n:012d}"), now, now)
+        item.result_status = "Failed" if n % 2 else "CompletedWithWarnings"
+        item.errors = [{"code": "1", "message": "x" * 300, "recommendations": []}]
+        items.append(item)
+    summary = summarize("w", date(2026, 12, 4), items)
+    assert summary["counts"] == {"CompletedWithWarnings": 200, "Failed": 200} and summary["total"] == 400
+    assert summary["truncated"] is True and 0 < len(summary["failed"]) < 200 and 0 < len(summary["warned"]) < 200
+    assert len(json.dumps(summary, separators=(",", ":"))) <= SUMMARY_MAX_BYTES
+    small = summarize("w", date(2026, 12, 4), items[:4])
+    assert "truncated" not in small and len(small["failed"]) == len(small["warned"]) == 2
