@@ -161,10 +161,11 @@ def test_a_resource_group_scope_picks_up_a_vault_created_after_the_watch_began(
         (job_id, "CompletedWithWarnings", "settings")]
 
 
-def test_the_daily_summary_adds_up(simulator, env: dict[str, str], clock: ManualClock) -> None:
+def test_the_daily_summary_adds_up(simulator, env: dict[str, str], clock: ManualClock, https_receiver) -> None:
     simulator.wall_clock = clock  # Azure's times are the test's clock, which passes midnight below
     tracker = tracker_with_clock(env, clock, JOBS_WATCH_SECONDS="1")
-    tracker.add_watch("daily", [VAULT], correlation_id="digest", filters={"operation": "Backup"}, daily_summary=True)
+    tracker.add_watch("daily", [VAULT], correlation_id="digest", filters={"operation": "Backup"}, daily_summary=True,
+                      callback_url=https_receiver.url)
     tracker.add_watch("quiet", [VAULT])  # no summary asked for
     simulator.add_vault(VAULT)
     poll_once(tracker)
@@ -197,6 +198,13 @@ def test_the_daily_summary_adds_up(simulator, env: dict[str, str], clock: Manual
     assert {entry["jobId"] for entry in data["warned"]} == warned
     assert all(entry["errors"] for entry in data["failed"])  # Azure's errorDetails, as the job's event has them
     assert drain(tracker._storage.queue(tracker.settings.poll_queue)) == []
+    # The watch's callbackUrl gets the same summary (the delivery rebuilds it from the table), signed.
+    https_receiver.respond_with(200)
+    for message in drain(tracker._storage.queue(tracker.settings.deliver_queue)):
+        if json.loads(message)["tracking_id"].startswith("summary-"):  # the jobs' own deliveries are tested elsewhere
+            tracker.handle_delivery_message(message)
+    delivered = [r for r in https_receiver.delivered() if r.json()["type"] == "BackupJobs.DailySummary"]
+    assert [r.json() for r in delivered] == [summary] and delivered[0].verified
 
 
 def test_vaults_the_rounds_time_does_not_reach_are_listed_through_the_poll_queue(
