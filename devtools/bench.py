@@ -28,6 +28,13 @@ period late, at most a third where it shows nothing in time (later, never, refus
   Cancelled (through Cancelling), 1% never visible (404); every job invisible for up to a minute at first.
 - ``burst``: the nightly backup window: 2,000 VM backups in 5 vaults of one subscription, all started within a
   minute, lasting 10 to 90 minutes.
+
+``python -m jobs bench --watch`` (``run_watch_bench``) measures watched vaults instead: 20 vaults in 4 resource
+groups of 4 subscriptions, watched through their resource groups (``JOBS_WATCH_SCOPES``) with nobody handing a job
+in; an idle hour, then two busy hours in which each vault runs scheduled jobs (4 an hour, a fifth of them shorter
+than a listing period). It reports ARM reads per watched vault per hour, idle and busy, by kind (vault lists, the
+watch's listings, the rounds' running lists, job GETs, Resource Graph), and the latency from each job's end to its
+event; every job must be reported once.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from devtools.memory_storage import MemoryStorageAccount
 from devtools.simulator import BackupSimulator, FaultConfig, JobScript
@@ -59,9 +67,9 @@ from jobs.tracker import Tracker
 
 os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"  # telemetry only where OTEL_* points (loopback)
 
-__all__ = ["GRAPH", "ArmRead", "BenchJob", "BenchResult", "Judgement", "SimulatedAzure", "Strategy", "Workload",
-           "backupvault_workload", "burst_workload", "judge", "judgements",
-           "run_bench", "run_fixed_loop", "run_tracker", "spread_workload"]
+__all__ = ["GRAPH", "ArmRead", "BenchJob", "BenchResult", "Judgement", "SimulatedAzure", "Strategy", "WatchBenchResult",
+           "Workload", "backupvault_workload", "burst_workload", "judge", "judgements", "read_kind", "repeat_workload",
+           "run_bench", "run_fixed_loop", "run_tracker", "run_watch_bench", "spread_workload", "watch_workload"]
 
 T0 = datetime(2026, 1, 5, 22, 0, tzinfo=UTC)
 TERMINAL = {"Completed", "CompletedWithWarnings", "Failed", "Cancelled", "Succeeded"}  # Backup vaults: Succeeded
@@ -114,6 +122,7 @@ class ArmRead:
     at: datetime
     subscription_id: str  # GRAPH for a Resource Graph query
     throttled: bool
+    kind: str = ""  # what it read (``read_kind``): the watch bench counts them apart
 
 
 class SimulatedAzure:
@@ -141,7 +150,7 @@ class SimulatedAzure:
         response = self.simulator.respond(request)
         parts = request.url[len(ENDPOINT):].split("/", 3)  # every URL of the run is on ENDPOINT
         subscription = parts[2].lower() if len(parts) > 2 and parts[1].lower() == "subscriptions" else GRAPH
-        self.reads.append(ArmRead(self._clock.now, subscription, response.status == 429))
+        self.reads.append(ArmRead(self._clock.now, subscription, response.status == 429, read_kind(request.url)))
         return response
 
     def worst_rate(self, window: timedelta = timedelta(seconds=10)) -> float:
@@ -160,6 +169,22 @@ class SimulatedAzure:
                     start += 1
                 worst = max(worst, end - start + 1)
         return worst / window.total_seconds()
+
+
+def read_kind(url: str) -> str:
+    """``vault list`` (Resource Manager's resource list), ``watch list`` (a watch's listing: jobs started in a window,
+    any status), ``running list`` (a round's InProgress list), ``job get``, ``resource graph`` or ``other``."""
+    path, _, query = url.partition("?")
+    lowered, query = path.lower().rstrip("/"), unquote_plus(query).lower()
+    if lowered.endswith("/resources") and "/providers/" not in lowered:
+        return "vault list"
+    if lowered.endswith("/microsoft.resourcegraph/resources"):
+        return "resource graph"
+    if lowered.endswith("/backupjobs"):
+        return "running list" if "status eq" in query else "watch list"
+    if "/backupjobs/" in lowered:
+        return "job get"
+    return "other"
 
 
 @dataclass
@@ -655,3 +680,126 @@ def _plot(results: list[BenchResult], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
+
+
+# -- watched vaults (python -m jobs bench --watch) ---------------------------------------------------------------
+WATCH_IDLE = timedelta(hours=1)  # the first hour: no job
+WATCH_BUSY = timedelta(hours=2)  # then jobs, as below
+WATCH_WARM_UP = timedelta(minutes=5)  # the first listings (running jobs, 30 days back) are not an idle hour's
+
+
+def watch_workload(seed: int = 1, vaults: int = 20) -> tuple[list[str], Workload]:
+    """``vaults`` vaults in 4 resource groups of 4 subscriptions (the scopes watched), and their jobs: none in the
+    idle hour, then 4 an hour per vault for two hours: VM backups around 10 minutes, a fifth of them 20 to 50
+    seconds (shorter than a listing period: found after their end), 5% Failed, 5% CompletedWithWarnings; each
+    invisible for up to 30 s at first."""
+    rng = random.Random(f"watch:{seed}")
+    groups = [f"/subscriptions/{s:08x}-0000-4000-8000-{s:012x}/resourceGroups/rg-{s}" for s in range(4)]
+    ids = [f"{groups[v % 4]}/providers/Microsoft.RecoveryServices/vaults/w-{v}" for v in range(vaults)]
+    jobs = []
+    for vault in ids:
+        for _ in range(int(4 * WATCH_BUSY.total_seconds() / 3600)):
+            start = T0 + WATCH_IDLE + timedelta(seconds=rng.uniform(0, WATCH_BUSY.total_seconds() - 1800))
+            roll = rng.random()
+            outcome = "Failed" if roll < 0.05 else "CompletedWithWarnings" if roll < 0.10 else "Completed"
+            short = rng.random() < 0.2
+            seconds = rng.uniform(20, 50) if short else rng.lognormvariate(math.log(10 * 60), 0.4)
+            job = _job(rng, vault, start, seconds, "AzureIaaSVMJob", "Backup", outcome, rng.uniform(0, 30))
+            if short:  # _job makes every job at least a minute long
+                job = dataclasses.replace(job, ended_at=start + timedelta(seconds=seconds))
+            jobs.append(job)
+    return groups, Workload("watch", jobs)
+
+
+@dataclass
+class WatchBenchResult:
+    vaults: int
+    jobs: int
+    idle_reads: dict[str, float]  # per watched vault per hour, by kind
+    busy_reads: dict[str, float]
+    latencies: list[float]  # seconds from each job's end to its event
+    unreported: int
+    duplicates: int
+
+    def percentile(self, share: float) -> float:
+        latencies = sorted(self.latencies)
+        return latencies[min(len(latencies) - 1, int(share * len(latencies)))] if latencies else float("nan")
+
+
+def run_watch_bench(seed: int = 1, *, vaults: int = 20, poll_seconds: int = 30, hop_seconds: float = 5.0,
+                    settings: dict[str, str] | None = None, echo: Callable[[str], None] = print) -> WatchBenchResult:
+    """The tracker with ``JOBS_WATCH_SCOPES`` on the watch workload (``watch_workload``), on the virtual clock, the
+    Functions host's hops as ``run_tracker`` plays them; prints reads per vault per hour and the latency."""
+    from tabulate import tabulate
+
+    groups, workload = watch_workload(seed, vaults)
+    clock = VirtualClock(T0)
+    hops = random.Random(seed)
+    azure = SimulatedAzure(clock, workload.jobs)
+    for vault in {vault for vault in _all_vaults(groups, vaults)}:
+        azure.simulator.add_vault(vault)
+    storage = MemoryStorageAccount(clock)
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
+           "JOBS_WEBHOOK_URLS": "", "JOBS_WATCH_SCOPES": ",".join(groups), **(settings or {})}
+    arm = ArmClient(ENDPOINT, StaticToken(TOKEN), http=azure.http, clock=clock.monotonic, sleep=clock.sleep,
+                    wall=clock)
+    tracker = Tracker(Settings.from_env(env), storage=storage, arm=arm, clock=clock,  # type: ignore[arg-type]
+                      monotonic=clock.monotonic)
+    tracker.setup()
+    results = storage.queue(tracker.settings.results_queue or "")
+    poll_queue = storage.queue(tracker.settings.poll_queue)
+    end = T0 + WATCH_IDLE + WATCH_BUSY
+    events: list[tuple[datetime, int, str]] = []
+    published: dict[str, list[datetime]] = {}
+    tick, order = T0, 0
+    while tick < end:
+        clock.now = max(clock.now, tick)
+        tracker.run_poll_round()
+        hop = timedelta(seconds=hops.uniform(0, hop_seconds))
+        for message in poll_queue.drain():
+            order += 1
+            heapq.heappush(events, (clock.now + hop, order, message))
+        next_tick = tick + timedelta(seconds=poll_seconds)
+        while events and events[0][0] < next_tick:
+            when, _, message = heapq.heappop(events)
+            clock.now = max(clock.now, when)
+            tracker.handle_poll_message(message)
+        for text, sent_at in results.drain_timed():
+            job_id = (json.loads(text).get("data") or {}).get("jobId")
+            if job_id:
+                published.setdefault(job_id, []).append(sent_at or clock.now)
+        storage.queue(tracker.settings.deliver_queue).drain()
+        tick = max(next_tick, clock.now)
+    counted = [job for job in workload.jobs if job.visible_at is not None and job.ended_at < end]
+    result = WatchBenchResult(
+        vaults=vaults, jobs=len(counted),
+        idle_reads=_per_vault_hour(azure.reads, T0 + WATCH_WARM_UP, T0 + WATCH_IDLE, vaults),
+        busy_reads=_per_vault_hour(azure.reads, T0 + WATCH_IDLE, end, vaults),
+        latencies=[(published[job.job_id][0] - job.ended_at).total_seconds() for job in counted
+                   if job.job_id in published],
+        unreported=sum(1 for job in counted if job.job_id not in published),
+        duplicates=sum(len(times) - 1 for times in published.values()))
+    kinds = sorted((set(result.idle_reads) | set(result.busy_reads)) - {"all"})
+    echo(f"{vaults} watched vaults (4 resource groups), JOBS_POLL_SECONDS={poll_seconds}, JOBS_WATCH_SECONDS="
+         f"{tracker.settings.watch_seconds:g}; {result.jobs} jobs nobody handed in during the busy hours")
+    echo(tabulate([[kind, f"{result.idle_reads.get(kind, 0):.1f}", f"{result.busy_reads.get(kind, 0):.1f}"]
+                   for kind in [*kinds, "all"]], headers=["ARM reads per vault per hour", "idle", "busy"]))
+    echo(f"latency from a job's end to its event: p50 {result.percentile(0.5):.0f} s, p95 "
+         f"{result.percentile(0.95):.0f} s, max {max(result.latencies, default=float('nan')):.0f} s; "
+         f"{result.unreported} unreported, {result.duplicates} reported twice")
+    return result
+
+
+def _all_vaults(groups: list[str], vaults: int) -> list[str]:
+    return [f"{groups[v % 4]}/providers/Microsoft.RecoveryServices/vaults/w-{v}" for v in range(vaults)]
+
+
+def _per_vault_hour(reads: list[ArmRead], start: datetime, end: datetime, vaults: int) -> dict[str, float]:
+    hours = (end - start).total_seconds() / 3600
+    counts: dict[str, int] = {}
+    for read in reads:
+        if start <= read.at < end:
+            counts[read.kind] = counts.get(read.kind, 0) + 1
+    out = {kind: count / vaults / hours for kind, count in sorted(counts.items())}
+    out["all"] = sum(counts.values()) / vaults / hours
+    return out

@@ -1,4 +1,4 @@
-"""The command line: ``python -m jobs run | track | wait | list | status``, and the local tooling's verbs.
+"""The command line: ``python -m jobs run | track | wait | list | status | watch``, and the local tooling's verbs.
 
 ``run``, ``track``, ``list`` and ``status`` are what a producer or an operator needs, and are deployed with the app.
 ``simulate``, ``demo`` and ``drill`` come from the sibling package ``devtools`` (a clone of the repository has it,
@@ -212,6 +212,34 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("id", metavar="ID", help="tracking id, job GUID, job resource id, operation id or URL")
     status.set_defaults(command=_status)
 
+    watch = verb("watch", "watch whole vaults: every job that starts in them is reported (watch add | remove | list)")
+    actions = watch.add_subparsers(metavar="ACTION", required=True)
+    watch_add = actions.add_parser(
+        "add", formatter_class=formatter, help="add (or replace) a watch with its own subscriber",
+        description="Add (or replace) a watch: every job that starts in its vaults from now on, and every job running "
+                    "in them now, is tracked and reported with this subscriber and data.watch set to its name.")
+    watch_add.add_argument("name", metavar="NAME", help="the watch's name (letters, digits, - and _)")
+    watch_add.add_argument("--scope", action="append", required=True, metavar="ID",
+                           help="a vault, resource group (/subscriptions/<guid>/resourceGroups/<rg>) or subscription "
+                                "id; repeat for more")
+    watch_add.add_argument("--callback-url", help="a webhook for this watch's events (https, allowed host)")
+    watch_add.add_argument("--correlation-id", help="echoed in its events")
+    watch_add.add_argument("--context", metavar="JSON", help="a JSON object echoed in its events")
+    watch_add.add_argument("--operation", help="only jobs of this operation (Backup, Restore, ...)")
+    watch_add.add_argument("--job-type", help="only jobs of this jobType (AzureIaaSVMJob, AzureWorkloadJob, ...)")
+    watch_add.add_argument("--entity-name", help="only jobs of this entityFriendlyName")
+    watch_add.add_argument("--daily-summary", action="store_true",
+                           help="also send a BackupJobs.DailySummary event after each UTC day")
+    watch_add.set_defaults(command=_watch_add)
+    watch_remove = actions.add_parser("remove", formatter_class=formatter, help="stop a watch",
+                                      description="Stop a watch (the jobs it found are still reported when they end).")
+    watch_remove.add_argument("name", metavar="NAME", help="the watch's name")
+    watch_remove.set_defaults(command=_watch_remove)
+    watch_list = actions.add_parser("list", formatter_class=formatter, help="the watches and their vaults",
+                                    description="The watches (JOBS_WATCH_SCOPES's is 'settings'), their scopes and "
+                                                "the vaults the last expansion found.")
+    watch_list.set_defaults(command=_watch_list)
+
     azurite = verb("azurite", "serve Azurite (storage emulator) in the foreground, in memory, on loopback")
     azurite.add_argument("--blob-port", type=int, default=10000, help="blob service port")
     azurite.add_argument("--queue-port", type=int, default=10001, help="queue service port")
@@ -274,6 +302,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale-storage", choices=("azurite", "memory"), default="azurite",
                        help="with --scale: Azurite (and the poll workers against the simulator), or the benchmark's "
                             "in-memory table (the round alone, 100,000 ended jobs in seconds)")
+    bench.add_argument("--watch", action="store_true",
+                       help="instead: watched vaults (idle, then busy with jobs nobody handed in): ARM reads per "
+                            "vault per hour and the latency from a job's end to its event")
+    bench.add_argument("--watch-vaults", type=int, default=20, metavar="N", help="with --watch: how many vaults")
     bench.set_defaults(command=_bench)
 
     demo = verb("demo", "the whole loop on this machine: Azurite, simulator, webhook receiver")
@@ -451,6 +483,64 @@ def _status_cell(item: Any) -> str:
     return str(item.result_status)
 
 
+def _watch_add(args: argparse.Namespace) -> int:
+    from jobs.tracker import WatchRefused
+
+    context = None
+    if args.context is not None:
+        try:
+            context = json.loads(args.context)
+        except ValueError:
+            raise CommandError("--context must be a JSON object") from None
+    filters = {"operation": args.operation, "jobType": args.job_type, "entityName": args.entity_name}
+    tracker = _tracker()
+    try:
+        watch = tracker.add_watch(args.name, args.scope, callback_url=args.callback_url,
+                                  correlation_id=args.correlation_id, context=context,
+                                  filters={k: v for k, v in filters.items() if v},
+                                  daily_summary=args.daily_summary)
+    except WatchRefused as exc:
+        raise CommandError(str(exc)) from None
+    print(f"watching {len(watch.scopes)} scope{'s' if len(watch.scopes) != 1 else ''} as '{watch.name}': the next "
+          "poll round lists its vaults")
+    return 0
+
+
+def _watch_remove(args: argparse.Namespace) -> int:
+    from jobs.tracker import WatchRefused
+
+    try:
+        removed = _tracker().remove_watch(args.name)
+    except WatchRefused as exc:
+        raise CommandError(str(exc)) from None
+    if not removed:  # nothing to stop: a script that removes a watch twice is not an error
+        print(f"no watch named '{args.name}': nothing to stop ('watch list' shows the watches)")
+        return 0
+    print(f"stopped watching '{args.name}' (the jobs it found are still reported when they end)")
+    return 0
+
+
+def _watch_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    views = _tracker().list_watches()
+    if not views:
+        print("no watches (JOBS_WATCH_SCOPES is unset and 'watch add' added none)")
+        return 0
+    rows = []
+    for view in views:
+        watch = view.watch
+        subscriber = ", ".join(part for part in (
+            "callbackUrl" if watch.callback_url else "", f"correlationId {watch.correlation_id}"
+            if watch.correlation_id else "", "context" if watch.context else "") if part) or "default"
+        filters = ", ".join([*(f"{k}={v}" for k, v in watch.filters.items()),
+                             *(["daily summary"] if watch.daily_summary else [])]) or "-"
+        rows.append([watch.name, "\n".join(watch.scopes), len(view.vaults), subscriber, filters,
+                     _short_time(watch.created_at)])
+    print(tabulate(rows, headers=["watch", "scopes", "vaults", "subscriber", "options", "since"]))
+    return 0
+
+
 def _days(days: float) -> str:
     return f"{days:g} day" if days == 1 else f"{days:g} days"
 
@@ -508,8 +598,8 @@ def _status(args: argparse.Namespace) -> int:
     print()
     print(tabulate(
         [[s.key, s.subscriber.correlation_id or "-", "yes" if s.subscriber.callback_url else "no",
-          s.published_status or "-"] for s in details.subscribers],
-        headers=["subscriber", "correlationId", "callback", "published"],
+          s.subscriber.watch or "-", s.published_status or "-"] for s in details.subscribers],
+        headers=["subscriber", "correlationId", "callback", "watch", "published"],
     ))
     if item.named_jobs:
         for job in item.named_jobs:
@@ -572,6 +662,10 @@ def _drill(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.scale:
         return int(_tooling("scale_bench").main(ended=args.scale_ended, storage=args.scale_storage))
+    if args.watch:
+        result = _tooling("bench").run_watch_bench(args.seed, vaults=args.watch_vaults, poll_seconds=args.poll_seconds,
+                                                   hop_seconds=args.hop_seconds)
+        return 1 if result.unreported or result.duplicates else 0
     workloads = ["spread", "burst", "repeat", "backupvault"] if args.workload == "all" else [args.workload]
     _tooling("bench").run_bench(workloads, seed=args.seed, poll_seconds=args.poll_seconds,
                                 hop_seconds=args.hop_seconds, plot=Path(args.plot) if args.plot else None)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from jobs.providers import PROVIDERS
+from jobs.domain.references import InvalidReference, check_guid, check_name, show
+from jobs.providers import PROVIDERS, parse_vault_id
 from jobs.setting import (
     ApiVersion,
     Choice,
@@ -37,7 +38,8 @@ from jobs.storage.connection import AZURITE_ACCOUNT_KEY, StorageSettings
 from jobs.webhooks.callback_urls import AllowedHosts
 from jobs.webhooks.sender import describe_url
 
-__all__ = ["AZURITE_ACCOUNT_KEY", "SETTINGS", "ConfigError", "Settings", "StorageSettings", "timer_schedule"]
+__all__ = ["AZURITE_ACCOUNT_KEY", "SETTINGS", "ConfigError", "Settings", "StorageSettings", "parse_watch_scope",
+           "scope_kind", "timer_schedule"]
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEADLETTER_SUFFIX = "-deadletter"
@@ -129,6 +131,48 @@ def _public_base_url(name: str, text: str) -> str:
     return text.rstrip("/")
 
 
+_SCOPE_SUBSCRIPTION = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/?$", re.IGNORECASE)
+_SCOPE_GROUP = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/?$", re.IGNORECASE)
+_GROUP_NAME = re.compile(r"^[-\w.()]{1,90}$")
+
+
+def parse_watch_scope(text: object, field: str = "scope") -> str:
+    """A watch's scope as the tracker keeps it: a vault id of any provider, ``/subscriptions/<guid>/resourceGroups/
+    <rg>`` or ``/subscriptions/<guid>``; ``InvalidReference`` (a ``ValueError``) naming ``field`` otherwise."""
+    value = text.strip() if isinstance(text, str) else text
+    if isinstance(value, str) and (match := _SCOPE_SUBSCRIPTION.match(value)):
+        return f"/subscriptions/{check_guid(f'{field} subscription id', match['sub'])}"
+    if isinstance(value, str) and (match := _SCOPE_GROUP.match(value)):
+        group = check_name(f"{field} resource group", match["rg"], _GROUP_NAME, "1-90 letters, digits, underscores, "
+                           "parentheses, hyphens and periods")
+        return f"/subscriptions/{check_guid(f'{field} subscription id', match['sub'])}/resourceGroups/{group}"
+    if isinstance(value, str) and "/providers/" in value.lower():
+        return parse_vault_id(value, field).id
+    raise InvalidReference(f"{field} {show(text)} is not a vault, resource group or subscription id "
+                           "(/subscriptions/<guid>[/resourceGroups/<rg>[/providers/<namespace>/<type>/<vault>]])")
+
+
+def scope_kind(scope: str) -> str:
+    """``subscription``, ``resourceGroup`` or ``vault``, of a scope ``parse_watch_scope`` returned."""
+    if _SCOPE_SUBSCRIPTION.match(scope):
+        return "subscription"
+    return "resourceGroup" if _SCOPE_GROUP.match(scope) else "vault"
+
+
+def _watch_scopes(name: str, text: str) -> tuple[str, ...]:
+    scopes: list[str] = []
+    for position, item in enumerate(text.split(","), start=1):
+        if not item.strip():
+            continue
+        try:
+            scope = parse_watch_scope(item, f"{name} entry {position}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if scope.lower() not in (s.lower() for s in scopes):
+            scopes.append(scope)
+    return tuple(scopes)
+
+
 def _allowed_hosts(name: str, text: str) -> AllowedHosts:
     try:
         return AllowedHosts.from_setting(text)
@@ -156,6 +200,8 @@ _RETRY_HOURS = Number(0.0001, maximum=168, why="7 days, the longest a queue mess
 _FIRST_RETRY = Number(0.05, maximum=3600, why="an hour")
 _WEBHOOK_TIMEOUT = Number(0.1, maximum=300, why="half the deliver function's 10-minute functionTimeout")
 _RETENTION_DAYS = Number(0.0001, maximum=3650, why="ten years")
+_WATCH_SECONDS = Number(1, maximum=86400, why="a day")
+_WATCH_EXPAND_SECONDS = Number(60, maximum=604800, why="a week")
 
 # Every setting, in the README's order. Room in queue names: "<intake>-deliver-poison", "<results>-deadletter".
 SETTINGS: tuple[Setting, ...] = (
@@ -263,6 +309,21 @@ SETTINGS: tuple[Setting, ...] = (
         "the URL callers reach the app at (a custom domain, API Management, Front Door), up to `/api`: every status "
         "URL (`Location`) starts with it. Unset: the request's own host (`Host`, or `X-Forwarded-Host` behind a front "
         "end), which must be a well-formed host name or IP address with an optional port")),
+    Setting("JOBS_WATCH_SCOPES", "watch_scopes",
+            Custom(_watch_scopes, "comma-separated vault, resource group or subscription ids", unset=()), None, (
+                "watch these vaults (a resource group or subscription: every vault in it, listed again every "
+                "`JOBS_WATCH_EXPAND_SECONDS`): every job that starts in them is tracked and reported like a "
+                "handed-in one, with `data.watch` `settings` (see Watching vaults); the `watch add` command adds "
+                "watches with their own subscriber")),
+    Setting("JOBS_WATCH_DAILY_SUMMARY", "watch_daily_summary", Switch(), "off", (
+        "`on`: the `settings` watch also sends a `BackupJobs.DailySummary` event after each UTC day (counts per "
+        "status, the failed and warned jobs with their errors)")),
+    Setting("JOBS_WATCH_SECONDS", "watch_seconds", _WATCH_SECONDS, "60", (
+        "how often each watched vault is listed for jobs that started since its last listing (on its vault's "
+        "round grid, never more often than `JOBS_POLL_SECONDS`): one ARM read per vault each time")),
+    Setting("JOBS_WATCH_EXPAND_SECONDS", "watch_expand_seconds", _WATCH_EXPAND_SECONDS, "900", (
+        "how often a watched resource group or subscription is listed again for its vaults (one ARM read per "
+        "scope), so that a new vault is watched")),
     Setting("JOBS_LOG_LEVEL", None, Choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")), None,
             "level of the `jobs` loggers (the tooling verbs log only errors by default)",
             shown="`INFO` (`run`, `track`, `list`, `status`)"),
@@ -311,6 +372,10 @@ class Settings:
     webhook_timeout_seconds: float
     retention_days: float
     public_base_url: str | None  # scheme://host[:port][/path] before /api in a status URL; None: the request's
+    watch_scopes: tuple[str, ...] = ()  # JOBS_WATCH_SCOPES: the settings' watch (jobs.flows.watches)
+    watch_seconds: float = 60.0
+    watch_daily_summary: bool = False
+    watch_expand_seconds: float = 900.0
 
     # Queues derived from the intake queue.
     @property

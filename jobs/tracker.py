@@ -5,6 +5,7 @@ host) calls these methods and nothing else, and gets plain results back.
   ``submit`` (validated, then put on the intake queue);
 - what a subscriber sees and does: ``get_status``, ``unsubscribe``, ``unsubscribe_callback``;
 - work: ``run_poll_round``, ``handle_poll_message``, ``handle_delivery_message``;
+- watches (whole vaults followed): ``add_watch``, ``remove_watch``, ``list_watches``;
 - operating: ``setup``, ``check_health``, ``heartbeat``, ``list_items``, ``find_item``, ``waiting_on_intake``,
   ``bindings`` (what a host reads and fires), ``describe``.
 
@@ -39,6 +40,7 @@ from jobs.flows.poll_worker import Poller
 from jobs.flows.publisher import Publisher
 from jobs.flows.result_events import event_for
 from jobs.flows.subscriptions import CapabilityRefused, StatusView, Subscriptions
+from jobs.flows.watches import DiscoverWork, Watch, Watches, WatchRefused, WatchView
 from jobs.outputs import Output, outputs_from_settings
 from jobs.outputs.eventgrid import EventGridSender
 from jobs.providers import Providers, parse_job_id
@@ -48,6 +50,7 @@ from jobs.storage.detector_log import TableDetectorLog
 from jobs.storage.duration_log import TableDurationLog
 from jobs.storage.health import HEALTH_STORAGE, check_storage
 from jobs.storage.job_store import DELIVERY_SLACK
+from jobs.storage.watch_store import WatchStore
 from jobs.telemetry import Heartbeat, Observer, PollReport, RoundReport
 from jobs.telemetry.logs import LogObserver
 from jobs.telemetry.otel import subscription_of, with_opentelemetry
@@ -64,6 +67,9 @@ __all__ = [
     "StatusView",
     "Tracked",
     "Tracker",
+    "Watch",
+    "WatchRefused",
+    "WatchView",
 ]
 
 log = logging.getLogger(__name__)
@@ -163,6 +169,8 @@ class Tracker:
         if outputs is None:
             outputs = outputs_from_settings(settings, self._storage, self._clock)
         self._publisher = Publisher(self._store, self._subscriptions, outputs, self._observer)
+        self._watches = Watches(settings, WatchStore(table), self._store, self._subscriptions, self._publisher,
+                                self._providers, self._arm, self._clock, monotonic)
         self._intake = Intake(settings, self._storage, self._subscriptions, self._publisher, self._clock,
                               self._observer)
         self._poller = Poller(settings, self._store, self._arm, self._providers, self._publisher.conclude,
@@ -240,10 +248,16 @@ class Tracker:
                              self.settings.poll_seconds, retention_days=self.settings.retention_days, backlog=backlog,
                              detector=self._detector, poll=self._poll_vault_within,
                              inline_max=self.settings.inline_poll_max, batch_size=self._policy.batch_size,
-                             observer=self._observer, monotonic=self._poller.monotonic)
+                             observer=self._observer, monotonic=self._poller.monotonic,
+                             discover=lambda now, until: self._watches.run(now, until, queue.send_message))
 
     def handle_poll_message(self, text: str) -> PollReport:
-        """A poll-queue message: one vault's due items."""
+        """A poll-queue message: one vault's due items, or a watched vault to list (``DiscoverWork``)."""
+        discover = DiscoverWork.from_message(text)
+        if discover is not None:
+            with self._observer.activity("backupjobs.watch_listing", {"backupjobs.vault": discover.vault_id}):
+                found = self._watches.handle(discover)
+            return PollReport(polled=found.listed, strategy="discover")
         return self._poll_vault(PollWork.from_message(text))
 
     def _poll_vault(self, work: PollWork) -> PollReport:
@@ -261,6 +275,30 @@ class Tracker:
         with self._observer.activity("backupjobs.delivery", {"backupjobs.job": task.tracking_id,
                                                              "backupjobs.target": task.target}):
             return self._delivery.attempt(task)
+
+    # -- watches -------------------------------------------------------------------------------------------------
+    def add_watch(self, name: str, scopes: Sequence[str], *, callback_url: str | None = None,
+                  correlation_id: str | None = None, context: dict[str, object] | None = None,
+                  filters: dict[str, str] | None = None, daily_summary: bool = False) -> Watch:
+        """Watches vaults (ids, resource groups, subscriptions) with a subscriber of its own; the next round
+        expands and lists them. Raises ``WatchRefused`` (one line) for what cannot be watched."""
+        self._storage.ensure([], self.settings.table)
+        return self._watches.add(name, scopes, callback_url=callback_url, correlation_id=correlation_id,
+                                 context=context, filters=filters, daily_summary=daily_summary)
+
+    def remove_watch(self, name: str) -> bool:
+        """Stops a watch (jobs it found are followed to their end); whether there was one by that name."""
+        try:
+            return self._watches.remove(name)
+        except ResourceNotFoundError:  # no table yet: no watch either
+            return False
+
+    def list_watches(self) -> list[WatchView]:
+        """Every watch (``JOBS_WATCH_SCOPES``'s as ``settings``) with the vaults its last expansion found."""
+        try:
+            return self._watches.list()
+        except ResourceNotFoundError:
+            return []
 
     # -- operating -----------------------------------------------------------------------------------------------
     def failing_subscriptions(self) -> dict[str, str]:

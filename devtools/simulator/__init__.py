@@ -19,6 +19,8 @@ ARM endpoints served (paths case-insensitive, ``api-version`` required, ``Author
     POST .../protectedItems/{i}/recoveryPoints/{rp}/restore     Restores_Trigger
     GET  .../protectedItems/{i}/operationsStatus/{op}           ProtectedItemOperationStatuses_Get
     GET  .../protectedItems/{i}/operationResults/{op}           202 while running, 204 done, 400 + error if failed
+  Resource Manager's resource lists (a watch's vaults; Microsoft.Resources api-versions, ``_resources.py``):
+    GET  /subscriptions/{s}[/resourceGroups/{rg}]/resources?$filter=resourceType eq '...'   Resources_List
   the passive stamp (cross-region restore, ``_crr.py``; its own api-versions, 2018-12-20 ... 2026-07-15):
     POST /subscriptions/{s}/providers/Microsoft.RecoveryServices/locations/{region}/backupCrossRegionRestore
     GET  .../locations/{region}/backupCrrOperationsStatus/{base64 id} | backupCrrOperationResults/{base64 id}

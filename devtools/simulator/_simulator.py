@@ -27,6 +27,7 @@ from . import _catalog as cat
 from . import _crr as crr
 from . import _dpp as dpp
 from . import _graph as graph
+from . import _resources as resources
 from ._faults import FAULT_KINDS, FaultInjector
 from ._model import (
     RESTORE_API_VERSION,
@@ -50,7 +51,7 @@ from ._server import SimulatorHTTPServer
 from ._throttle import TokenBucket
 
 STAT_KINDS = ("job_get", "job_list", "operation_status", "operation_result", "trigger", "cancel", "resource_graph",
-              "control", "other", *crr.KINDS)
+              "vault_list", "control", "other", *crr.KINDS)
 UNTHROTTLED_READS_REMAINING = 11999  # what the header says when the token bucket is off
 WRITES_REMAINING = 1199
 #: Where an in-process simulator says it is (nextLink, operation URLs): a loopback address, as when it listens.
@@ -437,6 +438,10 @@ class BackupSimulator:
                 raise KeyError(job_id)
             return job.resource(self.clock(), extended=True)
 
+    def _vault_resources(self) -> list[tuple[str, str]]:
+        """(id, type) of every vault, in the order they were made: what Resource Manager's resource lists show."""
+        return [(vault.ref.vault_id, "Microsoft.RecoveryServices/vaults") for vault in self._vaults.values()]
+
     def _all_jobs(self) -> list[Job]:
         return [job for vault in self._vaults.values() for job in vault.jobs.values()]
 
@@ -510,7 +515,7 @@ class BackupSimulator:
         elif dpp_route is not None:
             kind = dpp_route.kind
         else:
-            kind = "resource_graph" if _is_graph(path) else "other"
+            kind = "resource_graph" if _is_graph(path) else "vault_list" if resources.matches(path) else "other"
         job_key: str | None = None
         if route is not None and kind == "job_get":
             vault = self._vaults.get(VaultRef(route.subscription, route.resource_group, route.vault).key)
@@ -637,6 +642,8 @@ class BackupSimulator:
             return self._dpp.handle(method, path, query, body, dpp_route)  # Backup vaults: their own versions
         if _is_graph(path):
             return self.resource_graph.handle(method, query, body, self._jobs_named)
+        if route is None and resources.matches(path):  # a watch's vaults: Microsoft.Resources' own api-versions
+            return resources.handle(method, path, query, self.base_url, self.page_size, self._vault_resources)
         api_version = query.get("api-version")
         if api_version is None or api_version == "":
             return arm.missing_api_version()

@@ -22,14 +22,18 @@ class Subscriber:
     correlation_id: str | None = None
     context: dict[str, Any] | None = None
     callback_url: str | None = field(default=None, repr=False)
+    # The watch that found the job (``jobs.flows.watches``): its subscriber is a subscriber of its own, so a job both
+    # watched and handed in is reported once to each; the event says so in ``data.watch``.
+    watch: str | None = None
 
     @property
     def key(self) -> str:
-        if self.correlation_id is None and self.context is None and self.callback_url is None:
+        if self.correlation_id is None and self.context is None and self.callback_url is None and self.watch is None:
             return "default"
-        canonical = json.dumps(
-            [self.correlation_id, self.context, self.callback_url], sort_keys=True, separators=(",", ":")
-        )
+        fields: list[object] = [self.correlation_id, self.context, self.callback_url]
+        if self.watch is not None:  # keys of handed-in subscribers stay as they were
+            fields.append({"watch": self.watch})
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
 
 

@@ -9,6 +9,9 @@ polling has a time budget (``inline_budget_seconds``): no read starts after it, 
 poll queue under the same lease, so a slow or hanging ARM never holds the timer past host.json's
 ``functionTimeout``.
 
+Watched vaults (``jobs.flows.watches``) are listed first, through ``discover`` within half the round's time
+budget: the jobs a listing finds are due at once, so the same round polls them.
+
 With Azure Resource Graph on (``JOBS_RESOURCE_GRAPH``), the round also asks it, in one query, which running jobs
 have ended: those are due at once, whatever their schedule, unless a lease holds them: a worker has them already
 (maybe inside a slow read), and a second round must not read them again. The detector only hastens: a job it does
@@ -134,6 +137,7 @@ def run_round(
     poll: Callable[[PollWork, float], PollWork | None] | None = None, inline_max: int = 0,
     batch_size: int = BATCH_SIZE, observer: Observer | None = None,
     monotonic: Callable[[], float] = time.monotonic, inline_seconds: float | None = None,
+    discover: Callable[[datetime, float], object] | None = None,
 ) -> RoundReport:
     """One round: leases the due items and sends one poll message per vault batch through ``send``; then sweeps
     a bounded number of jobs that ended more than ``retention_days`` ago. ``backlog`` is how many messages the
@@ -144,8 +148,18 @@ def run_round(
     polled here through ``poll(work, until)``, under the same leases, saving the poll queue's hop; a larger one fans
     out through the queue, which is how Functions spreads work over instances. Inline polling starts no read once
     ``monotonic()`` passed ``inline_seconds`` (``inline_budget_seconds(poll_seconds)`` unless given): what ``poll``
-    left unread, and the batches not started, go through the poll queue under the same lease."""
+    left unread, and the batches not started, go through the poll queue under the same lease.
+
+    ``discover(now, until)`` (the watches) runs first, starting no read after ``until``: half the inline budget. A
+    failure there is one WARNING: the round goes on with the jobs already on record."""
     started = monotonic()
+    budget = inline_budget_seconds(poll_seconds) if inline_seconds is None else inline_seconds
+    if discover is not None:
+        try:
+            discover(now, started + budget / 2)
+        except Exception as exc:  # storage or a bug: the watches are listed again next round
+            log.warning("listing the watched vaults failed (%s: %s); trying again next round", type(exc).__name__,
+                        str(exc)[:300])
     ended: frozenset[str] = frozenset()
     if detector is not None:
         entries = store.list_index()
@@ -161,7 +175,7 @@ def run_round(
     report = RoundReport(running=len(entries), due=due, messages=0, detected=len(ended))
     report.whole_index = detector is not None  # the detector read every running row
     inline = poll is not None and 0 < due <= inline_max
-    until = started + (inline_budget_seconds(poll_seconds) if inline_seconds is None else inline_seconds)
+    until = started + budget
     for batch in work:
         queued: PollWork | None = batch
         if inline and poll is not None and monotonic() < until:

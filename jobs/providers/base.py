@@ -90,6 +90,12 @@ class Provider(Protocol):
     # decides when): False where the list cannot be filtered and costs more than it saves (Backup vaults).
     lists_running_jobs: ClassVar[bool]
 
+    def list_recent_jobs(self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime) -> list[dict[str, Any]]:
+        """The vault's jobs that started since ``since`` (at most 30 days back), whatever their status, as summaries
+        (``job_state(..., detailed=False)`` reads them; each has ``name``, the job id, and its start and end):
+        what a watch discovers (``jobs.flows.watches``). A list read through ``arm`` (its pages), never a GET each."""
+        ...
+
     def get_operation(self, arm: ArmClient, operation: OperationRef) -> dict[str, Any]: ...
 
     # -- Resource Graph (``jobs.providers.graph``): the query of its own table, and reading its rows -----------

@@ -225,6 +225,10 @@ class CrossRegionRestore:
         """The InProgress CRR jobs in ``recovery_services.list_window`` (the same JobQueryObject filter)."""
         return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, rs.running_filter(since, now))}
 
+    def list_recent_jobs(self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime) -> list[dict[str, Any]]:
+        """BackupCrrJobs_List of the CRR jobs started in ``recovery_services.recent_filter`` (the same filter)."""
+        return list(self.list_jobs(arm, vault, rs.recent_filter(since, now)))
+
     def get_operation(self, arm: ArmClient, operation: OperationRef) -> dict[str, Any]:
         """CrrOperationStatus_Get on ARM_ENDPOINT (as azure-cli reads it)."""
         return arm.get_json(operation.path(), {"api-version": self.api_version}, operation.vault.subscription_id)

@@ -376,6 +376,17 @@ class DataProtection:
             raise ValueError("Jobs_List of a Backup vault takes no $filter")
         return arm.iter_pages(f"{vault.path()}/{JOBS}", {"api-version": self.api_version}, vault.subscription_id)
 
+    def list_recent_jobs(self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime) -> list[dict[str, Any]]:
+        """What a watch discovers: the jobs of the vault's whole list (every page: Azure documents no order and no
+        filter) that started since ``since``, at most 30 days back, whatever their status."""
+        start = max(since, now - timedelta(days=30))
+        recent = []
+        for resource in self.list_jobs(arm, vault):
+            started = _parse_time((resource.get("properties") or {}).get("startTime"))
+            if started is not None and started >= start:
+                recent.append(resource)
+        return recent
+
     def list_running_jobs(
         self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime
     ) -> dict[str, dict[str, Any]]:

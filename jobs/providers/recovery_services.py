@@ -44,6 +44,7 @@ __all__ = [
     "list_window",
     "normalise_job_status",
     "normalise_operation_status",
+    "recent_filter",
     "running_filter",
     "same_origin",
     "split_url",
@@ -383,6 +384,14 @@ def running_filter(since: datetime, now: datetime) -> str:
             f"and endTime eq '{filter_date(end)}'")
 
 
+def recent_filter(since: datetime, now: datetime) -> str:
+    """The ``$filter`` of every job started from ``since`` (at most ``LIST_WINDOW`` before ``now``) to ``now``,
+    whatever its status: a watch's discovery (``RecoveryServices.list_recent_jobs``)."""
+    end = now.astimezone(UTC).replace(microsecond=0)
+    start = min(max(since.astimezone(UTC), end - LIST_WINDOW).replace(microsecond=0), end)
+    return f"startTime eq '{filter_date(start)}' and endTime eq '{filter_date(end)}'"
+
+
 def filter_date(moment: datetime) -> str:
     """``$filter`` dates as Azure Backup's clients write them: ``yyyy-MM-dd hh:mm:ss tt`` in UTC, AM/PM in English
     whatever the process locale (``strftime('%p')`` follows it)."""
@@ -463,6 +472,10 @@ class RecoveryServices:
     ) -> dict[str, dict[str, Any]]:
         """The vault's InProgress jobs in ``list_window(since, now)`` (at most 30 days), by lower-case jobId."""
         return {str(r.get("name") or "").lower(): r for r in self.list_jobs(arm, vault, running_filter(since, now))}
+
+    def list_recent_jobs(self, arm: ArmClient, vault: VaultRef, since: datetime, now: datetime) -> list[dict[str, Any]]:
+        """BackupJobs_List of the jobs started in ``recent_filter(since, now)``, any status (summaries)."""
+        return list(self.list_jobs(arm, vault, recent_filter(since, now)))
 
     def get_operation(self, arm: ArmClient, operation: OperationRef) -> dict[str, Any]:
         """The operation's status (``OperationStatus``)."""

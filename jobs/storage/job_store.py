@@ -122,6 +122,7 @@ class JobStore:
             "CorrelationId": subscriber.correlation_id,
             "Context": None if subscriber.context is None else json.dumps(subscriber.context, separators=(",", ":")),
             "CallbackUrl": subscriber.callback_url,
+            "Watch": subscriber.watch,
         }
         if subscriber.callback_url:  # its callback index row first: a crash leaves at worst a row pointing nowhere
             self._table.upsert_entity({
@@ -509,6 +510,7 @@ def _subscriber_from_entity(entity: dict[str, Any]) -> SubscriberRecord:
             correlation_id=entity.get("CorrelationId"),
             context=json.loads(context) if context else None,
             callback_url=entity.get("CallbackUrl"),
+            watch=entity.get("Watch"),
         ),
         added_at=entity.get("AddedAt") or datetime.now(UTC),
         published_status=entity.get("PublishedStatus"),

@@ -54,6 +54,8 @@ COVERED_ELSEWHERE: dict[str, str] = {
         "tests/functional/test_scale_bench.py::test_the_round_reads_the_same_with_or_without_history",
     "python -m jobs bench --scale --scale-ended 20000":
         "tests/functional/test_scale_bench.py::test_the_round_reads_the_same_with_or_without_history",
+    "python -m jobs bench --watch [--watch-vaults 20]":
+        "tests/unit/test_watch_bench.py::test_watched_vaults_cost_a_listing_a_minute_idle_and_every_job_is_reported_once",
     "python -m jobs bench --scale --scale-storage memory":
         "tests/unit/test_bench.py::test_the_scale_round_in_memory_costs_the_same_requests_with_ended_history",
     "python -m jobs drill [--jobs 200] [--fault-rate 0.3] [--kills 10] [--runners 2] [--subscribers 2] "
@@ -352,7 +354,7 @@ def test_every_documented_command_is_run_here_or_by_a_named_test() -> None:
             continue
         for argv in variants(d.text):
             verb = argv[0] if argv else ""
-            assert verb in ("", "--help", "track", "status", "list", "run", "simulate", "azurite") or (
+            assert verb in ("", "--help", "track", "status", "list", "run", "simulate", "azurite", "watch") or (
                 argv == ["wait", "--help"]), (
                 f"{d.where}: '{d.text}': no way to run '{verb}' here; run it or list it in COVERED_ELSEWHERE")
 
