@@ -439,8 +439,11 @@ class BackupSimulator:
             return job.resource(self.clock(), extended=True)
 
     def _vault_resources(self) -> list[tuple[str, str]]:
-        """(id, type) of every vault, in the order they were made: what Resource Manager's resource lists show."""
-        return [(vault.ref.vault_id, "Microsoft.RecoveryServices/vaults") for vault in self._vaults.values()]
+        """(id, type) of every vault, in the order they were made (Recovery Services vaults, then Backup vaults):
+        what Resource Manager's resource lists show."""
+        return [*((vault.ref.vault_id, "Microsoft.RecoveryServices/vaults") for vault in self._vaults.values()),
+                *((dpp.vault_id_of(vault.ref), "Microsoft.DataProtection/backupVaults")
+                  for vault in self._dpp.vaults.values())]
 
     def _all_jobs(self) -> list[Job]:
         return [job for vault in self._vaults.values() for job in vault.jobs.values()]

@@ -303,3 +303,19 @@ def test_a_watched_backup_vault_reports_its_scheduled_jobs_and_not_those_that_en
     assert {e["data"]["watch"] for e in events} == {"settings"}
     assert {e["data"]["vaultKind"] for e in events} == {"BackupVault"}
     assert sorted(e["type"] for e in events) == ["BackupJob.Completed", "BackupJob.Failed"]
+
+
+def test_a_resource_group_scope_takes_in_its_backup_vaults_too(
+    simulator, env: dict[str, str], clock: ManualClock
+) -> None:
+    """One resource list (Resource Manager's generic one, filtered on every registered vault type) finds both kinds."""
+    simulator.wall_clock = clock
+    simulator.add_vault(VAULT)
+    simulator.add_vault(BACKUP_VAULT)  # in the same resource group
+    tracker = tracker_with_clock(env, clock, JOBS_WATCH_SCOPES=GROUP, JOBS_WATCH_SECONDS="1")
+    poll_once(tracker)
+    assert sorted(v.lower() for w in tracker.list_watches() for v in w.vaults) == sorted(
+        [VAULT.lower(), BACKUP_VAULT.lower()])
+    job_id = simulator.add_job(BACKUP_VAULT, JobScript(duration=0, data_source="disk"))
+    _rounds(tracker, clock, 3)
+    assert [e["data"]["jobId"] for e in results(tracker)] == [job_id]
