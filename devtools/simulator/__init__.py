@@ -56,7 +56,10 @@ Control API (no auth), for a simulator in another process (``python -m jobs simu
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -114,6 +117,12 @@ def serve(
     ready commands: ``python -m jobs track ...`` and ``python -m jobs simulate add-job ...``.
     """
     out = out or sys.stdout
+    stopping = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # Its own handlers, as `python -m jobs run` and `azurite` have: Ctrl-C and SIGTERM stop it even when it was
+        # started with SIGINT ignored (a shell's background job passes that on to its children).
+        previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim = BackupSimulator(token=token)
     sim.start(host, port)
     try:
@@ -132,12 +141,15 @@ def serve(
         lines.append(f"make a job: python -m jobs simulate add-job{port_option} --outcome Failed --duration 30")
         lines.append("Ctrl-C to stop.")
         print("\n".join(lines), file=out, flush=True)
-        while True:
-            time.sleep(3600)
+        while not stopping.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
         sim.stop()
+        for sig, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
 
 
 def add_job_remote(
