@@ -60,7 +60,6 @@ import contextlib
 import signal
 import sys
 import threading
-import time
 from typing import TextIO
 
 from ._model import FaultConfig, JobScript, TriggeredOperation
