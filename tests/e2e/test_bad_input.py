@@ -316,7 +316,7 @@ def test_any_message_is_tracked_under_valid_ids_or_rejected_naming_the_field(sim
         return acceptance.rejected
 
     hypothesis_settings = settings(
-        max_examples=120, deadline=None, database=None,
+        max_examples=120, deadline=None, database=None, derandomize=True,  # the same cases every run
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
 
