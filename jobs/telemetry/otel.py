@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from jobs.domain.azure_time import parse_time
 from jobs.telemetry import Assessment, Attributes, Heartbeat, Observer, PollReport, ReadRefusal, RoundReport
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ class OtelObserver(Observer):
         event_type = str(event.get("type") or "")
         self._results.add(1, {"type": event_type})
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
-        end_time = _parse_time(data.get("endTime"))
+        end_time = parse_time(data.get("endTime"))
         if end_time is not None:
             latency = max(0.0, (datetime.now(UTC) - end_time).total_seconds())
             self._latency.record(latency, {"type": event_type})
@@ -278,19 +279,3 @@ class OtelObserver(Observer):
     def detector_assessed(self, assessment: Assessment, changed: bool) -> None:
         with self._lock:
             self._lag[getattr(assessment, "kind", "")] = assessment.lag_p95
-
-
-def _parse_time(value: object) -> datetime | None:
-    """Azure's endTime as the event carries it (ISO 8601, up to 7 fractional digits, ``Z``)."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
