@@ -171,6 +171,11 @@ def run_drill(
     say = (lambda *_: None) if quiet else (lambda line: print(line, flush=True))
     with Azurite() as azurite, BackupSimulator(token="drill-token", seed=seed) as simulator, \
             WebhookReceiver() as receiver, contextlib.ExitStack() as outage:
+        if kills:
+            # A webhook that answers in DELIVERY_HOLD seconds, as a real receiver across a network does: a delivery
+            # now takes next to nothing on loopback (the answer's body is never read), so without it a kill
+            # rarely finds a runner inside the deliver phase.
+            receiver.set_hang(DELIVERY_HOLD)
         env = {
             "AzureWebJobsStorage": azurite.connection_string,
             "JOBS_WEBHOOK_URLS": receiver.url,
@@ -417,6 +422,7 @@ def _run_subprocesses(env: dict[str, str], kills: int, runners: int, rng: random
 
 PHASES = ("poll", "publish", "deliver")
 PHASE_WAIT = 6.0  # seconds a kill waits for a runner inside its target phase
+DELIVERY_HOLD = 0.3  # seconds the drill's webhook takes to answer while runners are being killed
 
 
 def _wait_inside(running: list[tuple[subprocess.Popen[bytes], _PhaseRecord]], phase: str,
