@@ -397,6 +397,20 @@ def run_fixed_loop(workload: Workload, poll_seconds: float = 30.0) -> BenchResul
     return _result(workload, "fixed-loop", azure, latencies, unfinished=unfinished)
 
 
+def _bench_tracker(azure: SimulatedAzure, clock: VirtualClock, settings: dict[str, str]
+                   ) -> tuple[MemoryStorageAccount, Tracker]:
+    """The tracker as the bench runs it: in-memory storage, the in-process simulator, the virtual clock, no
+    webhooks; ``settings`` on top."""
+    storage = MemoryStorageAccount(clock)
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_WEBHOOK_URLS": "", **settings}
+    arm = ArmClient(ENDPOINT, StaticToken(TOKEN), http=azure.http, clock=clock.monotonic, sleep=clock.sleep,
+                    wall=clock)
+    tracker = Tracker(Settings.from_env(env), storage=storage, arm=arm, clock=clock,  # type: ignore[arg-type]
+                      monotonic=clock.monotonic)
+    tracker.setup()
+    return storage, tracker
+
+
 def run_tracker(workload: Workload, *, backup_vaults_listed: bool = False, **options: Any) -> BenchResult:
     """``_run_tracker``; with ``backup_vaults_listed``, what if the poll worker listed Backup vaults (Jobs_List, every
     page, every round) instead of a GET per due job: the provider's ``lists_running_jobs``, for this run only."""
@@ -422,14 +436,7 @@ def _run_tracker(workload: Workload, *, poll_seconds: int = 30, hop_seconds: flo
     hops = random.Random(seed)
     azure = SimulatedAzure(clock, workload.jobs, graph_lag_seconds=graph_lag, graph_refuse=graph_refuse,
                            history=workload.history)
-    storage = MemoryStorageAccount(clock)
-    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
-           "JOBS_WEBHOOK_URLS": "", **(settings or {})}
-    arm = ArmClient(ENDPOINT, StaticToken(TOKEN), http=azure.http, clock=clock.monotonic, sleep=clock.sleep,
-                    wall=clock)
-    tracker = Tracker(Settings.from_env(env), storage=storage, arm=arm, clock=clock,  # type: ignore[arg-type]
-                      monotonic=clock.monotonic)
-    tracker.setup()
+    storage, tracker = _bench_tracker(azure, clock, {"JOBS_POLL_SECONDS": str(poll_seconds), **(settings or {})})
     results = storage.queue(tracker.settings.results_queue or "")
     poll_queue = storage.queue(tracker.settings.poll_queue)
     arrivals = sorted(workload.jobs, key=lambda job: job.started_at)
@@ -738,14 +745,8 @@ def run_watch_bench(seed: int = 1, *, vaults: int = 20, poll_seconds: int = 30, 
     azure = SimulatedAzure(clock, workload.jobs)
     for vault in {vault for vault in _all_vaults(groups, vaults)}:
         azure.simulator.add_vault(vault)
-    storage = MemoryStorageAccount(clock)
-    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOBS_POLL_SECONDS": str(poll_seconds),
-           "JOBS_WEBHOOK_URLS": "", "JOBS_WATCH_SCOPES": ",".join(groups), **(settings or {})}
-    arm = ArmClient(ENDPOINT, StaticToken(TOKEN), http=azure.http, clock=clock.monotonic, sleep=clock.sleep,
-                    wall=clock)
-    tracker = Tracker(Settings.from_env(env), storage=storage, arm=arm, clock=clock,  # type: ignore[arg-type]
-                      monotonic=clock.monotonic)
-    tracker.setup()
+    storage, tracker = _bench_tracker(azure, clock, {"JOBS_POLL_SECONDS": str(poll_seconds),
+                                                     "JOBS_WATCH_SCOPES": ",".join(groups), **(settings or {})})
     results = storage.queue(tracker.settings.results_queue or "")
     poll_queue = storage.queue(tracker.settings.poll_queue)
     end = T0 + WATCH_IDLE + WATCH_BUSY

@@ -237,22 +237,29 @@ class Poller:
         if item.failing_since is not None:  # it came through: its own backoff is over
             item.failing_since = None
             changed = True
-        if changed:
-            try:
-                self.store.save(item)
-            except ConcurrencyConflict:
-                fresh = self.store.get(item.tracking_id)
-                if fresh is not None and fresh.ended:
-                    report.published += self.conclude(fresh)
-                else:  # someone else moved it on: ask again next round, with the lease given back
-                    report.schedule[item.tracking_id] = now + timedelta(seconds=settings.poll_seconds)
-                return
+        if changed and not self._save(item, now, report):
+            return
         if item.ended:
             report.ended += 1
             report.published += self.conclude(item)
             report.schedule.pop(item.tracking_id, None)
         else:
             report.schedule[item.tracking_id] = self.next_poll(item, now)
+
+    def _save(self, item: TrackedItem, now: datetime, report: PollReport) -> bool:
+        """Writes ``item``'s state row; False when another instance moved it on meanwhile (its ETag): then its end,
+        if it ended there, is concluded, else it is asked about again next round, with the lease given back."""
+        try:
+            self.store.save(item)
+            return True
+        except ConcurrencyConflict:
+            fresh = self.store.get(item.tracking_id)
+            if fresh is not None and fresh.ended:
+                report.published += self.conclude(fresh)
+                report.schedule.pop(item.tracking_id, None)
+            else:
+                report.schedule[item.tracking_id] = now + timedelta(seconds=self.settings.poll_seconds)
+            return False
 
     def _read_failed(self, item: TrackedItem, error: ArmError, now: datetime, report: PollReport) -> None:
         """A read that failed for a reason that may pass (5xx, a timeout, an unexpected 4xx): the item is asked
@@ -268,17 +275,8 @@ class Poller:
             log.warning("polling %s failed: %s; trying again next round", item.tracking_id, error)
             retry = now + timedelta(seconds=max(2 * self.settings.poll_seconds, 5))
             report.schedule[item.tracking_id] = min(retry, max(item.deadline_at, now))
-        if ended or item.last_error != before:
-            try:
-                self.store.save(item)
-            except ConcurrencyConflict:
-                fresh = self.store.get(item.tracking_id)
-                if fresh is not None and fresh.ended:
-                    report.published += self.conclude(fresh)
-                    report.schedule.pop(item.tracking_id, None)
-                else:  # someone else moved it on: ask again next round, with the lease given back
-                    report.schedule[item.tracking_id] = now + timedelta(seconds=self.settings.poll_seconds)
-                return
+        if (ended or item.last_error != before) and not self._save(item, now, report):
+            return
         if ended:
             log.warning("%s ended %s at its deadline while its reads failed: %s", item.tracking_id,
                         item.result_status, error)
